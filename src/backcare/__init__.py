@@ -1,0 +1,1 @@
+"""Backcare: massage therapy for back pain, made safe and recorded."""
