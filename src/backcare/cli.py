@@ -1,2 +1,260 @@
-def main() -> int:
-    return 0
+"""The `backcare` command line. It needs no database and no web server, and starts fast: Django is never imported
+on these paths (the clinic application gets its own commands)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class InputRejected(Exception):
+    """Input the command cannot use; the message says what is wrong (exit status 1)."""
+
+
+def _fail(message: str, status: int = EXIT_REJECTED) -> NoReturn:
+    sys.stderr.write(f"backcare: {message}\n")
+    raise SystemExit(status)
+
+
+def _open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except IsADirectoryError:
+        raise InputRejected(f"{path}: is a directory, not an intake file") from None
+    except OSError as e:
+        raise InputRejected(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def _read_one(path: str) -> bytes:
+    from backcare.clinical.intake import MAX_INTAKE_BYTES
+
+    stream = _open_input(path)
+    try:
+        data = stream.read(MAX_INTAKE_BYTES + 1)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if len(data) > MAX_INTAKE_BYTES:
+        raise InputRejected(
+            f"{path}: larger than {MAX_INTAKE_BYTES:,} bytes; one intake is a few kilobytes "
+            "(for many intakes use --batch with one JSON document per line)"
+        )
+    return data
+
+
+def _screener(args: argparse.Namespace) -> Any:
+    from backcare.clinical.engine import Screener
+    from backcare.clinical.plan import Course
+    from backcare.clinical.rulebase import default_rule_base
+
+    course = None
+    if args.sessions or args.weeks or args.reassess_after:
+        planner_defaults = default_rule_base().plan["course"]
+        try:
+            course = Course(
+                args.sessions or planner_defaults["sessions"],
+                args.weeks or planner_defaults["weeks"],
+                args.reassess_after or planner_defaults["reassess_after_session"],
+            )
+        except ValueError as e:
+            _fail(f"course: {e}", EXIT_USAGE)
+    return Screener(course=course)
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    if args.batch:
+        return _screen_batch(args)
+    from backcare.clinical.engine import to_json
+    from backcare.clinical.intake import IntakeError, parse_intake
+
+    name = "standard input" if args.path == "-" else args.path
+    try:
+        intake = parse_intake(_read_one(args.path))
+    except IntakeError as e:
+        lines = [f"{name}: not a valid intake:"] + [f"  {err}" for err in e.errors]
+        _fail("\n".join(lines))
+    result = _screener(args).screen(intake)
+    fmt = args.format or ("text" if sys.stdout.isatty() else "json")
+    if fmt == "text":
+        from backcare.clinical.render import screening_text
+
+        sys.stdout.write(screening_text(result))
+    else:
+        out = to_json(result)
+        if args.out:
+            Path(args.out).write_bytes(out + b"\n")
+        else:
+            sys.stdout.buffer.write(out + b"\n")
+    return EXIT_OK
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(stream, 1):
+        yield number, line
+
+
+def _error_line(number: int, line: bytes, message: str) -> dict[str, Any]:
+    import json
+
+    ident = None
+    try:
+        doc = json.loads(line)
+        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+            ident = doc["id"]
+    except (ValueError, RecursionError):
+        pass
+    return {"line": number, "id": ident, "error": message}
+
+
+def _screen_batch(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from backcare.clinical.engine import to_json
+    from backcare.clinical.intake import IntakeError, parse_intake
+
+    if args.format == "text":
+        _fail("--batch writes JSON lines; --format text is for a single intake", EXIT_USAGE)
+    screener = _screener(args)
+    stream = _open_input(args.path)
+    size = None if args.path == "-" else os.fstat(stream.fileno()).st_size
+    show = not args.no_progress
+    out_stream = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=size, unit="B", unit_scale=True, desc="screening", file=sys.stderr, mininterval=0.25, leave=True
+        )
+    screened = rejected = 0
+    pending = 0
+    buffer: list[bytes] = []
+    try:
+        for number, line in _lines(stream):
+            pending += len(line)
+            try:
+                if not line.strip():
+                    raise IntakeError([])
+                result = to_json(screener.screen(parse_intake(line)))
+                screened += 1
+            except IntakeError as e:
+                rejected += 1
+                message = "; ".join(map(str, e.errors)) or "empty line; expected one JSON intake"
+                result = msgspec.json.encode(_error_line(number, line, message))
+            buffer.append(result)
+            if len(buffer) >= 1024:
+                out_stream.write(b"\n".join(buffer) + b"\n")
+                buffer.clear()
+                if bar is not None:
+                    bar.update(pending)
+                    pending = 0
+        if buffer:
+            out_stream.write(b"\n".join(buffer) + b"\n")
+        if bar is not None:
+            bar.update(pending)
+    finally:
+        if bar is not None:
+            bar.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        if out_stream is not sys.stdout.buffer:
+            out_stream.close()
+        else:
+            out_stream.flush()
+    sys.stderr.write(f"backcare: screened {screened} intake(s), rejected {rejected}\n")
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from backcare.clinical.rulebase import RuleBaseError, default_rule_base
+
+    try:
+        rb = default_rule_base()
+    except RuleBaseError as e:
+        _fail(f"the rule base cannot be loaded: {e}")
+    if args.check:
+        from backcare.clinical.check import check_rule_base
+
+        report = check_rule_base(rb)
+        for line in report.lines(verbose=args.verbose):
+            print(line)
+        return EXIT_OK if report.ok else EXIT_REJECTED
+    from backcare.clinical import render
+
+    if args.format == "json":
+        import msgspec
+
+        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(render.rules_json(rb)), indent=2) + b"\n")
+    elif args.format == "markdown":
+        sys.stdout.write(render.rules_markdown(rb))
+    else:
+        sys.stdout.write(render.rules_text(rb))
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="backcare",
+        description="Backcare: safety screening and planning for massage therapy of back pain.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    s = sub.add_parser(
+        "screen",
+        help="screen one intake (or many with --batch)",
+        description="Screen an intake against the rule base. Exit 0 done, 1 input rejected, 2 usage error.",
+    )
+    s.add_argument("path", metavar="PATH", help="intake JSON file, or - for standard input")
+    s.add_argument(
+        "--format",
+        choices=("text", "json"),
+        help="text for a person, json for programs (default: text at a terminal, json otherwise)",
+    )
+    s.add_argument("--batch", action="store_true", help="PATH holds one intake per line (JSON lines)")
+    s.add_argument("--out", metavar="PATH", help="write results here instead of standard output")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar on standard error (batch)")
+    s.add_argument("--sessions", type=int, help="course length in sessions (clinic default)")
+    s.add_argument("--weeks", type=int, help="course length in weeks (clinic default)")
+    s.add_argument("--reassess-after", type=int, help="reassess after this session (clinic default)")
+    s.set_defaults(func=cmd_screen)
+    r = sub.add_parser(
+        "rules",
+        help="list the rule base for review, or check it",
+        description="List every rule with its condition, effect and sources, or validate the rule base.",
+    )
+    r.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    r.add_argument("--check", action="store_true", help="validate the rule base; exit 1 when it is broken")
+    r.add_argument("--verbose", action="store_true", help="with --check: show a witness intake for every rule")
+    r.set_defaults(func=cmd_rules)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except InputRejected as e:
+        _fail(str(e))
+    except BrokenPipeError:
+        # The reader went away (for example `| head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("backcare: interrupted\n")
+        return 130
+    except MemoryError:
+        _fail("out of memory reading the input", EXIT_REJECTED)
+    except Exception as e:  # noqa: BLE001 - the contract: never a traceback
+        _fail(f"internal error: {type(e).__name__}: {e} (please report it)", EXIT_INTERNAL)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

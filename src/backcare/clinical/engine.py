@@ -1,0 +1,158 @@
+"""The screening engine: every rule is evaluated, and the result is the most severe of all that fired.
+
+How findings combine (CLINICAL.md section 1): the decision and the referral are the most severe of the fired rules;
+precautions are their union, with the smallest pressure limit; every technique needing more pressure than that
+limit is avoided too; any precaution makes the decision at least proceed_with_precautions; a referral decision
+implies at least that referral; the plan exists exactly when the decision allows treatment. Findings are listed
+most severe first, then in rule-base order. The same intake gives the same result, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from backcare.clinical import vocabulary as vocab
+from backcare.clinical.intake import Intake
+from backcare.clinical.plan import Course, Planner
+from backcare.clinical.rulebase import Rule, RuleBase, default_rule_base
+
+_EMERGENCY = vocab.DECISIONS.index("refer_emergency")
+_URGENT = vocab.DECISIONS.index("refer_urgent")
+_PRECAUTIONS = vocab.DECISIONS.index("proceed_with_precautions")
+_NO_PLAN = {vocab.DECISIONS.index(d) for d in vocab.NO_PLAN_DECISIONS}
+_TECHNIQUES_BY_PRESSURE = tuple(vocab.LEAST_PRESSURE.items())
+
+
+class Screener:
+    """A rule base made ready to screen many intakes quickly: rules indexed by the findings that trigger them."""
+
+    def __init__(self, rule_base: RuleBase | None = None, course: Course | None = None) -> None:
+        self.rule_base = rule_base or default_rule_base()
+        self.planner = Planner(self.rule_base, course)
+        self.rule_base_info = {"version": self.rule_base.version, "digest": self.rule_base.digest}
+        self._always: list[Rule] = []
+        self._by_code: dict[str, list[Rule]] = defaultdict(list)
+        for rule in self.rule_base.rules:
+            codes = rule.trigger_codes()
+            if codes is None:
+                self._always.append(rule)
+            else:
+                for code in codes:
+                    self._by_code[code].append(rule)
+        # Each fired rule contributes a ready-made finding; only a region is added per intake.
+        self._finding = {r.id: _finding_entry(r) for r in self.rule_base.rules}
+
+    def fired(self, intake: Intake) -> list[tuple[Rule, str | None]]:
+        """Every rule that fires for the intake, with the region of the finding it fired for (if per finding)."""
+        out: list[tuple[Rule, str | None]] = [(r, None) for r in self._always if r.predicate(intake)]
+        if intake.findings:
+            candidates: dict[int, Rule] = {}
+            for f in intake.findings:
+                for r in self._by_code.get(f.code, ()):
+                    candidates[r.order] = r
+            for _, rule in sorted(candidates.items()):
+                each = rule.for_each_finding
+                if each is None:
+                    if rule.predicate(intake):
+                        out.append((rule, None))
+                elif rule.predicate is None or rule.predicate(intake):
+                    regions = {(f.region or None) for f in intake.findings if each.matches(f)}
+                    out.extend((rule, region) for region in sorted(regions, key=_region_order))
+        return out
+
+    def screen(self, intake: Intake) -> dict[str, Any]:
+        """Screen one intake; the result is a JSON-ready dict conforming to the screening contract."""
+        fired = self.fired(intake)
+        decision = referral = 0
+        max_pressure: int | None = None
+        regions: set[str] = set()
+        positioning: set[str] = set()
+        techniques: set[str] = set()
+        for rule, region in fired:
+            e = rule.effect
+            d, r = rule.severity
+            decision = max(decision, d)
+            referral = max(referral, r)
+            if e.max_pressure is not None and (max_pressure is None or e.max_pressure < max_pressure):
+                max_pressure = e.max_pressure
+            positioning |= e.positioning
+            techniques |= e.avoid_techniques
+            regions.update(e.avoid_regions)
+            if e.avoid_region_of_finding:
+                if region is None:
+                    regions.update(e.avoid_regions_without_region)
+                else:
+                    regions.add(region)
+                    if e.avoid_region_of_finding == "finding_region_and_distal":
+                        regions.update(vocab.DISTAL.get(region, ()))
+        if max_pressure is not None:
+            techniques.update(t for t, least in _TECHNIQUES_BY_PRESSURE if least > max_pressure)
+        if decision < _PRECAUTIONS and (regions or positioning or techniques or max_pressure is not None):
+            decision = _PRECAUTIONS
+        if decision == _EMERGENCY:
+            referral = 3
+        elif decision == _URGENT:
+            referral = max(referral, 2)
+        findings = []
+        for rule, region in sorted(fired, key=_severity_order):
+            entry = self._finding[rule.id]
+            findings.append(entry if region is None else {**entry, "region": region})
+        return {
+            "schema_version": "1",
+            "id": intake.id or None,
+            "decision": vocab.DECISIONS[decision],
+            "referral": vocab.REFERRALS[referral],
+            "findings": findings,
+            "precautions": {
+                "avoid_regions": vocab.order(regions, vocab.REGIONS),
+                "max_pressure": max_pressure,
+                "positioning": vocab.order(positioning, vocab.POSITIONING),
+                "avoid_techniques": vocab.order(techniques, vocab.TECHNIQUES),
+            },
+            "plan": None if decision in _NO_PLAN else self.planner.plan(intake, techniques),
+            "rule_base": self.rule_base_info,
+        }
+
+
+def _region_order(region: str | None) -> int:
+    return -1 if region is None else vocab.REGION_INDEX[region]
+
+
+def _severity_order(item: tuple[Rule, str | None]) -> tuple[int, int, int, int]:
+    rule, region = item
+    d, r = rule.severity
+    return -d, -r, rule.order, _region_order(region)
+
+
+def _finding_entry(rule: Rule) -> dict[str, Any]:
+    return {
+        "rule": rule.id,
+        "title": rule.title,
+        "decision": rule.effect.decision,
+        "referral": rule.effect.referral,
+        "summary": rule.summary,
+        "rationale": rule.rationale,
+        "sources": [s.cite() for s in rule.sources],
+    }
+
+
+@cache
+def default_screener() -> Screener:
+    return Screener()
+
+
+def screen(intake: Intake) -> dict[str, Any]:
+    """Screen one intake with the shipped rule base."""
+    return default_screener().screen(intake)
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def to_json(result: dict[str, Any]) -> bytes:
+    """Compact, deterministic JSON (key order is fixed by construction)."""
+    return _encoder.encode(result)

@@ -1,0 +1,207 @@
+"""The plan: course, techniques by goal, adjuncts and what the evidence says, from `rulebase/plan.toml`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backcare.clinical import vocabulary as vocab
+from backcare.clinical.instruments import score_start_back
+from backcare.clinical.intake import Intake
+from backcare.clinical.rulebase import RuleBase, RuleBaseError, SourceRef
+
+STAGES = ("acute", "subacute", "chronic")
+
+
+@dataclass(frozen=True)
+class Course:
+    """A course's shape; a clinic may change the rule base's defaults."""
+
+    sessions: int
+    weeks: int
+    reassess_after_session: int
+
+    def __post_init__(self) -> None:
+        if min(self.sessions, self.weeks, self.reassess_after_session) < 1:
+            raise ValueError("sessions, weeks and reassess_after_session must each be at least 1")
+        if self.reassess_after_session > self.sessions:
+            raise ValueError("the reassessment must come after a session within the course")
+
+
+@dataclass(frozen=True)
+class GoalTechniques:
+    goal: str
+    techniques: tuple[str, ...]
+    first_allowed: bool
+    sources: tuple[SourceRef, ...]
+
+
+@dataclass(frozen=True)
+class AdjunctRule:
+    adjunct: str
+    text: str
+    sources: tuple[SourceRef, ...]
+    always: bool
+    goals: frozenset[str]
+    stages: frozenset[str]
+    risk_groups: frozenset[str]
+    unless_findings: frozenset[str]
+    unless_pregnant: bool
+
+    def applies(self, intake: Intake, stage: str, risk_group: str | None, codes: set[str]) -> bool:
+        if self.unless_pregnant and intake.pregnancy_weeks is not None:
+            return False
+        if self.unless_findings & codes:
+            return False
+        return (
+            self.always
+            or bool(self.goals.intersection(intake.goals))
+            or stage in self.stages
+            or risk_group in self.risk_groups
+        )
+
+
+def _cites(refs: tuple[SourceRef, ...]) -> list[str]:
+    return [r.cite() for r in refs]
+
+
+def _codes(data: dict[str, Any], key: str, allowed: Any, where: str) -> frozenset[str]:
+    values = data.get(key, [])
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise RuleBaseError(f"plan.toml {where}: unknown {key} {', '.join(unknown)}")
+    return frozenset(values)
+
+
+class Planner:
+    """Builds the plan part of a screening result. Built once per rule base; `plan()` runs per intake."""
+
+    def __init__(self, rule_base: RuleBase, course: Course | None = None) -> None:
+        data = rule_base.plan
+        c = data["course"]
+        self.course = course or Course(c["sessions"], c["weeks"], c["reassess_after_session"])
+        self.course_sources = rule_base.source_refs(c.get("sources"), "plan.toml [course]")
+        self.course_text: str = c["text"]
+        stage = data["pain_stage"]
+        self.subacute_from = float(stage["subacute_from_weeks"])
+        self.chronic_over = float(stage["chronic_over_weeks"])
+        self.stage_sources = rule_base.source_refs(stage.get("sources"), "plan.toml [pain_stage]")
+        t = data["techniques"]
+        _codes(t, "default", vocab.TECHNIQUES, "[techniques]")
+        _codes(t, "fallback", vocab.TECHNIQUES, "[techniques]")
+        self.default: tuple[str, ...] = tuple(t["default"])
+        self.fallback: tuple[str, ...] = tuple(t["fallback"])
+        self.fallback_text: str = t["fallback_text"]
+        self.by_goal: dict[str, GoalTechniques] = {}
+        for i, g in enumerate(t.get("goal", [])):
+            where = f"[[techniques.goal]] {i + 1}"
+            if g.get("goal") not in vocab.GOALS:
+                raise RuleBaseError(f"plan.toml {where}: unknown goal {g.get('goal')!r}")
+            _codes(g, "techniques", vocab.TECHNIQUES, where)
+            self.by_goal[g["goal"]] = GoalTechniques(
+                g["goal"],
+                tuple(g["techniques"]),
+                g.get("choose", "all") == "first_allowed",
+                rule_base.source_refs(g.get("sources"), f"plan.toml {where}"),
+            )
+        missing = [g for g in vocab.GOALS if g not in self.by_goal]
+        if missing:
+            raise RuleBaseError(f"plan.toml: no techniques for goal(s) {', '.join(missing)}")
+        self.adjuncts: list[AdjunctRule] = []
+        for i, a in enumerate(data.get("adjunct", [])):
+            where = f"[[adjunct]] {i + 1}"
+            if a.get("adjunct") not in vocab.ADJUNCTS:
+                raise RuleBaseError(f"plan.toml {where}: unknown adjunct {a.get('adjunct')!r}")
+            self.adjuncts.append(
+                AdjunctRule(
+                    adjunct=a["adjunct"],
+                    text=a["text"],
+                    sources=rule_base.source_refs(a.get("sources"), f"plan.toml {where}"),
+                    always=bool(a.get("always", False)),
+                    goals=_codes(a, "goals", vocab.GOALS, where),
+                    stages=_codes(a, "stages", STAGES, where),
+                    risk_groups=_codes(a, "risk_groups", ("low", "medium", "high"), where),
+                    unless_findings=_codes(a, "unless_findings", vocab.FINDINGS, where),
+                    unless_pregnant=bool(a.get("unless_pregnant", False)),
+                )
+            )
+        if not any(a.adjunct == "exercise" and a.always for a in self.adjuncts):
+            raise RuleBaseError("plan.toml: exercise must be an adjunct of every plan (always = true)")
+        ev = data["evidence"]
+        self.evidence = {s: ev[s] for s in STAGES}
+        self.evidence_sources = _cites(rule_base.source_refs(ev.get("sources"), "plan.toml [evidence]"))
+        self._course_item = self._course_rationale()
+
+    def _course_rationale(self) -> dict[str, Any]:
+        c = self.course
+        text = self.course_text.format(
+            sessions=c.sessions, weeks=c.weeks, reassess_after_session=c.reassess_after_session
+        )
+        return {"topic": "course", "item": None, "text": text, "sources": _cites(self.course_sources)}
+
+    def stage(self, duration_weeks: float) -> str:
+        if duration_weeks < self.subacute_from:
+            return "acute"
+        return "subacute" if duration_weeks <= self.chronic_over else "chronic"
+
+    def plan(self, intake: Intake, excluded: set[str]) -> dict[str, Any]:
+        """The plan for an intake whose screening allows one; `excluded` holds every avoided technique."""
+        stage = self.stage(intake.pain.duration_weeks)
+        risk_group = None
+        if intake.start_back:
+            risk_group = score_start_back(intake.start_back.agree, intake.start_back.bothersomeness).group
+        rationale: list[dict[str, Any]] = [self._course_item]
+        techniques: list[str] = []
+        for goal in intake.goals:
+            entry = self.by_goal[goal]
+            allowed = [t for t in entry.techniques if t not in excluded]
+            for t in allowed[:1] if entry.first_allowed else allowed:
+                if t not in techniques:
+                    techniques.append(t)
+                    rationale.append(
+                        {
+                            "topic": "technique",
+                            "item": t,
+                            "text": f"For the goal: {vocab.GOALS[goal].lower()}.",
+                            "sources": _cites(entry.sources),
+                        }
+                    )
+        if not intake.goals:
+            for t in self.default:
+                if t not in excluded:
+                    techniques.append(t)
+                    rationale.append(
+                        {"topic": "technique", "item": t, "text": "No goal was given: the default.", "sources": []}
+                    )
+        if not techniques:
+            for t in self.fallback:
+                if t not in excluded:
+                    techniques.append(t)
+                    rationale.append(
+                        {
+                            "topic": "technique",
+                            "item": t,
+                            "text": self.fallback_text.format(technique=vocab.TECHNIQUES[t]),
+                            "sources": [],
+                        }
+                    )
+                    break
+        codes = {f.code for f in intake.findings}
+        chosen = set()
+        for a in self.adjuncts:
+            if a.adjunct not in chosen and a.applies(intake, stage, risk_group, codes):
+                chosen.add(a.adjunct)
+                rationale.append({"topic": "adjunct", "item": a.adjunct, "text": a.text, "sources": _cites(a.sources)})
+        rationale.append(
+            {"topic": "evidence", "item": stage, "text": self.evidence[stage], "sources": self.evidence_sources}
+        )
+        return {
+            "techniques": techniques,
+            "sessions": self.course.sessions,
+            "weeks": self.course.weeks,
+            "reassess_after_session": self.course.reassess_after_session,
+            "adjuncts": vocab.order(chosen, vocab.ADJUNCTS),
+            "risk_group": risk_group,
+            "pain_stage": stage,
+            "rationale": rationale,
+        }
