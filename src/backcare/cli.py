@@ -26,7 +26,7 @@ def _open_input(path: str) -> IO[bytes]:
     if path == "-":
         return sys.stdin.buffer
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+        return open(path, "rb")
     except IsADirectoryError:
         raise InputRejected(f"{path}: is a directory, not an intake file") from None
     except OSError as e:
@@ -97,8 +97,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(stream, 1):
-        yield number, line
+    yield from enumerate(stream, 1)
 
 
 def _error_line(number: int, line: bytes, message: str) -> dict[str, Any]:
@@ -132,7 +131,13 @@ def _screen_batch(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(
-            total=size, unit="B", unit_scale=True, desc="screening", file=sys.stderr, mininterval=0.25, leave=True
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc="screening",
+            file=sys.stderr,
+            mininterval=0.25,
+            leave=True,
         )
     screened = rejected = 0
     pending = 0
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except MemoryError:
         _fail("out of memory reading the input", EXIT_REJECTED)
-    except Exception as e:  # noqa: BLE001 - the contract: never a traceback
+    except Exception as e:
         _fail(f"internal error: {type(e).__name__}: {e} (please report it)", EXIT_INTERNAL)
     return status
 

@@ -220,7 +220,7 @@ def age_at_onset(intake: Intake) -> float:
     return intake.age - intake.pain.duration_weeks / WEEKS_PER_YEAR
 
 
-def _compile_atom(atom: Atom) -> Predicate:  # noqa: C901 - one branch per atom kind reads best
+def _compile_atom(atom: Atom) -> Predicate:
     v = atom.value
     match atom.key:
         case "finding":

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from backcare.clinical import vocabulary as vocab
+from backcare.clinical.conditions import Predicate
 from backcare.clinical.intake import Intake
 from backcare.clinical.plan import Course, Planner
 from backcare.clinical.rulebase import Rule, RuleBase, default_rule_base
@@ -34,12 +35,13 @@ class Screener:
         self.rule_base = rule_base or default_rule_base()
         self.planner = Planner(self.rule_base, course)
         self.rule_base_info = {"version": self.rule_base.version, "digest": self.rule_base.digest}
-        self._always: list[Rule] = []
+        self._always: list[tuple[Rule, Predicate]] = []
         self._by_code: dict[str, list[Rule]] = defaultdict(list)
         for rule in self.rule_base.rules:
             codes = rule.trigger_codes()
             if codes is None:
-                self._always.append(rule)
+                assert rule.predicate is not None  # a rule without trigger findings has a `when`
+                self._always.append((rule, rule.predicate))
             else:
                 for code in codes:
                     self._by_code[code].append(rule)
@@ -48,18 +50,18 @@ class Screener:
 
     def fired(self, intake: Intake) -> list[tuple[Rule, str | None]]:
         """Every rule that fires for the intake, with the region of the finding it fired for (if per finding)."""
-        out: list[tuple[Rule, str | None]] = [(r, None) for r in self._always if r.predicate(intake)]
+        out: list[tuple[Rule, str | None]] = [(r, None) for r, p in self._always if p(intake)]
         if intake.findings:
             candidates: dict[int, Rule] = {}
             for f in intake.findings:
                 for r in self._by_code.get(f.code, ()):
                     candidates[r.order] = r
             for _, rule in sorted(candidates.items()):
-                each = rule.for_each_finding
+                each, predicate = rule.for_each_finding, rule.predicate
                 if each is None:
-                    if rule.predicate(intake):
+                    if predicate is not None and predicate(intake):
                         out.append((rule, None))
-                elif rule.predicate is None or rule.predicate(intake):
+                elif predicate is None or predicate(intake):
                     regions = {(f.region or None) for f in intake.findings if each.matches(f)}
                     out.extend((rule, region) for region in sorted(regions, key=_region_order))
         return out

@@ -86,8 +86,7 @@ def score_start_back(agree: Sequence[bool], bothersomeness: str) -> StartBackSco
         raise ValueError(f"STarT Back answers must be True (agree) or False (disagree), got {list(agree)!r}")
     if bothersomeness not in BOTHERSOMENESS:
         raise ValueError(
-            f"Unknown STarT Back bothersomeness {bothersomeness!r}; "
-            f"expected one of {', '.join(BOTHERSOMENESS)}"
+            f"Unknown STarT Back bothersomeness {bothersomeness!r}; expected one of {', '.join(BOTHERSOMENESS)}"
         )
     points = [int(answer) for answer in agree] + [int(bothersomeness in BOTHERSOME_SCORING)]
     total = sum(points)

@@ -182,8 +182,7 @@ def _validate(obj: Any) -> Intake:
 
 
 def _dedupe(errors: list[FieldError]) -> list[FieldError]:
-    seen: set[FieldError] = set()
-    return [e for e in errors if not (e in seen or seen.add(e))]
+    return list(dict.fromkeys(errors))
 
 
 def _path(parts: Any) -> str:

@@ -131,6 +131,13 @@ class Planner:
         self.evidence = {s: ev[s] for s in STAGES}
         self.evidence_sources = _cites(rule_base.source_refs(ev.get("sources"), "plan.toml [evidence]"))
         self._course_item = self._course_rationale()
+        after = data["aftercare"]
+        self._aftercare_item = {
+            "topic": "aftercare",
+            "item": None,
+            "text": after["text"],
+            "sources": _cites(rule_base.source_refs(after.get("sources"), "plan.toml [aftercare]")),
+        }
 
     def _course_rationale(self) -> dict[str, Any]:
         c = self.course
@@ -171,7 +178,12 @@ class Planner:
                 if t not in excluded:
                     techniques.append(t)
                     rationale.append(
-                        {"topic": "technique", "item": t, "text": "No goal was given: the default.", "sources": []}
+                        {
+                            "topic": "technique",
+                            "item": t,
+                            "text": "No goal was given: the default.",
+                            "sources": [],
+                        }
                     )
         if not techniques:
             for t in self.fallback:
@@ -192,8 +204,14 @@ class Planner:
             if a.adjunct not in chosen and a.applies(intake, stage, risk_group, codes):
                 chosen.add(a.adjunct)
                 rationale.append({"topic": "adjunct", "item": a.adjunct, "text": a.text, "sources": _cites(a.sources)})
+        rationale.append(self._aftercare_item)
         rationale.append(
-            {"topic": "evidence", "item": stage, "text": self.evidence[stage], "sources": self.evidence_sources}
+            {
+                "topic": "evidence",
+                "item": stage,
+                "text": self.evidence[stage],
+                "sources": self.evidence_sources,
+            }
         )
         return {
             "techniques": techniques,

@@ -206,9 +206,7 @@ def _effect(data: dict[str, Any], where: str) -> Effect:
         decision=decision,
         referral=referral,
         max_pressure=pressure,
-        avoid_techniques=frozenset(
-            _codes(data.get("avoid_techniques", []), vocab.TECHNIQUES, "technique", where)
-        ),
+        avoid_techniques=frozenset(_codes(data.get("avoid_techniques", []), vocab.TECHNIQUES, "technique", where)),
         positioning=frozenset(_codes(data.get("positioning", []), vocab.POSITIONING, "positioning", where)),
         avoid_regions=_codes(regions, vocab.REGIONS, "region", where),
         avoid_region_of_finding=by_finding,
@@ -271,8 +269,13 @@ def _sources(data: dict[str, Any]) -> dict[str, Source]:
         unknown = set(entry) - {"short", "citation", "url", "note"}
         if unknown:
             raise RuleBaseError(f"sources.toml [{sid}]: unknown key(s) {', '.join(sorted(unknown))}")
-        out[sid] = Source(sid, entry["short"], " ".join(entry["citation"].split()), entry.get("url", ""),
-                          " ".join(entry.get("note", "").split()))
+        out[sid] = Source(
+            sid,
+            entry["short"],
+            " ".join(entry["citation"].split()),
+            entry.get("url", ""),
+            " ".join(entry.get("note", "").split()),
+        )
     return out
 
 
@@ -312,8 +315,13 @@ def load_rule_base(root: Traversable = RULEBASE) -> RuleBase:
             rules.append(rule)
             order += 1
         groups.append(
-            Group(gname, data.get("title", gname), " ".join(data.get("description", "").split()),
-                  f"groups/{gname}.toml", tuple(rules))
+            Group(
+                gname,
+                data.get("title", gname),
+                " ".join(data.get("description", "").split()),
+                f"groups/{gname}.toml",
+                tuple(rules),
+            )
         )
     canonical = json.dumps(files, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return RuleBase(

@@ -56,15 +56,11 @@ GOALS: dict[str, str] = _one_of(_intake["$defs"]["goal"])
 REGION_INDEX: dict[str, int] = {r: i for i, r in enumerate(REGIONS)}
 ONSETS: tuple[str, ...] = tuple(_intake["properties"]["pain"]["properties"]["onset"]["enum"])
 SEXES: tuple[str, ...] = tuple(_intake["properties"]["sex"]["enum"])
-BOTHERSOMENESS: tuple[str, ...] = tuple(
-    _intake["properties"]["start_back"]["properties"]["bothersomeness"]["enum"]
-)
+BOTHERSOMENESS: tuple[str, ...] = tuple(_intake["properties"]["start_back"]["properties"]["bothersomeness"]["enum"])
 DECISION_TEXT: dict[str, str] = _one_of(_result["$defs"]["decision"])
 REFERRAL_TEXT: dict[str, str] = _one_of(_result["$defs"]["referral"])
 TECHNIQUE_TEXT: dict[str, str] = _one_of(_result["$defs"]["technique"])
-POSITIONING: dict[str, str] = _one_of(
-    _result["properties"]["precautions"]["properties"]["positioning"]["items"]
-)
+POSITIONING: dict[str, str] = _one_of(_result["properties"]["precautions"]["properties"]["positioning"]["items"])
 ADJUNCTS: dict[str, str] = _one_of(_plan["adjuncts"]["items"])
 
 _techniques = load_contract("techniques.json")
