@@ -50,14 +50,27 @@ def _read_one(path: str) -> bytes:
     return data
 
 
+def _rule_base(args: argparse.Namespace) -> Any:
+    from backcare.clinical.rulebase import RuleBaseError, default_rule_base, load_rule_base
+
+    try:
+        if args.rule_base:
+            if not Path(args.rule_base, "rulebase.toml").is_file():
+                _fail(f"{args.rule_base}: not a rule base folder (no rulebase.toml)")
+            return load_rule_base(Path(args.rule_base))
+        return default_rule_base()
+    except RuleBaseError as e:
+        _fail(f"the rule base cannot be loaded: {e}")
+
+
 def _screener(args: argparse.Namespace) -> Any:
     from backcare.clinical.engine import Screener
     from backcare.clinical.plan import Course
-    from backcare.clinical.rulebase import default_rule_base
 
+    rule_base = _rule_base(args)
     course = None
     if args.sessions or args.weeks or args.reassess_after:
-        planner_defaults = default_rule_base().plan["course"]
+        planner_defaults = rule_base.plan["course"]
         try:
             course = Course(
                 args.sessions or planner_defaults["sessions"],
@@ -66,13 +79,12 @@ def _screener(args: argparse.Namespace) -> Any:
             )
         except ValueError as e:
             _fail(f"course: {e}", EXIT_USAGE)
-    return Screener(course=course)
+    return Screener(rule_base, course=course)
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
     if args.batch:
         return _screen_batch(args)
-    from backcare.clinical.engine import to_json
     from backcare.clinical.intake import IntakeError, parse_intake
 
     name = "standard input" if args.path == "-" else args.path
@@ -81,14 +93,14 @@ def cmd_screen(args: argparse.Namespace) -> int:
     except IntakeError as e:
         lines = [f"{name}: not a valid intake:"] + [f"  {err}" for err in e.errors]
         _fail("\n".join(lines))
-    result = _screener(args).screen(intake)
+    screener = _screener(args)
     fmt = args.format or ("text" if sys.stdout.isatty() else "json")
     if fmt == "text":
         from backcare.clinical.render import screening_text
 
-        sys.stdout.write(screening_text(result))
+        sys.stdout.write(screening_text(screener.screen(intake), screener.rule_base))
     else:
-        out = to_json(result)
+        out = screener.screen_json(intake)
         if args.out:
             Path(args.out).write_bytes(out + b"\n")
         else:
@@ -116,7 +128,6 @@ def _error_line(number: int, line: bytes, message: str) -> dict[str, Any]:
 def _screen_batch(args: argparse.Namespace) -> int:
     import msgspec
 
-    from backcare.clinical.engine import to_json
     from backcare.clinical.intake import IntakeError, parse_intake
 
     if args.format == "text":
@@ -148,7 +159,7 @@ def _screen_batch(args: argparse.Namespace) -> int:
             try:
                 if not line.strip():
                     raise IntakeError([])
-                result = to_json(screener.screen(parse_intake(line)))
+                result = screener.screen_json(parse_intake(line))
                 screened += 1
             except IntakeError as e:
                 rejected += 1
@@ -159,6 +170,7 @@ def _screen_batch(args: argparse.Namespace) -> int:
                 out_stream.write(b"\n".join(buffer) + b"\n")
                 buffer.clear()
                 if bar is not None:
+                    bar.set_postfix_str(f"{screened + rejected:,} intakes", refresh=False)
                     bar.update(pending)
                     pending = 0
         if buffer:
@@ -179,12 +191,7 @@ def _screen_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from backcare.clinical.rulebase import RuleBaseError, default_rule_base
-
-    try:
-        rb = default_rule_base()
-    except RuleBaseError as e:
-        _fail(f"the rule base cannot be loaded: {e}")
+    rb = _rule_base(args)
     if args.check:
         from backcare.clinical.check import check_rule_base
 
@@ -228,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sessions", type=int, help="course length in sessions (clinic default)")
     s.add_argument("--weeks", type=int, help="course length in weeks (clinic default)")
     s.add_argument("--reassess-after", type=int, help="reassess after this session (clinic default)")
+    s.add_argument("--rule-base", metavar="DIR", help="use this rule base folder instead of the shipped one")
     s.set_defaults(func=cmd_screen)
     r = sub.add_parser(
         "rules",
@@ -237,6 +245,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     r.add_argument("--check", action="store_true", help="validate the rule base; exit 1 when it is broken")
     r.add_argument("--verbose", action="store_true", help="with --check: show a witness intake for every rule")
+    r.add_argument("--rule-base", metavar="DIR", help="list or check this rule base folder instead of the shipped one")
     r.set_defaults(func=cmd_rules)
     return p
 

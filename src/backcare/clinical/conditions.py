@@ -34,7 +34,7 @@ from backcare.clinical import vocabulary as vocab
 from backcare.clinical.intake import Finding, Intake
 
 WEEKS_PER_YEAR = 52.1775
-Predicate = Callable[[Intake], bool]
+Predicate = Callable[[Intake, "frozenset[str] | set[str]"], bool]
 
 
 class ConditionError(ValueError):
@@ -220,52 +220,55 @@ def age_at_onset(intake: Intake) -> float:
     return intake.age - intake.pain.duration_weeks / WEEKS_PER_YEAR
 
 
-def _compile_atom(atom: Atom) -> Predicate:
-    v = atom.value
-    match atom.key:
-        case "finding":
+_FIELD_TESTS = {
+    "medically_assessed": "i.pain.medically_assessed is {v}",
+    "first_episode": "i.pain.first_episode is {v}",
+    "pregnant": "(i.pregnancy_weeks is not None) is {v}",
+    "age_at_least": "i.age >= {v!r}",
+    "age_below": "i.age < {v!r}",
+    "age_at_onset_below": "(i.age - i.pain.duration_weeks / " + repr(WEEKS_PER_YEAR) + ") < {v!r}",
+    "intensity_at_least": "i.pain.intensity >= {v!r}",
+    "duration_weeks_over": "i.pain.duration_weeks > {v!r}",
+    "duration_weeks_below": "i.pain.duration_weeks < {v!r}",
+    "pregnancy_weeks_at_least": "(i.pregnancy_weeks is not None and i.pregnancy_weeks >= {v!r})",
+    "pregnancy_weeks_below": "(i.pregnancy_weeks is not None and i.pregnancy_weeks < {v!r})",
+}
+
+
+def _expression(node: Node, names: dict[str, Any]) -> str:
+    """Python source for the condition; constants go into `names` (numbers are parsed, never text)."""
+    if node.op == "atom":
+        atom = node.atom
+        assert atom is not None
+        name = f"c{len(names)}"
+        if atom.match is not None:
             m = atom.match
-            assert m is not None
-            return lambda i: any(m.matches(f) for f in i.findings)
-        case "onset":
-            return lambda i: i.pain.onset in v
-        case "medically_assessed":
-            return lambda i: i.pain.medically_assessed is v
-        case "first_episode":
-            return lambda i: i.pain.first_episode is v
-        case "pregnant":
-            return lambda i: (i.pregnancy_weeks is not None) is v
-        case "age_at_least":
-            return lambda i: i.age >= v
-        case "age_below":
-            return lambda i: i.age < v
-        case "age_at_onset_below":
-            return lambda i: age_at_onset(i) < v
-        case "intensity_at_least":
-            return lambda i: i.pain.intensity >= v
-        case "duration_weeks_over":
-            return lambda i: i.pain.duration_weeks > v
-        case "duration_weeks_below":
-            return lambda i: i.pain.duration_weeks < v
-        case "pregnancy_weeks_at_least":
-            return lambda i: i.pregnancy_weeks is not None and i.pregnancy_weeks >= v
-        case "pregnancy_weeks_below":
-            return lambda i: i.pregnancy_weeks is not None and i.pregnancy_weeks < v
-    raise ConditionError(f"no evaluator for {atom.key}")  # pragma: no cover - parse() admits no other keys
+            if m == FindingMatch(m.codes):  # codes only: a set test on the intake's codes
+                names[name] = frozenset(m.codes)
+                return f"not codes.isdisjoint({name})"
+            names[name] = m.matches
+            return f"any({name}(f) for f in i.findings)"
+        if atom.key == "onset":
+            names[name] = atom.value
+            return f"i.pain.onset in {name}"
+        return _FIELD_TESTS[atom.key].format(v=atom.value)
+    parts = [_expression(c, names) for c in node.children]
+    if node.op == "all":
+        return "(" + " and ".join(parts) + ")"
+    if node.op == "any":
+        return "(" + " or ".join(parts) + ")"
+    return "((" + ") + (".join(parts) + f")) >= {node.count}"
 
 
 def compile_node(node: Node) -> Predicate:
-    """Turn a condition into a plain function of the intake (built once, called per intake)."""
-    if node.op == "atom":
-        assert node.atom is not None
-        return _compile_atom(node.atom)
-    preds = tuple(compile_node(c) for c in node.children)
-    if node.op == "all":
-        return lambda i: all(p(i) for p in preds)
-    if node.op == "any":
-        return lambda i: any(p(i) for p in preds)
-    n = node.count
-    return lambda i: sum(1 for p in preds if p(i)) >= n
+    """Turn a condition into one Python expression of the intake and its set of finding codes, built once.
+
+    Generated code rather than nested closures: screening evaluates every rule for every intake, and one flat
+    expression is several times faster than a tree of function calls."""
+    names: dict[str, Any] = {}
+    source = f"lambda i, codes: {_expression(node, names)}"
+    predicate: Predicate = eval(compile(source, "<rule condition>", "eval"), names)
+    return predicate
 
 
 # ---- analysis -----------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ _URGENT = vocab.DECISIONS.index("refer_urgent")
 _PRECAUTIONS = vocab.DECISIONS.index("proceed_with_precautions")
 _NO_PLAN = {vocab.DECISIONS.index(d) for d in vocab.NO_PLAN_DECISIONS}
 _TECHNIQUES_BY_PRESSURE = tuple(vocab.LEAST_PRESSURE.items())
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
 
 
 class Screener:
@@ -50,24 +52,35 @@ class Screener:
 
     def fired(self, intake: Intake) -> list[tuple[Rule, str | None]]:
         """Every rule that fires for the intake, with the region of the finding it fired for (if per finding)."""
-        out: list[tuple[Rule, str | None]] = [(r, None) for r, p in self._always if p(intake)]
-        if intake.findings:
+        codes = {f.code for f in intake.findings}
+        out: list[tuple[Rule, str | None]] = [(r, None) for r, p in self._always if p(intake, codes)]
+        if codes:
             candidates: dict[int, Rule] = {}
-            for f in intake.findings:
-                for r in self._by_code.get(f.code, ()):
+            for code in codes:
+                for r in self._by_code.get(code, ()):
                     candidates[r.order] = r
             for _, rule in sorted(candidates.items()):
                 each, predicate = rule.for_each_finding, rule.predicate
                 if each is None:
-                    if predicate is not None and predicate(intake):
+                    if predicate is not None and predicate(intake, codes):
                         out.append((rule, None))
-                elif predicate is None or predicate(intake):
+                elif predicate is None or predicate(intake, codes):
                     regions = {(f.region or None) for f in intake.findings if each.matches(f)}
                     out.extend((rule, region) for region in sorted(regions, key=_region_order))
         return out
 
     def screen(self, intake: Intake) -> dict[str, Any]:
-        """Screen one intake; the result is a JSON-ready dict conforming to the screening contract."""
+        """Screen one intake; the result is a new JSON-ready dict conforming to the screening contract."""
+        result: dict[str, Any] = _decoder.decode(self.screen_json(intake))
+        return result
+
+    def screen_json(self, intake: Intake) -> bytes:
+        """Screen one intake straight to compact JSON bytes (the command line's and batch jobs' path)."""
+        return _encoder.encode(self._evaluate(intake))
+
+    def _evaluate(self, intake: Intake) -> dict[str, Any]:
+        # The result shares prebuilt pieces (finding entries, plan rationale) between calls: it must be encoded,
+        # never handed out or changed. screen() gives callers a fresh copy.
         fired = self.fired(intake)
         decision = referral = 0
         max_pressure: int | None = None
@@ -138,7 +151,7 @@ def _finding_entry(rule: Rule) -> dict[str, Any]:
         "referral": rule.effect.referral,
         "summary": rule.summary,
         "rationale": rule.rationale,
-        "sources": [s.cite() for s in rule.sources],
+        "sources": [s.short() for s in rule.sources],
     }
 
 
@@ -150,9 +163,6 @@ def default_screener() -> Screener:
 def screen(intake: Intake) -> dict[str, Any]:
     """Screen one intake with the shipped rule base."""
     return default_screener().screen(intake)
-
-
-_encoder = msgspec.json.Encoder()
 
 
 def to_json(result: dict[str, Any]) -> bytes:

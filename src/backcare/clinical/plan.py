@@ -35,6 +35,10 @@ class GoalTechniques:
     first_allowed: bool
     sources: tuple[SourceRef, ...]
 
+    def rationale(self, technique: str) -> dict[str, Any]:
+        text = f"For the goal: {vocab.GOALS[self.goal].lower()}."
+        return {"topic": "technique", "item": technique, "text": text, "sources": _cites(self.sources)}
+
 
 @dataclass(frozen=True)
 class AdjunctRule:
@@ -47,6 +51,9 @@ class AdjunctRule:
     risk_groups: frozenset[str]
     unless_findings: frozenset[str]
     unless_pregnant: bool
+
+    def rationale(self) -> dict[str, Any]:
+        return {"topic": "adjunct", "item": self.adjunct, "text": self.text, "sources": _cites(self.sources)}
 
     def applies(self, intake: Intake, stage: str, risk_group: str | None, codes: set[str]) -> bool:
         if self.unless_pregnant and intake.pregnancy_weeks is not None:
@@ -62,7 +69,7 @@ class AdjunctRule:
 
 
 def _cites(refs: tuple[SourceRef, ...]) -> list[str]:
-    return [r.cite() for r in refs]
+    return [r.short() for r in refs]
 
 
 def _codes(data: dict[str, Any], key: str, allowed: Any, where: str) -> frozenset[str]:
@@ -131,6 +138,26 @@ class Planner:
         self.evidence = {s: ev[s] for s in STAGES}
         self.evidence_sources = _cites(rule_base.source_refs(ev.get("sources"), "plan.toml [evidence]"))
         self._course_item = self._course_rationale()
+        # Rationale entries are built once here and shared by every plan (results are encoded, not mutated).
+        self._goal_items = {(g.goal, t): g.rationale(t) for g in self.by_goal.values() for t in g.techniques}
+        self._adjunct_items = [(a, a.rationale()) for a in self.adjuncts]
+        self._default_items = {
+            t: {"topic": "technique", "item": t, "text": "No goal was given: the default.", "sources": []}
+            for t in self.default
+        }
+        self._fallback_items = {
+            t: {
+                "topic": "technique",
+                "item": t,
+                "text": self.fallback_text.format(technique=vocab.TECHNIQUES[t]),
+                "sources": [],
+            }
+            for t in self.fallback
+        }
+        self._evidence_items = {
+            stage: {"topic": "evidence", "item": stage, "text": self.evidence[stage], "sources": self.evidence_sources}
+            for stage in STAGES
+        }
         after = data["aftercare"]
         self._aftercare_item = {
             "topic": "aftercare",
@@ -165,54 +192,26 @@ class Planner:
             for t in allowed[:1] if entry.first_allowed else allowed:
                 if t not in techniques:
                     techniques.append(t)
-                    rationale.append(
-                        {
-                            "topic": "technique",
-                            "item": t,
-                            "text": f"For the goal: {vocab.GOALS[goal].lower()}.",
-                            "sources": _cites(entry.sources),
-                        }
-                    )
+                    rationale.append(self._goal_items[goal, t])
         if not intake.goals:
             for t in self.default:
                 if t not in excluded:
                     techniques.append(t)
-                    rationale.append(
-                        {
-                            "topic": "technique",
-                            "item": t,
-                            "text": "No goal was given: the default.",
-                            "sources": [],
-                        }
-                    )
+                    rationale.append(self._default_items[t])
         if not techniques:
             for t in self.fallback:
                 if t not in excluded:
                     techniques.append(t)
-                    rationale.append(
-                        {
-                            "topic": "technique",
-                            "item": t,
-                            "text": self.fallback_text.format(technique=vocab.TECHNIQUES[t]),
-                            "sources": [],
-                        }
-                    )
+                    rationale.append(self._fallback_items[t])
                     break
         codes = {f.code for f in intake.findings}
         chosen = set()
-        for a in self.adjuncts:
+        for a, item in self._adjunct_items:
             if a.adjunct not in chosen and a.applies(intake, stage, risk_group, codes):
                 chosen.add(a.adjunct)
-                rationale.append({"topic": "adjunct", "item": a.adjunct, "text": a.text, "sources": _cites(a.sources)})
+                rationale.append(item)
         rationale.append(self._aftercare_item)
-        rationale.append(
-            {
-                "topic": "evidence",
-                "item": stage,
-                "text": self.evidence[stage],
-                "sources": self.evidence_sources,
-            }
-        )
+        rationale.append(self._evidence_items[stage])
         return {
             "techniques": techniques,
             "sessions": self.course.sessions,

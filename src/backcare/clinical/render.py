@@ -26,24 +26,34 @@ def _list(codes: list[str], names: dict[str, str]) -> str:
 
 
 class _Sources:
-    """Numbers each distinct citation once, in order of first use."""
+    """Numbers each distinct citation once, in order of first use; lists them in full when the registry knows them."""
 
-    def __init__(self) -> None:
+    def __init__(self, rule_base: RuleBase | None = None) -> None:
         self.numbers: dict[str, int] = {}
+        self.full = {s.short: s.citation for s in rule_base.sources.values()} if rule_base else {}
 
     def refs(self, cites: list[str]) -> str:
         return " ".join(f"[{self.numbers.setdefault(c, len(self.numbers) + 1)}]" for c in cites)
 
+    def expand(self, label: str) -> str:
+        short, _, where = label.partition(": ")
+        if short in self.full:
+            return self.full[short] + (f" [{where}]" if where else "")
+        return self.full.get(label, label)
+
     def lines(self) -> list[str]:
         out = []
         for cite, n in self.numbers.items():
-            out.append(textwrap.fill(cite, WIDTH, initial_indent=f"  [{n}] ", subsequent_indent="      "))
+            text = self.expand(cite)
+            out.append(textwrap.fill(text, WIDTH, initial_indent=f"  [{n}] ", subsequent_indent="      "))
         return out
 
 
-def screening_text(result: dict[str, Any]) -> str:
-    """The screening result as a therapist reads it: decision in words, findings with reasons, precautions, plan."""
-    src = _Sources()
+def screening_text(result: dict[str, Any], rule_base: RuleBase | None = None) -> str:
+    """The screening result as a therapist reads it: decision in words, findings with reasons, precautions, plan.
+
+    With the rule base, the sources are listed with their full citations."""
+    src = _Sources(rule_base)
     decision, referral = result["decision"], result["referral"]
     rb = result["rule_base"]
     lines = [

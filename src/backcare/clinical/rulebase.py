@@ -49,10 +49,12 @@ class SourceRef:
     where: str = ""
 
     def cite(self) -> str:
+        """The full citation, for the registry and printed reference lists."""
         return f"{self.source.citation} [{self.where}]" if self.where else self.source.citation
 
     def short(self) -> str:
-        return f"{self.source.short}, {self.where}" if self.where else self.source.short
+        """Author, year and journal with the section cited: what a result carries (full text in the registry)."""
+        return f"{self.source.short}: {self.where}" if self.where else self.source.short
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,13 @@ class Rule:
     order: int
     raw: dict[str, Any] = field(repr=False)
     predicate: cond.Predicate | None = field(init=False, repr=False)
+    severity: tuple[int, int] = field(init=False, repr=False)
+    """(decision index, referral index): higher is more severe."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predicate", cond.compile_node(self.when) if self.when else None)
-
-    @property
-    def severity(self) -> tuple[int, int]:
-        return vocab.DECISIONS.index(self.effect.decision), vocab.REFERRALS.index(self.effect.referral)
+        severity = vocab.DECISIONS.index(self.effect.decision), vocab.REFERRALS.index(self.effect.referral)
+        object.__setattr__(self, "severity", severity)
 
     def trigger_codes(self) -> frozenset[str] | None:
         """Finding codes one of which must be present for this rule to fire (None: it may fire without)."""

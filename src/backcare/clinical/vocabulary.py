@@ -91,4 +91,6 @@ assert all(r in REGIONS for k, v in DISTAL.items() for r in (k, *v))
 
 def order(codes: set[str] | frozenset[str], vocabulary: dict[str, str] | tuple[str, ...]) -> list[str]:
     """Codes in vocabulary order, so every list in a result is the same for the same input."""
+    if not codes:
+        return []
     return [c for c in vocabulary if c in codes]

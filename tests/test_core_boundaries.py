@@ -1,0 +1,50 @@
+"""The clinical core stands alone: no Django, fast to start, one truth for every caller."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CORE_MODULES = [
+    "backcare.clinical.intake",
+    "backcare.clinical.engine",
+    "backcare.clinical.plan",
+    "backcare.clinical.check",
+    "backcare.clinical.render",
+    "backcare.clinical.instruments",
+    "backcare.cli",
+]
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys\nprint('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(out.split())
+
+
+def test_the_clinical_core_imports_nothing_from_django() -> None:
+    loaded = _modules_loaded_by("\n".join(f"import {m}" for m in CORE_MODULES))
+    assert (
+        "django"
+        in subprocess.run(
+            [sys.executable, "-c", "import django; print('django')"], capture_output=True, text=True
+        ).stdout
+    ), "Django must be installed for this test to mean anything"
+    assert not {m for m in loaded if m == "django" or m.startswith("django.")}
+
+
+def test_screening_one_intake_does_not_load_jsonschema_or_the_progress_bar() -> None:
+    loaded = _modules_loaded_by(
+        "from backcare.cli import main\n"
+        "import io, sys, contextlib\n"
+        'doc = b\'{"schema_version":"1","age":40,"pain":{"regions":["neck"],"intensity":3,"duration_weeks":1}}\'\n'
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(doc))\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['screen', '--format', 'json', '-'])"
+    )
+    assert "jsonschema" not in loaded
+    assert "tqdm" not in loaded
