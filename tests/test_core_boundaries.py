@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 CORE_MODULES = [
     "backcare.clinical.intake",
@@ -37,14 +38,13 @@ def test_the_clinical_core_imports_nothing_from_django() -> None:
     assert not {m for m in loaded if m == "django" or m.startswith("django.")}
 
 
-def test_screening_one_intake_does_not_load_jsonschema_or_the_progress_bar() -> None:
-    loaded = _modules_loaded_by(
-        "from backcare.cli import main\n"
-        "import io, sys, contextlib\n"
-        'doc = b\'{"schema_version":"1","age":40,"pain":{"regions":["neck"],"intensity":3,"duration_weeks":1}}\'\n'
-        "sys.stdin = io.TextIOWrapper(io.BytesIO(doc))\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    main(['screen', '--format', 'json', '-'])"
-    )
+def test_screening_one_intake_does_not_load_jsonschema_or_the_progress_bar(tmp_path: Path) -> None:
+    intake = tmp_path / "intake.json"
+    intake.write_text('{"schema_version":"1","age":40,"pain":{"regions":["neck"],"intensity":3,"duration_weeks":1}}')
+    out = tmp_path / "result.json"
+    args = ["screen", "--format", "json", "--out", str(out), str(intake)]
+    loaded = _modules_loaded_by(f"from backcare.cli import main\nassert main({args!r}) == 0")
+    assert out.read_text().startswith('{"schema_version":"1"')
     assert "jsonschema" not in loaded
     assert "tqdm" not in loaded
+    assert "backcare.clinical.render" not in loaded
