@@ -165,9 +165,7 @@ def test_total_and_subscale_stay_in_range_and_subscale_never_exceeds_total(
 
 
 @given(agree_lists, bother_codes, st.integers(min_value=0, max_value=7))
-def test_agreeing_to_one_more_item_never_lowers_the_group(
-    agree: list[bool], bothersomeness: str, item: int
-) -> None:
+def test_agreeing_to_one_more_item_never_lowers_the_group(agree: list[bool], bothersomeness: str, item: int) -> None:
     more = list(agree)
     more[item] = True
     before = score_start_back(agree, bothersomeness).group
@@ -263,10 +261,7 @@ def test_pain_improving_one_point_by_a_fifth_is_not_meaningful() -> None:
     change = pain_change(5, 4)
     assert not change.meaningful
     assert not change.worse
-    assert (
-        change.describe()
-        == "Pain fell from 5 to 4 (1 point, 20%): an improvement, but not yet a meaningful one."
-    )
+    assert change.describe() == "Pain fell from 5 to 4 (1 point, 20%): an improvement, but not yet a meaningful one."
 
 
 def test_pain_improving_exactly_thirty_percent_is_meaningful() -> None:
@@ -318,10 +313,7 @@ def test_worsening_is_flagged_and_never_meaningful() -> None:
     assert change.percent == -50.0
     assert change.worse
     assert not change.meaningful
-    assert (
-        change.describe()
-        == "Roland-Morris score rose from 8 to 12 (4 points, 50% higher): worse than at baseline."
-    )
+    assert change.describe() == "Roland-Morris score rose from 8 to 12 (4 points, 50% higher): worse than at baseline."
 
 
 def test_no_change_is_neither_meaningful_nor_worse() -> None:

@@ -15,7 +15,7 @@ StartBackGroup = Literal["low", "medium", "high"]
 # --- Keele STarT Back Screening Tool (Hill et al. 2008, Arthritis Rheum 59:632) ---------------------------
 
 START_BACK_COPYRIGHT = (
-    "The Keele STarT Back Screening Tool is copyright Keele University 2007, used with permission; "
+    "The Keele STarT Back Screening Tool is copyright Keele University 2007; "
     "free for non-commercial use (clinical and research). "
     "Commercial use requires a licence from Keele University."
 )
