@@ -69,14 +69,17 @@ def _screener(args: argparse.Namespace) -> Any:
 
     rule_base = _rule_base(args)
     course = None
-    if args.sessions or args.weeks or args.reassess_after:
-        planner_defaults = rule_base.plan["course"]
-        try:
-            course = Course(
-                args.sessions or planner_defaults["sessions"],
-                args.weeks or planner_defaults["weeks"],
-                args.reassess_after or planner_defaults["reassess_after_session"],
+    given = (args.sessions, args.weeks, args.reassess_after)
+    if any(v is not None for v in given):
+        defaults = rule_base.plan["course"]
+        sessions, weeks, reassess = (
+            d if v is None else v
+            for v, d in zip(
+                given, (defaults["sessions"], defaults["weeks"], defaults["reassess_after_session"]), strict=True
             )
+        )
+        try:
+            course = Course(sessions, weeks, reassess)
         except ValueError as e:
             _fail(f"course: {e}", EXIT_USAGE)
     return Screener(rule_base, course=course)
@@ -98,14 +101,22 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if fmt == "text":
         from backcare.clinical.render import screening_text
 
-        sys.stdout.write(screening_text(screener.screen(intake), screener.rule_base))
+        out = screening_text(screener.screen(intake), screener.rule_base).encode("utf-8")
     else:
-        out = screener.screen_json(intake)
-        if args.out:
-            Path(args.out).write_bytes(out + b"\n")
-        else:
-            sys.stdout.buffer.write(out + b"\n")
+        out = screener.screen_json(intake) + b"\n"
+    if args.out:
+        with _open_output(args.out) as stream:
+            stream.write(out)
+    else:
+        sys.stdout.buffer.write(out)
     return EXIT_OK
+
+
+def _open_output(path: str) -> IO[bytes]:
+    try:
+        return open(path, "wb")
+    except OSError as e:
+        _fail(f"{path}: cannot write: {e.strerror or e}", EXIT_USAGE)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -136,7 +147,7 @@ def _screen_batch(args: argparse.Namespace) -> int:
     stream = _open_input(args.path)
     size = None if args.path == "-" else os.fstat(stream.fileno()).st_size
     show = not args.no_progress
-    out_stream = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    out_stream = _open_output(args.out) if args.out else sys.stdout.buffer
     bar = None
     if show:
         from tqdm import tqdm

@@ -36,10 +36,13 @@ class _Sources:
         return " ".join(f"[{self.numbers.setdefault(c, len(self.numbers) + 1)}]" for c in cites)
 
     def expand(self, label: str) -> str:
-        short, _, where = label.partition(": ")
-        if short in self.full:
-            return self.full[short] + (f" [{where}]" if where else "")
-        return self.full.get(label, label)
+        """The full citation for a result's short label ("short" or "short: where")."""
+        if label in self.full:
+            return self.full[label]
+        for short in sorted(self.full, key=len, reverse=True):  # a short name may itself contain ": "
+            if label.startswith(short + ": "):
+                return f"{self.full[short]} [{label[len(short) + 2 :]}]"
+        return label
 
     def lines(self) -> list[str]:
         out = []
