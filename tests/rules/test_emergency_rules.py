@@ -1,0 +1,93 @@
+"""CLINICAL.md section 2: signs of cauda equina syndrome or cord compression mean emergency care now, no massage."""
+
+from __future__ import annotations
+
+import pytest
+from rulecheck import SEED_CLAIMS, cites, group_rules, screening
+
+from backcare.clinical.rulebase import Rule
+
+DECISIONS = (
+    "proceed",
+    "proceed_with_precautions",
+    "clearance_required",
+    "postpone",
+    "refer_urgent",
+    "refer_emergency",
+)
+REFERRALS = ("none", "routine", "urgent", "emergency")
+
+CAUDA_EQUINA = ["saddle_anaesthesia", "bladder_dysfunction", "bowel_incontinence", "sexual_dysfunction_new"]
+CORD_COMPRESSION = ["leg_weakness_progressive", "gait_disturbance"]
+
+
+@pytest.mark.parametrize("assessed", [False, True])
+@pytest.mark.parametrize("code", CAUDA_EQUINA)
+def test_a_sign_of_cauda_equina_sends_the_client_to_emergency_care(code: str, assessed: bool) -> None:
+    result = screening(code, pain__medically_assessed=assessed)
+    assert result["decision"] == "refer_emergency"
+    assert result["referral"] == "emergency"
+    assert result["plan"] is None
+    assert cites(result, "CKS", "Clinical Knowledge Summaries", "BASS", "Finucane")
+
+
+def test_saddle_anaesthesia_sends_the_client_to_emergency_care() -> None:
+    result = screening("saddle_anaesthesia")
+    assert result["decision"] == "refer_emergency"
+    assert result["referral"] == "emergency"
+    assert result["findings"][0]["decision"] == "refer_emergency"
+
+
+@pytest.mark.parametrize("assessed", [False, True])
+@pytest.mark.parametrize("code", CORD_COMPRESSION)
+def test_a_progressive_neurological_deficit_sends_the_client_to_emergency_care(code: str, assessed: bool) -> None:
+    result = screening(code, pain__medically_assessed=assessed)
+    assert result["decision"] == "refer_emergency"
+    assert result["referral"] == "emergency"
+    assert result["plan"] is None
+    assert cites(result, "Chou", "NG234")
+
+
+@pytest.mark.parametrize("assessed", [False, True])
+def test_sciatica_in_both_legs_alone_is_at_least_an_urgent_referral(assessed: bool) -> None:
+    result = screening("bilateral_sciatica", pain__medically_assessed=assessed)
+    assert DECISIONS.index(result["decision"]) >= DECISIONS.index("refer_urgent")
+    assert REFERRALS.index(result["referral"]) >= REFERRALS.index("urgent")
+    assert result["plan"] is None
+    assert cites(result, "BASS", "CKS", "Clinical Knowledge Summaries", "Finucane")
+
+
+def test_sciatica_in_one_leg_is_neither_an_emergency_nor_an_urgent_referral() -> None:
+    result = screening("sciatica", pain__medically_assessed=False)
+    assert DECISIONS.index(result["decision"]) < DECISIONS.index("postpone")
+    assert REFERRALS.index(result["referral"]) < REFERRALS.index("urgent")
+    assert result["plan"] is not None
+
+
+def test_a_plain_intake_without_warning_signs_is_not_sent_to_emergency_care() -> None:
+    result = screening()
+    assert result["decision"] == "proceed"
+    assert result["referral"] == "none"
+    assert result["findings"] == []
+
+
+@pytest.mark.parametrize("code", CAUDA_EQUINA + CORD_COMPRESSION)
+def test_an_emergency_sign_outranks_every_other_finding_and_is_listed_first(code: str) -> None:
+    others = ["fever", "cancer_history", "anticoagulants", {"code": "bruise", "region": "arm_right"}]
+    result = screening(*others, code, pain__medically_assessed=False, pain__intensity=9)
+    assert result["decision"] == "refer_emergency"
+    assert result["referral"] == "emergency"
+    assert result["plan"] is None
+    assert result["findings"][0]["decision"] == "refer_emergency"
+
+
+def test_the_emergency_group_has_rules() -> None:
+    assert group_rules("emergency")
+
+
+@pytest.mark.parametrize("rule", group_rules("emergency"), ids=lambda r: r.id)
+def test_every_emergency_rule_explains_itself_with_sources_and_without_the_seed_claim(rule: Rule) -> None:
+    assert rule.summary.strip()
+    assert rule.sources
+    for text in (rule.title, rule.summary, rule.rationale):
+        assert not any(claim in text.lower() for claim in SEED_CLAIMS)

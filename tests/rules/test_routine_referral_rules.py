@@ -1,0 +1,162 @@
+"""CLINICAL.md section 7: reasons for a routine medical appointment; the decision about massage is unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rulecheck import SEED_CLAIMS, cites, group_rules, screening
+
+from backcare.clinical.rulebase import Rule
+
+# NICE NG65 features besides onset before 35, each a finding code.
+IBP_FINDINGS = [
+    "night_waking_second_half",
+    "buttock_pain_alternating",
+    "better_with_movement",
+    "nsaid_response",
+    "family_spondyloarthritis",
+    "arthritis",
+    "enthesitis",
+    "psoriasis",
+]
+# Age 40 with a year of pain: onset at 39, under 45 but not before 35. The episode is assessed so that only the
+# inflammatory pattern, not the unassessed chronic pain, can refer.
+IBP_BASE: dict[str, Any] = {"age": 40, "pain__duration_weeks": 52, "pain__medically_assessed": True}
+FOUR_FEATURES = ["night_waking_second_half", "buttock_pain_alternating", "better_with_movement", "enthesitis"]
+
+
+def mentions_rheumatology(result: dict[str, Any]) -> bool:
+    return any("rheumatolog" in f["summary"].lower() for f in result["findings"])
+
+
+# ---- chronic pain nobody has assessed -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weeks", [12.1, 13, 20, 520])
+def test_pain_for_more_than_12_weeks_no_physician_has_assessed_gives_a_routine_referral_and_proceeds(
+    weeks: float,
+) -> None:
+    result = screening(pain__duration_weeks=weeks, pain__medically_assessed=False)
+    assert result["decision"] == "proceed"
+    assert result["referral"] == "routine"
+    assert result["plan"] is not None
+    assert cites(result, "marketing text", "NG59")
+
+
+@pytest.mark.parametrize("weeks", [3, 12])
+def test_pain_for_12_weeks_or_less_gives_no_referral(weeks: float) -> None:
+    result = screening(pain__duration_weeks=weeks, pain__medically_assessed=False)
+    assert result["decision"] == "proceed"
+    assert result["referral"] == "none"
+
+
+def test_chronic_pain_a_physician_has_assessed_gives_no_referral() -> None:
+    result = screening(pain__duration_weeks=20, pain__medically_assessed=True)
+    assert result["decision"] == "proceed"
+    assert result["referral"] == "none"
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [{"code": "bruise", "region": "arm_right"}, "anticoagulants", "bleeding_disorder", "hypertension_uncontrolled"],
+    ids=lambda f: f if isinstance(f, str) else f["code"],
+)
+def test_chronic_unassessed_pain_leaves_the_decision_about_massage_unchanged(finding: str | dict[str, Any]) -> None:
+    short = screening(finding, pain__duration_weeks=3, pain__medically_assessed=False)
+    long = screening(finding, pain__duration_weeks=20, pain__medically_assessed=False)
+    assert long["decision"] == short["decision"]
+    assert long["precautions"] == short["precautions"]
+    assert long["referral"] == "routine"
+
+
+def test_chronic_unassessed_pain_never_lowers_a_stronger_referral() -> None:
+    result = screening("dvt_suspected", pain__duration_weeks=20, pain__medically_assessed=False)
+    assert result["decision"] == "refer_urgent"
+    assert result["referral"] == "urgent"
+
+
+# ---- inflammatory back pain (NICE NG65) -----------------------------------------------------------------------
+
+
+def test_inflammatory_back_pain_with_4_features_is_referred_to_rheumatology() -> None:
+    result = screening(*FOUR_FEATURES, **IBP_BASE)
+    assert result["decision"] == "proceed"
+    assert result["referral"] == "routine"
+    assert mentions_rheumatology(result)
+    assert cites(result, "NG65")
+
+
+def test_back_pain_with_exactly_3_inflammatory_features_is_not_referred() -> None:
+    result = screening(*FOUR_FEATURES[:3], **IBP_BASE)
+    assert result["referral"] == "none"
+    assert not mentions_rheumatology(result)
+
+
+@pytest.mark.parametrize("feature", IBP_FINDINGS)
+def test_every_ng65_feature_counts_towards_the_four(feature: str) -> None:
+    others = [f for f in IBP_FINDINGS if f != feature][:3]
+    without = screening(*others, **IBP_BASE)
+    with_it = screening(*others, feature, **IBP_BASE)
+    assert without["referral"] == "none"
+    assert with_it["referral"] == "routine"
+    assert mentions_rheumatology(with_it)
+
+
+@pytest.mark.parametrize(("age", "counts"), [(35, True), (36, False)])
+def test_onset_before_35_counts_as_a_feature(age: int, counts: bool) -> None:
+    # A year of pain: onset at 34 for a 35-year-old, at 35 for a 36-year-old.
+    result = screening(*FOUR_FEATURES[:3], **IBP_BASE | {"age": age})
+    assert (result["referral"] == "routine") is counts
+    assert mentions_rheumatology(result) is counts
+
+
+@pytest.mark.parametrize(("age", "referred"), [(45, True), (46, False)])
+def test_inflammatory_back_pain_is_referred_only_when_it_began_before_45(age: int, referred: bool) -> None:
+    # A year of pain: onset at 44 for a 45-year-old, at 45 for a 46-year-old.
+    result = screening(*FOUR_FEATURES, **IBP_BASE | {"age": age})
+    assert (result["referral"] == "routine") is referred
+    assert mentions_rheumatology(result) is referred
+
+
+@pytest.mark.parametrize(("weeks", "referred"), [(12, False), (12.1, True), (13, True)])
+def test_inflammatory_back_pain_is_referred_only_after_12_weeks(weeks: float, referred: bool) -> None:
+    result = screening(*FOUR_FEATURES, **IBP_BASE | {"pain__duration_weeks": weeks})
+    assert (result["referral"] == "routine") is referred
+    assert mentions_rheumatology(result) is referred
+
+
+def test_inflammatory_back_pain_leaves_the_decision_about_massage_unchanged() -> None:
+    bruise = {"code": "bruise", "region": "arm_right"}
+    without = screening(bruise, **IBP_BASE)
+    result = screening(bruise, *FOUR_FEATURES, **IBP_BASE)
+    assert result["decision"] == without["decision"] == "proceed_with_precautions"
+    assert result["precautions"] == without["precautions"]
+    assert result["referral"] == "routine"
+
+
+def test_inflammatory_back_pain_is_referred_whether_or_not_the_episode_was_assessed() -> None:
+    result = screening(*FOUR_FEATURES, **IBP_BASE | {"pain__medically_assessed": False})
+    assert result["referral"] == "routine"
+    assert mentions_rheumatology(result)
+
+
+# ---- the group ------------------------------------------------------------------------------------------------
+
+
+def test_the_referral_group_has_rules() -> None:
+    assert group_rules("referral")
+
+
+@pytest.mark.parametrize("rule", group_rules("referral"), ids=lambda r: r.id)
+def test_every_routine_referral_rule_explains_itself_with_sources_and_without_the_seed_claim(rule: Rule) -> None:
+    assert rule.summary.strip()
+    assert rule.sources
+    for text in (rule.title, rule.summary, rule.rationale):
+        assert not any(claim in text.lower() for claim in SEED_CLAIMS)
+
+
+@pytest.mark.parametrize("rule", group_rules("referral"), ids=lambda r: r.id)
+def test_no_routine_referral_rule_changes_the_decision_about_massage(rule: Rule) -> None:
+    assert rule.effect.decision == "proceed"
+    assert not rule.effect.has_precautions
