@@ -118,7 +118,7 @@ class Screener:
             findings.append(entry if region is None else {**entry, "region": region})
         return {
             "schema_version": "1",
-            "id": intake.id or None,
+            "id": None if intake.id is msgspec.UNSET else intake.id,
             "decision": vocab.DECISIONS[decision],
             "referral": vocab.REFERRALS[referral],
             "findings": findings,

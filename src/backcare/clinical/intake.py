@@ -9,6 +9,8 @@ A property test holds the two paths to the same verdict on random documents.
 from __future__ import annotations
 
 import json
+import math
+import sys
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -174,11 +176,25 @@ def _validate(obj: Any) -> Intake:
     )
     if errors:
         raise IntakeError(_dedupe(errors))
-    # Valid by the schema but refused by the fast path: an integer written as 40.0, which JSON Schema accepts.
+    # Valid by the schema but refused by the fast path: an integer written as 40.0, which JSON Schema accepts, or
+    # a weeks_ago too large for a float (the schema sets no maximum): it means "longer ago than any rule asks".
     try:
-        return msgspec.convert(obj, Intake, strict=False)
+        return msgspec.convert(_huge_numbers_as_infinity(obj), Intake, strict=False)
     except msgspec.ValidationError as e:  # pragma: no cover - the property test keeps the paths in step
         raise IntakeError([FieldError("", str(e))]) from None
+
+
+def _huge_numbers_as_infinity(obj: dict[str, Any]) -> dict[str, Any]:
+    findings = obj.get("findings") or []
+    if not any(isinstance(f.get("weeks_ago"), int) and f["weeks_ago"] > sys.float_info.max for f in findings):
+        return obj
+    copied = [
+        {**f, "weeks_ago": math.inf}
+        if isinstance(f.get("weeks_ago"), int) and f["weeks_ago"] > sys.float_info.max
+        else f
+        for f in findings
+    ]
+    return {**obj, "findings": copied}
 
 
 def _dedupe(errors: list[FieldError]) -> list[FieldError]:
