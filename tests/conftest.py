@@ -98,3 +98,13 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: the shared folder (spec, vignettes, tools) must sit beside the project")
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI nothing may be skipped: a skip there hides a missing dependency, so it fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("CI") and skipped:
+        if reporter:
+            reporter.write_line(f"CI: {skipped} test(s) skipped; under CI every test must run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
