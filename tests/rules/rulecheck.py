@@ -46,3 +46,8 @@ def too_firm_for(limit: int) -> set[str]:
 
 def group_rules(group: str) -> list[Rule]:
     return [r for r in default_rule_base().rules if r.group == group]
+
+
+# Severity orders of CLINICAL.md section 1, least severe first, restated so the tests check the engine.
+DECISIONS = ("proceed", "proceed_with_precautions", "clearance_required", "postpone", "refer_urgent", "refer_emergency")
+REFERRALS = ("none", "routine", "urgent", "emergency")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rulecheck import SEED_CLAIMS, cites, group_rules, screening, too_firm_for
-
-from backcare.clinical.rulebase import Rule
+from rulecheck import cites, screening, too_firm_for
 
 LOCAL_FINDINGS = [
     "open_wound",
@@ -239,15 +237,3 @@ def test_precautions_are_the_union_of_every_row_that_fired() -> None:
     assert precautions["max_pressure"] == 3
     assert {"deep_tissue", "thai"} | too_firm_for(3) <= set(precautions["avoid_techniques"])
     assert set(precautions["positioning"]) == {"side_lying", "no_prone", "no_deep_abdominal_sacral"}
-
-
-def test_the_precautions_group_has_rules() -> None:
-    assert group_rules("precautions")
-
-
-@pytest.mark.parametrize("rule", group_rules("precautions"), ids=lambda r: r.id)
-def test_every_precaution_rule_explains_itself_with_sources_and_without_the_seed_claim(rule: Rule) -> None:
-    assert rule.summary.strip()
-    assert rule.sources
-    for text in (rule.title, rule.summary, rule.rationale):
-        assert not any(claim in text.lower() for claim in SEED_CLAIMS)
