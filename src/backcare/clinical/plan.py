@@ -92,7 +92,15 @@ class Planner:
         stage = data["pain_stage"]
         self.subacute_from = float(stage["subacute_from_weeks"])
         self.chronic_over = float(stage["chronic_over_weeks"])
-        self.stage_sources = rule_base.source_refs(stage.get("sources"), "plan.toml [pain_stage]")
+        stage_sources = _cites(rule_base.source_refs(stage.get("sources"), "plan.toml [pain_stage]"))
+        stage_text = {
+            "acute": f"Pain for less than {self.subacute_from:g} weeks: acute.",
+            "subacute": f"Pain for {self.subacute_from:g} to {self.chronic_over:g} weeks: subacute.",
+            "chronic": f"Pain for more than {self.chronic_over:g} weeks: chronic.",
+        }
+        self._stage_items = {
+            s: {"topic": "pain_stage", "item": s, "text": stage_text[s], "sources": stage_sources} for s in STAGES
+        }
         t = data["techniques"]
         _codes(t, "default", vocab.TECHNIQUES, "[techniques]")
         _codes(t, "fallback", vocab.TECHNIQUES, "[techniques]")
@@ -184,7 +192,7 @@ class Planner:
         risk_group = None
         if intake.start_back:
             risk_group = score_start_back(intake.start_back.agree, intake.start_back.bothersomeness).group
-        rationale: list[dict[str, Any]] = [self._course_item]
+        rationale: list[dict[str, Any]] = [self._course_item, self._stage_items[stage]]
         techniques: list[str] = []
         for goal in intake.goals:
             entry = self.by_goal[goal]
