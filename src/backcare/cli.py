@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -119,10 +118,6 @@ def _open_output(path: str) -> IO[bytes]:
         _fail(f"{path}: cannot write: {e.strerror or e}", EXIT_USAGE)
 
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    yield from enumerate(stream, 1)
-
-
 def _error_line(number: int, line: bytes, message: str) -> dict[str, Any]:
     import json
 
@@ -165,7 +160,7 @@ def _screen_batch(args: argparse.Namespace) -> int:
     pending = 0
     buffer: list[bytes] = []
     try:
-        for number, line in _lines(stream):
+        for number, line in enumerate(stream, 1):
             pending += len(line)
             try:
                 if not line.strip():

@@ -56,12 +56,6 @@ def test_an_unhealed_fracture_away_from_the_spine_avoids_its_region(region: str)
     assert cites(result, "marketing text", "Werner")
 
 
-def test_an_unhealed_fracture_in_the_left_arm_gives_precautions_avoiding_the_left_arm() -> None:
-    result = screening({"code": "fracture_recent", "region": "arm_left"})
-    assert result["decision"] == "proceed_with_precautions"
-    assert result["precautions"]["avoid_regions"] == ["arm_left"]
-
-
 @pytest.mark.parametrize("weeks_ago", [6, 9, 12])
 def test_surgery_6_to_12_weeks_ago_gives_precautions_avoiding_its_region(weeks_ago: float) -> None:
     result = screening({"code": "recent_surgery", "region": "abdomen", "weeks_ago": weeks_ago})

@@ -107,10 +107,6 @@ def _check_plan(rb: RuleBase, report: Report) -> None:
     ]
     if not allowed:
         report.errors.append("plan.toml: the precautions can exclude every fallback technique, leaving a plan empty")
-    for goal in plan["techniques"]["goal"]:
-        for t in goal["techniques"]:
-            if t in avoided and all(t in r.effect.avoid_techniques for r in rb.rules if r.effect.avoid_techniques):
-                report.notes.append(f"plan.toml: {t} (goal {goal['goal']}) is avoided by every technique rule")
 
 
 def _check_coverage(rb: RuleBase, report: Report) -> None:
@@ -224,27 +220,21 @@ def _candidates(atoms: list[cond.Atom]) -> list[Intake]:
 
 
 def _findings(matches: list[cond.FindingMatch]) -> list[Finding] | None:
+    """One finding per matcher, with the least region and weeks it allows; the engine then confirms the witness."""
     out = []
     for m in matches:
         region: Any = msgspec.UNSET
-        allowed = [r for r in vocab.REGIONS if (m.region_in is None or r in m.region_in) and r not in m.region_not_in]
-        if m.region in ("given",) or m.region_in is not None or m.region_not_in:
-            if not allowed or m.region == "none":
+        if m.region != "none" and (m.region == "given" or m.region_in is not None or m.region_not_in):
+            allowed = [
+                r for r in vocab.REGIONS if (m.region_in is None or r in m.region_in) and r not in m.region_not_in
+            ]
+            if not allowed:
                 return None
             region = allowed[0]
         weeks: Any = msgspec.UNSET
-        limits = [m.weeks_ago_at_least, m.weeks_ago_below, m.weeks_ago_at_most]
-        if any(v is not None for v in limits):
-            lo = m.weeks_ago_at_least or 0.0
-            hi = (
-                min(v for v in (m.weeks_ago_below, m.weeks_ago_at_most) if v is not None)
-                if any(v is not None for v in limits[1:])
-                else lo + 1
-            )
-            if lo > hi or (m.weeks_ago_below is not None and lo >= m.weeks_ago_below):
-                if not m.weeks_ago_unknown:
-                    return None
-            else:
-                weeks = float(lo)
+        has_limits = (m.weeks_ago_at_least, m.weeks_ago_below, m.weeks_ago_at_most) != (None, None, None)
+        if has_limits and not m.weeks_ago_unknown:
+            # The least value allowed: if it breaks an upper limit, no value can meet them all.
+            weeks = float(m.weeks_ago_at_least or 0.0)
         out.append(Finding(code=m.codes[0], region=region, weeks_ago=weeks))
     return out

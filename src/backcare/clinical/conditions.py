@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backcare.clinical import vocabulary as vocab
@@ -94,7 +94,6 @@ class Node:
     children: tuple[Node, ...] = ()
     count: int = 0
     atom: Atom | None = None
-    label: str = field(default="", compare=False)
 
 
 def parse(data: Any, where: str, named: Mapping[str, Node] | None = None) -> Node:
@@ -214,10 +213,6 @@ def _parse_key(key: str, value: Any, where: str, named: Mapping[str, Node]) -> N
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------------
-
-
-def age_at_onset(intake: Intake) -> float:
-    return intake.age - intake.pain.duration_weeks / WEEKS_PER_YEAR
 
 
 _FIELD_TESTS = {

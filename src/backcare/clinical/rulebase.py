@@ -91,7 +91,6 @@ class Rule:
     when: cond.Node | None
     for_each_finding: cond.FindingMatch | None
     order: int
-    raw: dict[str, Any] = field(repr=False)
     predicate: cond.Predicate | None = field(init=False, repr=False)
     severity: tuple[int, int] = field(init=False, repr=False)
     """(decision index, referral index): higher is more severe."""
@@ -126,7 +125,6 @@ class RuleBase:
     groups: tuple[Group, ...]
     sources: dict[str, Source]
     plan: dict[str, Any]
-    named_conditions: dict[str, cond.Node]
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -259,7 +257,6 @@ def _rule(
         when=when,
         for_each_finding=each,
         order=order,
-        raw=data,
     )
 
 
@@ -333,7 +330,6 @@ def load_rule_base(root: Traversable = RULEBASE) -> RuleBase:
         groups=tuple(groups),
         sources=sources,
         plan=files["plan.toml"],
-        named_conditions=named,
     )
 
 

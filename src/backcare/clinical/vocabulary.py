@@ -23,7 +23,6 @@ REFERRALS: tuple[str, ...] = ("none", "routine", "urgent", "emergency")
 """Least urgent first, so a referral's index is its urgency."""
 
 NO_PLAN_DECISIONS = frozenset({"postpone", "refer_urgent", "refer_emergency"})
-SPINAL_REGIONS = ("neck", "upper_back", "mid_back", "lower_back", "sacrum")
 
 
 def load_contract(name: str) -> Any:
@@ -85,7 +84,6 @@ DISTAL: dict[str, tuple[str, ...]] = {
     "shoulder_left": ("arm_left",),
     "shoulder_right": ("arm_right",),
 }
-LOWER_LIMBS = ("thigh_left", "thigh_right", "leg_left", "leg_right", "foot_left", "foot_right")
 assert all(r in REGIONS for k, v in DISTAL.items() for r in (k, *v))
 
 
