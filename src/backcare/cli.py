@@ -253,10 +253,36 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--verbose", action="store_true", help="with --check: show a witness intake for every rule")
     r.add_argument("--rule-base", metavar="DIR", help="list or check this rule base folder instead of the shipped one")
     r.set_defaults(func=cmd_rules)
+    for name, text in DJANGO_COMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
     return p
 
 
+DJANGO_COMMANDS = {
+    "serve": "run the clinic application with a production-grade server (waitress)",
+    "demo": "load the demo clinic into an empty database",
+    "manage": "run any Django management command (migrate, createsuperuser, ...)",
+}
+
+
+def _django(argv: list[str]) -> int:
+    """Clinic commands run inside Django; only they import it, so screening stays fast."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backcare.web.settings")
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import execute_from_command_line
+
+    command, rest = argv[0], argv[1:]
+    try:
+        execute_from_command_line(["backcare", *(rest if command == "manage" else [command, *rest])])
+    except ImproperlyConfigured as e:
+        _fail(f"configuration: {e}", EXIT_USAGE)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DJANGO_COMMANDS:
+        return _django(argv)
     args = parser().parse_args(argv)
     try:
         status: int = args.func(args)

@@ -1,0 +1,89 @@
+"""Who may see and do what. Every view asks here; nothing is decided in templates.
+
+- Owner: everything in their clinic.
+- Therapist: clinical records of their own clients and of clients shared with them; contact details of every client.
+- Front desk: contact details and appointments of every client; no clinical records.
+- Client: their own record only, in plain language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from backcare.clinic.models import Client, Role, StaffMember
+
+
+def staff_of(user: Any) -> StaffMember | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    staff: StaffMember | None = getattr(user, "staff", None)
+    return staff if staff is not None and staff.active else None
+
+
+def client_of(user: Any) -> Client | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return getattr(user, "client", None)
+
+
+def role_of(user: Any) -> str | None:
+    staff = staff_of(user)
+    if staff is not None:
+        return staff.role
+    return "client" if client_of(user) is not None else None
+
+
+def require_staff(user: Any, *roles: str) -> StaffMember:
+    staff = staff_of(user)
+    if staff is None or (roles and staff.role not in roles):
+        raise PermissionDenied("This page is not available to your role.")
+    return staff
+
+
+def clients_for(user: Any) -> QuerySet[Client]:
+    """Clients whose contact details this user may see."""
+    staff = staff_of(user)
+    if staff is not None:
+        return Client.objects.filter(clinic=staff.clinic)
+    client = client_of(user)
+    if client is not None:
+        return Client.objects.filter(pk=client.pk)
+    return Client.objects.none()
+
+
+def clinical_clients_for(user: Any) -> QuerySet[Client]:
+    """Clients whose clinical record this staff user may see (a client's own portal is separate)."""
+    staff = staff_of(user)
+    if staff is None or staff.role == Role.FRONT_DESK:
+        return Client.objects.none()
+    qs = Client.objects.filter(clinic=staff.clinic)
+    if staff.role == Role.THERAPIST:
+        qs = qs.filter(Q(therapist=staff) | Q(shared_with=staff)).distinct()
+    return qs
+
+
+def can_see_clinical(user: Any, client: Client) -> bool:
+    return clinical_clients_for(user).filter(pk=client.pk).exists()
+
+
+def get_client(user: Any, pk: int, *, clinical: bool) -> Client:
+    """The client with this id if the user may see it (clinical record or contact details), else 404 or 403.
+
+    A client outside the user's reach answers 404, so ids of other therapists' clients reveal nothing;
+    front desk asking for a clinical page answers 403."""
+    if not clinical:
+        try:
+            return clients_for(user).get(pk=pk)
+        except Client.DoesNotExist:
+            raise Http404("No such client") from None
+    staff = staff_of(user)
+    if staff is not None and staff.role == Role.FRONT_DESK:
+        raise PermissionDenied("Front desk staff do not see clinical records.")
+    try:
+        return clinical_clients_for(user).get(pk=pk)
+    except Client.DoesNotExist:
+        raise Http404("No such client") from None

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ClinicConfig(AppConfig):
+    name = "backcare.clinic"
+    label = "clinic"
+    verbose_name = "Clinic"
+    default_auto_field = "django.db.models.BigAutoField"

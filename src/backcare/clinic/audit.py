@@ -1,0 +1,50 @@
+"""The audit trail: one call for every view and change of clinical data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from backcare.clinic.models import AuditEvent, Client
+
+
+def actor_label(user: Any) -> str:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return "anonymous"
+    staff = getattr(user, "staff", None)
+    if staff is not None:
+        return f"{staff.display_name} ({staff.get_role_display()})"
+    client = getattr(user, "client", None)
+    if client is not None:
+        return f"{client.full_name} (client)"
+    return user.get_username()
+
+
+def record(
+    user: Any,
+    action: str,
+    *,
+    client: Client | None = None,
+    obj: models.Model | None = None,
+    detail: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    """Add one event. `action` is a short verb such as "view", "create", "update", "sign", "export"."""
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return AuditEvent.objects.create(
+        user=user if authenticated else None,
+        actor=actor_label(user),
+        action=action,
+        client=client,
+        object_type=obj._meta.model_name if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        detail=detail or {},
+        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+    )
+
+
+def viewed(request: HttpRequest, client: Client, what: str, obj: models.Model | None = None) -> None:
+    """Record that the request's user looked at a client's record (`what` names the page)."""
+    record(request.user, "view", client=client, obj=obj, detail={"page": what}, request=request)

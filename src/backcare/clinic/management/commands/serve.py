@@ -1,0 +1,42 @@
+"""`backcare serve`: the clinic application under waitress, a production-grade pure-Python WSGI server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+
+class Command(BaseCommand):
+    help = "Run the clinic application (waitress). Applies migrations first unless --no-migrate."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+        parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+        parser.add_argument("--no-migrate", action="store_true", help="refuse to start if migrations are pending")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        import waitress
+
+        from backcare.web.wsgi import application
+
+        if not 0 < options["port"] < 65536:
+            raise CommandError(f"--port must be between 1 and 65535, not {options['port']}")
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            if options["no_migrate"]:
+                raise CommandError(f"{len(pending)} database migrations are pending; run `backcare manage migrate`")
+            call_command("migrate", interactive=False, verbosity=0)
+        if settings.PRODUCTION:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        host, port = options["host"], options["port"]
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        self.stdout.write(f"Backcare is running at http://{shown}:{port}/  (Ctrl+C stops it)")
+        self.stdout.flush()
+        waitress.serve(application, host=host, port=port, threads=options["threads"], ident="Backcare")

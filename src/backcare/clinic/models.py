@@ -1,0 +1,395 @@
+"""The clinic's records. Every write goes through `backcare.clinic.services`; views only read and call services.
+
+Clinical results are stored as the clinical core returned them (JSON) together with the rule base's version and
+digest, so a decision can always be explained later exactly as it was made.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from backcare.clinical.vocabulary import DECISIONS, REGIONS, TECHNIQUES
+
+
+def _choices(codes: Any) -> list[tuple[str, str]]:
+    return [(c, c.replace("_", " ")) for c in codes]
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="Europe/London")
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    start_back_enabled = models.BooleanField(
+        default=True, help_text="Ask Keele's STarT Back questions in the online intake."
+    )
+    retention_years = models.PositiveSmallIntegerField(default=8)
+    cancellation_hours = models.PositiveSmallIntegerField(default=24)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Clinic owner"
+    THERAPIST = "therapist", "Therapist"
+    FRONT_DESK = "front_desk", "Front desk"
+
+
+class StaffMember(models.Model):
+    """A user who works at a clinic, with one role."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="staff")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    display_name = models.CharField(max_length=200)
+    qualified_techniques = models.JSONField(
+        default=list, blank=True, help_text="Technique codes this therapist is qualified for."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+    @property
+    def is_therapist(self) -> bool:
+        return self.role == Role.THERAPIST
+
+    @property
+    def is_front_desk(self) -> bool:
+        return self.role == Role.FRONT_DESK
+
+
+class Client(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="clients")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="client"
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=10, choices=_choices(("female", "male", "other", "unknown")), default="unknown")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    address = models.TextField(blank=True)
+    physician_name = models.CharField(max_length=200, blank=True)
+    physician_address = models.TextField(blank=True)
+    therapist = models.ForeignKey(
+        StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="own_clients"
+    )
+    shared_with = models.ManyToManyField(StaffMember, blank=True, related_name="shared_clients")
+    created_at = models.DateTimeField(default=timezone.now)
+    erasure_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        indexes = [models.Index(fields=["clinic", "last_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def age_on(self, day: Any = None) -> int:
+        day = day or timezone.localdate()
+        dob = self.date_of_birth
+        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+class Invitation(models.Model):
+    """A link that lets a client register, sign consent and fill in the intake. Only the token's hash is stored."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_urlsafe(32)
+
+    @property
+    def usable(self) -> bool:
+        return self.used_at is None and self.expires_at > timezone.now()
+
+
+class ConsentText(models.Model):
+    """A published version of the informed-consent text; never edited once a client has signed it."""
+
+    version = models.CharField(max_length=20, unique=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-published_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} (version {self.version})"
+
+
+class Consent(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="consents")
+    text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, related_name="consents")
+    signature = models.CharField(max_length=200, help_text="The client's full name, typed.")
+    signed_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+
+
+class Intake(models.Model):
+    """The anamnesis. `answers` holds the form as the client left it (a draft may be half-finished); `document` is
+    the contract intake built from it on submission, which is what the clinical core screens."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Being filled in"
+        SUBMITTED = "submitted", "Submitted, awaiting review"
+        REVIEWED = "reviewed", "Reviewed by the therapist"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="intakes")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    answers = models.JSONField(default=dict, blank=True)
+    document = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+
+class Screening(models.Model):
+    """One run of the clinical core, kept exactly as it was returned. Never changed after it is made."""
+
+    class Kind(models.TextChoices):
+        INTAKE = "intake", "Intake screening"
+        REVIEW = "review", "Screening after the therapist's review"
+        PRE_SESSION = "pre_session", "Pre-session health update"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="screenings")
+    intake = models.ForeignKey(Intake, null=True, blank=True, on_delete=models.SET_NULL, related_name="screenings")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    document = models.JSONField(help_text="The intake document that was screened.")
+    result = models.JSONField()
+    decision = models.CharField(max_length=30, choices=_choices(DECISIONS))
+    referral = models.CharField(max_length=20, default="none")
+    rule_base_version = models.CharField(max_length=40)
+    rule_base_digest = models.CharField(max_length=80)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = ["created_at", "id"]
+
+    @property
+    def blocks_treatment(self) -> bool:
+        return self.decision in ("postpone", "refer_urgent", "refer_emergency")
+
+    @property
+    def needs_clearance(self) -> bool:
+        return self.decision == "clearance_required"
+
+
+class Clearance(models.Model):
+    """A physician's clearance for a screening that required one."""
+
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="clearances")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="clearances")
+    given_by = models.CharField(max_length=200, help_text="Name and role of the clinician who gave clearance.")
+    given_on = models.DateField()
+    note = models.TextField(blank=True)
+    letter = models.FileField(upload_to="clearances/%Y/%m/", blank=True)
+    recorded_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+
+
+class Course(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "In progress"
+        COMPLETED = "completed", "Completed"
+        REFERRED = "referred", "Ended with a referral"
+        STOPPED = "stopped", "Stopped"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="courses")
+    therapist = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="courses")
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="courses")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    recommended_plan = models.JSONField(help_text="The plan the screening recommended, kept for comparison.")
+    techniques = models.JSONField(default=list)
+    sessions_planned = models.PositiveSmallIntegerField(default=4)
+    weeks = models.PositiveSmallIntegerField(default=6)
+    reassess_after = models.PositiveSmallIntegerField(default=2)
+    goals = models.TextField(blank=True)
+    adjuncts = models.JSONField(default=list, blank=True)
+    home_programme = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_note = models.TextField(blank=True)
+    created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # One course in progress per client at a time.
+            models.UniqueConstraint(fields=["client"], condition=Q(status="active"), name="one_active_course"),
+        ]
+
+    @property
+    def precautions(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.screening.result
+        return result.get("precautions", {})
+
+
+class TreatmentSession(models.Model):
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        STOPPED = "stopped", "Stopped"
+
+    class Response(models.TextChoices):
+        RELAXED = "relaxed", "Relaxed, comfortable with the pressure"
+        TOLERATED = "tolerated", "Tolerated with some discomfort"
+        GUARDING = "guarding", "Guarding: tensing against the pressure, pain"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
+    number = models.PositiveSmallIntegerField()
+    therapist = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    health_update = models.ForeignKey(
+        Screening, null=True, blank=True, on_delete=models.SET_NULL, related_name="treatment_sessions"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETED)
+    held_at = models.DateTimeField(default=timezone.now)
+    subjective = models.TextField(blank=True)
+    objective = models.TextField(blank=True)
+    assessment = models.TextField(blank=True)
+    plan_note = models.TextField(blank=True)
+    body_chart = models.JSONField(default=dict, blank=True, help_text="{region: {treated, tension 0-3, pain 0-10}}")
+    techniques = models.JSONField(default=list)
+    pressure = models.PositiveSmallIntegerField(null=True, blank=True)
+    deviation_reason = models.TextField(blank=True)
+    deviations = models.JSONField(default=list, blank=True)
+    response = models.CharField(max_length=20, choices=Response.choices, blank=True)
+    pain_before = models.PositiveSmallIntegerField(null=True, blank=True)
+    pain_after = models.PositiveSmallIntegerField(null=True, blank=True)
+    aftercare = models.TextField(blank=True)
+    stop_reason = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+
+    class Meta:
+        ordering = ["course", "number"]
+        constraints = [models.UniqueConstraint(fields=["course", "number"], name="one_session_number_per_course")]
+
+
+class Outcome(models.Model):
+    class Instrument(models.TextChoices):
+        PAIN = "pain_nrs", "Pain (0-10)"
+        RMDQ = "rmdq", "Roland-Morris Disability Questionnaire (0-24)"
+        START_BACK = "start_back", "Keele STarT Back"
+
+    class Timepoint(models.TextChoices):
+        INTAKE = "intake", "Intake"
+        BASELINE = "baseline", "Baseline"
+        SESSION = "session", "Session"
+        REASSESSMENT = "reassessment", "Reassessment"
+        DISCHARGE = "discharge", "Discharge"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="outcomes")
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes")
+    session = models.ForeignKey(
+        TreatmentSession, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes"
+    )
+    instrument = models.CharField(max_length=20, choices=Instrument.choices)
+    timepoint = models.CharField(max_length=20, choices=Timepoint.choices)
+    score = models.PositiveSmallIntegerField()
+    answers = models.JSONField(default=dict, blank=True)
+    interpretation = models.CharField(max_length=200, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+
+class Referral(models.Model):
+    class Urgency(models.TextChoices):
+        ROUTINE = "routine", "Routine"
+        URGENT = "urgent", "Urgent (within 24 hours)"
+        EMERGENCY = "emergency", "Emergency (now)"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="referrals")
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals")
+    screening = models.ForeignKey(Screening, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    urgency = models.CharField(max_length=20, choices=Urgency.choices)
+    reason = models.TextField()
+    findings = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class AuditEvent(models.Model):
+    """Who saw or changed what, when. Rows are only ever added: the model refuses updates and deletes, the admin
+    shows them read-only, and database triggers refuse UPDATE and DELETE (migration 0002)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+    )
+    actor = models.CharField(max_length=200, help_text="The user's name and role at the time.")
+    action = models.CharField(max_length=40)
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False)
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=60, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["client", "at"])]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("audit events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("audit events cannot be deleted")
+
+
+REGION_CHOICES = _choices(REGIONS)
+TECHNIQUE_CHOICES = [(code, name) for code, name in TECHNIQUES.items()]

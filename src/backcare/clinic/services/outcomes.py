@@ -1,0 +1,136 @@
+"""Outcome measures and what they prompt: pain every session, Roland-Morris at baseline, reassessment and
+discharge, STarT Back at intake. Meaningful change per Ostelo 2008 (2 points or 30% for pain, 5 or 30% for RMDQ)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from backcare.clinic import audit
+from backcare.clinic.models import Client, Course, Outcome
+from backcare.clinical.instruments import (
+    RMDQ_ITEMS,
+    Change,
+    pain_change,
+    rmdq_change,
+    score_rmdq,
+    score_start_back,
+)
+
+
+@transaction.atomic
+def record_rmdq(
+    client: Client, *, ticked: list[bool], timepoint: str, course: Course | None, by: Any, request: Any = None
+) -> Outcome:
+    if len(ticked) != len(RMDQ_ITEMS):
+        raise ValidationError({"rmdq": f"Answer all {len(RMDQ_ITEMS)} statements (tick those that apply today)."})
+    if timepoint not in ("baseline", "reassessment", "discharge"):
+        raise ValidationError({"timepoint": "Roland-Morris is recorded at baseline, reassessment or discharge."})
+    if course is not None and course.outcomes.filter(instrument="rmdq", timepoint=timepoint).exists():
+        raise ValidationError({"timepoint": f"A {timepoint} Roland-Morris is already recorded for this course."})
+    score = score_rmdq(ticked)
+    outcome = Outcome.objects.create(
+        client=client,
+        course=course,
+        instrument=Outcome.Instrument.RMDQ,
+        timepoint=timepoint,
+        score=score,
+        answers={"ticked": ticked},
+        recorded_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    audit.record(
+        by,
+        "record_outcome",
+        client=client,
+        obj=outcome,
+        detail={"rmdq": score, "timepoint": timepoint},
+        request=request,
+    )
+    return outcome
+
+
+@transaction.atomic
+def record_start_back(client: Client, *, answers: dict[str, Any], by: Any, request: Any = None) -> Outcome:
+    result = score_start_back(answers["agree"], answers["bothersomeness"])
+    outcome = Outcome.objects.create(
+        client=client,
+        instrument=Outcome.Instrument.START_BACK,
+        timepoint=Outcome.Timepoint.INTAKE,
+        score=result.total,
+        answers={**answers, "psychosocial": result.psychosocial, "group": result.group},
+        interpretation=f"{result.group} risk",
+        recorded_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    audit.record(by, "record_outcome", client=client, obj=outcome, detail={"start_back": result.group}, request=request)
+    return outcome
+
+
+def record_pain(client: Client, *, score: int, timepoint: str, course: Course | None, session: Any, by: Any) -> Outcome:
+    """Pain NRS; callers record the audit event with the session they belong to."""
+    if not isinstance(score, int) or not 0 <= score <= 10:
+        raise ValidationError({"pain": "Pain must be a whole number from 0 to 10."})
+    return Outcome.objects.create(
+        client=client,
+        course=course,
+        session=session,
+        instrument=Outcome.Instrument.PAIN,
+        timepoint=timepoint,
+        score=score,
+        recorded_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+
+
+@dataclass
+class Review:
+    """Where a course stands on its outcomes, and what the therapist should consider."""
+
+    pain: Change | None
+    rmdq: Change | None
+    prompts: list[str]
+
+    @property
+    def improved(self) -> bool:
+        return any(c is not None and c.meaningful for c in (self.pain, self.rmdq))
+
+
+def baseline_pain(course: Course) -> int | None:
+    first = course.outcomes.filter(instrument="pain_nrs").order_by("recorded_at", "id").first()
+    if first is not None:
+        return first.score
+    document = course.screening.document
+    value = document.get("pain", {}).get("intensity")
+    return value if isinstance(value, int) else None
+
+
+def latest_pain(course: Course) -> int | None:
+    """Pain after the latest session (or before it, when no after-score was taken)."""
+    last = course.outcomes.filter(instrument="pain_nrs").order_by("-recorded_at", "-id").first()
+    return last.score if last is not None else None
+
+
+def review_course(course: Course) -> Review:
+    base, now = baseline_pain(course), latest_pain(course)
+    pain = pain_change(base, now) if base is not None and now is not None else None
+    rmdq_scores = {o.timepoint: o.score for o in course.outcomes.filter(instrument="rmdq")}
+    rmdq = None
+    if "baseline" in rmdq_scores:
+        later = rmdq_scores.get("discharge", rmdq_scores.get("reassessment"))
+        if later is not None:
+            rmdq = rmdq_change(rmdq_scores["baseline"], later)
+    prompts: list[str] = []
+    review = Review(pain=pain, rmdq=rmdq, prompts=prompts)
+    done = course.sessions.filter(status="completed").count()
+    if "reassessment" in rmdq_scores and "discharge" not in rmdq_scores and not review.improved:
+        prompts.append(
+            "No meaningful improvement at reassessment: change the technique, or refer the client to their physician."
+        )
+    finished = done >= course.sessions_planned or course.status != "active"
+    if finished and (pain is None or not pain.meaningful):
+        prompts.append("The course has ended and pain is not meaningfully better: refer the client to their physician.")
+    return review
+
+
+__all__ = ["Review", "baseline_pain", "latest_pain", "record_pain", "record_rmdq", "record_start_back", "review_course"]

@@ -1,0 +1,29 @@
+// Progressive enhancement only: every page works without JavaScript (the content security policy allows no inline script).
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  // Body maps: clicking a region toggles the checkbox of the same region code.
+  document.querySelectorAll("[data-bodymap]").forEach((map) => {
+    const name = map.getAttribute("data-bodymap");
+    const boxes = () => document.querySelectorAll(`input[type=checkbox][name="${name}"]`);
+    const sync = () => {
+      boxes().forEach((box) => {
+        const shape = map.querySelector(`[data-region="${box.value}"]`);
+        if (shape) shape.classList.toggle("selected", box.checked);
+      });
+    };
+    map.querySelectorAll("[data-region]").forEach((shape) => {
+      shape.addEventListener("click", () => {
+        const box = document.querySelector(`input[type=checkbox][name="${name}"][value="${shape.getAttribute("data-region")}"]`);
+        if (box) { box.checked = !box.checked; sync(); }
+      });
+    });
+    boxes().forEach((box) => box.addEventListener("change", sync));
+    sync();
+  });
+  // Forms that must not be sent twice: disable the submit button after the first click.
+  document.querySelectorAll("form[data-once]").forEach((form) => {
+    form.addEventListener("submit", () => {
+      form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; });
+    });
+  });
+});

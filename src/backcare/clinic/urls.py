@@ -1,0 +1,14 @@
+"""The clinic's pages: each area of the application keeps its own `urlpatterns` in its views module."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+AREAS = [
+    "accounts",
+    "dashboard",
+    "clients",
+    "portal",
+]
+
+urlpatterns = [p for area in AREAS for p in import_module(f"backcare.clinic.views.{area}").urlpatterns]

@@ -1,0 +1,19 @@
+"""Client list and client record pages."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+
+from backcare.clinic.access import clients_for, require_staff
+
+
+@login_required
+def client_list(request: HttpRequest) -> HttpResponse:
+    require_staff(request.user)
+    return render(request, "clinic/client_list.html", {"clients": clients_for(request.user)})
+
+
+urlpatterns = [path("clients/", client_list, name="client_list")]

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Backcare administration"
+
+# Uploaded files (clearance letters) are clinical records: they are never served as static media, only through
+# views that check permissions and record the access.
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("backcare.clinic.urls")),
+]
