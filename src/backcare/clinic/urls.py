@@ -9,6 +9,11 @@ AREAS = [
     "dashboard",
     "clients",
     "portal",
+    "intake",
+    "clearance",
+    "referrals",
+    "courses",
+    "documents",
 ]
 
 urlpatterns = [p for area in AREAS for p in import_module(f"backcare.clinic.views.{area}").urlpatterns]

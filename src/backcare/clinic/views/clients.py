@@ -16,4 +16,15 @@ def client_list(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/client_list.html", {"clients": clients_for(request.user)})
 
 
-urlpatterns = [path("clients/", client_list, name="client_list")]
+def not_yet(request: HttpRequest, **kwargs: object) -> HttpResponse:
+    return HttpResponse("Not built yet", status=501)
+
+
+urlpatterns = [
+    path("clients/", client_list, name="client_list"),
+    path("clients/new/", not_yet, name="client_create"),
+    path("clients/<int:pk>/", not_yet, name="client_detail"),
+    path("clients/<int:pk>/edit/", not_yet, name="client_edit"),
+    path("clients/<int:pk>/share/", not_yet, name="client_share"),
+    path("clients/<int:pk>/audit/", not_yet, name="client_audit"),
+]
