@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-postgres lint bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -14,8 +14,11 @@ export UV_PYTHON_DOWNLOADS := never
 setup: $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
 	$(UV) sync --locked --quiet
 
+# `make run`: the demo clinic on http://localhost:8000/ (data in ./var). `make run PORT=8080 HOST=0.0.0.0` to change
+# where it listens; HOST is taken only from the make command line, never from a shell's own HOST variable.
 run: setup
-	.venv/bin/backcare screen --format text examples/intake-desk-worker.json
+	.venv/bin/backcare demo --if-empty --port $(or $(PORT),8000)
+	.venv/bin/backcare serve --host $(if $(filter command line,$(origin HOST)),$(HOST),127.0.0.1) --port $(or $(PORT),8000)
 
 test: setup
 	.venv/bin/ruff check src tests benchmarks
@@ -23,6 +26,25 @@ test: setup
 	.venv/bin/mypy
 	.venv/bin/backcare rules --check
 	.venv/bin/pytest
+	@$(MAKE) --no-print-directory -o setup test-postgres
+
+# The suite again on a throwaway PostgreSQL cluster that the tests start themselves (backcare.testing.pgcluster).
+# Left out: the clinical core's own tests, which never touch a database (tests/test_ci_make.py checks they don't),
+# and the cluster's tests, which start their own clusters. Without PostgreSQL installed this says so and passes,
+# except under CI (CI set), where it fails.
+CORE_ONLY_TESTS := tests/rules tests/test_screening_properties.py tests/test_core_boundaries.py \
+	tests/test_instruments.py tests/test_rulebase_check.py tests/test_vignettes.py tests/test_cli_screen.py \
+	tests/test_cli_bad_input.py tests/test_pgcluster.py
+
+test-postgres: setup
+	@if pg=$$(.venv/bin/python -m backcare.testing.pgcluster check 2>&1); then \
+		echo "Running the tests that use the database again, on $$pg"; \
+		BACKCARE_TEST_DB=postgres .venv/bin/pytest $(addprefix --ignore=,$(CORE_ONLY_TESTS)); \
+	elif [ -n "$$CI" ]; then \
+		echo "FAILED: under CI the tests must also run on PostgreSQL. $$pg" >&2; exit 1; \
+	else \
+		echo "NOTE: the tests were NOT run on PostgreSQL, only on SQLite. $$pg" >&2; \
+	fi
 
 bench: setup
 	.venv/bin/python benchmarks/screening.py

@@ -261,6 +261,8 @@ def parser() -> argparse.ArgumentParser:
 DJANGO_COMMANDS = {
     "serve": "run the clinic application with a production-grade server (waitress)",
     "demo": "load the demo clinic into an empty database",
+    "backup": "back up the clinic's database and uploaded files (safe while it runs)",
+    "restore": "restore a backup made by `backcare backup`",
     "manage": "run any Django management command (migrate, createsuperuser, ...)",
 }
 

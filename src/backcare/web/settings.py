@@ -32,6 +32,9 @@ if not SECRET_KEY:
     SECRET_KEY = secrets.token_urlsafe(50)
 
 DEBUG = env_bool("BACKCARE_DEBUG", default=not PRODUCTION and ENVIRONMENT != "test")
+if PRODUCTION and DEBUG:
+    # Debug pages show settings, queries and local variables: clinical data on any error, to anyone.
+    raise ImproperlyConfigured("BACKCARE_DEBUG must not be on in production (error pages would show clinical data)")
 ALLOWED_HOSTS = env_list("BACKCARE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("BACKCARE_CSRF_TRUSTED_ORIGINS", [])
 
@@ -45,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "backcare.clinic",
+    "backcare.scheduling",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +97,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache lives in the database, so every application server shares it: one-time form keys (a double
+# submission creates nothing twice) hold across processes. The table is created by a migration.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "backcare_cache"}}
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",

@@ -7,5 +7,7 @@ admin.site.site_header = "Backcare administration"
 # views that check permissions and record the access.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("backcare.scheduling.urls")),
     path("", include("backcare.clinic.urls")),
+    path("", include("backcare.scheduling.feeds")),
 ]

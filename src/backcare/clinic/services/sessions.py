@@ -32,13 +32,29 @@ def health_update(
     staff: StaffMember,
     new_findings: list[dict[str, Any]],
     pain_now: int | None,
+    resolved: list[dict[str, Any]] | None = None,
     request: Any = None,
 ) -> Screening:
-    """Re-run the screening with what is new since last time; the result can stop the session."""
+    """Re-run the screening with what is new since last time; the result can stop the session.
+
+    `resolved` names findings of the last screening that no longer apply (a fever that has passed, a healed
+    bruise), as {"code", "region"?}; they are left out of the new screening and the removal is audited."""
     last = latest_screening(course.client)
     base = last.document if last is not None else course.screening.document
     document = copy.deepcopy(base)
     document["id"] = f"client-{course.client_id}-pre-session-{course.sessions.count() + 1}"
+    gone = {(f["code"], f.get("region")) for f in resolved or []}
+    removed = [f for f in document.get("findings", []) if (f["code"], f.get("region")) in gone]
+    if removed:
+        document["findings"] = [f for f in document["findings"] if (f["code"], f.get("region")) not in gone]
+        audit.record(
+            staff.user,
+            "resolve_findings",
+            client=course.client,
+            obj=course,
+            detail={"resolved": removed, "screening": last.pk if last is not None else None},
+            request=request,
+        )
     known = {(f["code"], f.get("region")) for f in document.get("findings", [])}
     for finding in new_findings:
         if (finding["code"], finding.get("region")) not in known:
@@ -135,6 +151,12 @@ def record_session(
         or timezone.now() - health_update.created_at > HEALTH_UPDATE_VALID
     ):
         raise ValidationError("Ask the pre-session health update (anything new since last time?) before the session.")
+    used = health_update.treatment_sessions.first()
+    if used is not None:
+        raise ValidationError(
+            f"This health update was already used for session {used.number}. "
+            "Ask the health update again before the next session."
+        )
     gate = treatment_gate(course.client)
     if not gate.allowed:
         raise ValidationError(gate.reason)

@@ -1,14 +1,108 @@
-"""Placeholder views: replaced by the real pages for this area."""
+"""Recording a physician's clearance for a screening that asks for one, and serving the clearance letter."""
 
-from django.http import HttpResponse
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.http import require_GET, require_http_methods
+
+from backcare.clinic import audit
+from backcare.clinic.access import get_client, require_staff
+from backcare.clinic.forms.clients import (
+    ClearanceForm,
+    claim_submission,
+    complete_submission,
+    letter_content_type,
+    release_submission,
+)
+from backcare.clinic.models import Clearance, Role, Screening
+from backcare.clinic.services.screening import clearance_rules, cleared_rules, record_clearance
+from backcare.clinic.views.clients import add_service_errors
 
 
-def not_yet(request, **kwargs):  # type: ignore[no-untyped-def]
-    return HttpResponse("Not built yet", status=501)
+@login_required
+@require_http_methods(["GET", "POST"])
+def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpResponse:
+    staff = require_staff(request.user, Role.OWNER, Role.THERAPIST)
+    client = get_client(request.user, pk, clinical=True)
+    screened = get_object_or_404(Screening, pk=screening, client=client)
+    if not screened.needs_clearance:
+        messages.warning(request, "This screening does not ask for a physician's clearance.")
+        return redirect("client_detail", pk=client.pk)
+    rules = set(clearance_rules(screened))
+    findings = [f for f in screened.result.get("findings", []) if f.get("rule") in rules]
+    already = cleared_rules(client)
+    if request.method == "POST":
+        form = ClearanceForm(request.POST, request.FILES)
+        if form.is_valid():
+            key = form.cleaned_data["submission_key"]
+            first, _ = claim_submission(request.user, key)
+            if not first:
+                messages.info(request, "This clearance was already sent and is recorded once.")
+                return redirect("client_detail", pk=client.pk)
+            try:
+                record_clearance(
+                    screened,
+                    given_by=form.cleaned_data["given_by"],
+                    given_on=form.cleaned_data["given_on"],
+                    note=form.cleaned_data["note"],
+                    letter=form.cleaned_data["letter"],
+                    staff=staff,
+                    request=request,
+                )
+            except ValidationError as e:
+                release_submission(request.user, key)
+                add_service_errors(form, e)
+            else:
+                complete_submission(request.user, key, screened.pk)
+                messages.success(request, "The physician's clearance is recorded.")
+                return redirect("client_detail", pk=client.pk)
+        if form.errors.get("letter") or request.FILES:
+            form.add_error(
+                None, "For your safety, a chosen file is not kept when the form has a mistake: choose it again."
+            )
+    else:
+        form = ClearanceForm()
+    audit.viewed(request, client, "clearance form", obj=screened)
+    return render(
+        request,
+        "clinic/clearance_form.html",
+        {
+            "client": client,
+            "screening": screened,
+            "findings": findings,
+            "already": already,
+            "form": form,
+            "clearances": screened.clearances.select_related("recorded_by"),
+        },
+    )
+
+
+@login_required
+@require_GET
+def clearance_letter(request: HttpRequest, pk: int) -> HttpResponse:
+    staff = require_staff(request.user)
+    clearance = get_object_or_404(Clearance, pk=pk, client__clinic=staff.clinic)
+    # Front desk: 403; a therapist who does not see this client: 404.
+    client = get_client(request.user, clearance.client_id, clinical=True)
+    if not clearance.letter:
+        raise Http404("No letter was uploaded with this clearance.")
+    try:
+        handle = clearance.letter.open("rb")
+    except FileNotFoundError:
+        raise Http404("The letter's file is missing.") from None
+    audit.viewed(request, client, "clearance letter", obj=clearance)
+    name = clearance.letter.name.rsplit("/", 1)[-1]
+    response = FileResponse(handle, content_type=letter_content_type(name), filename=name)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 urlpatterns = [
-    path("clients/<int:pk>/screenings/<int:screening>/clearance/", not_yet, name="clearance_create"),
-    path("clearances/<int:pk>/letter/", not_yet, name="clearance_letter"),
+    path("clients/<int:pk>/screenings/<int:screening>/clearance/", clearance_create, name="clearance_create"),
+    path("clearances/<int:pk>/letter/", clearance_letter, name="clearance_letter"),
 ]

@@ -1,20 +1,627 @@
-"""Placeholder views: replaced by the real pages for this area."""
+"""The therapist's pages for a treatment course: start it from the screening's plan, the pre-session health update,
+session notes (SOAP with body chart), the Roland-Morris questionnaire, reassessment and the end of the course.
 
-from django.http import HttpResponse
-from django.urls import path
+Views stay thin: every write goes through `backcare.clinic.services`; every page asks `access.get_client(...,
+clinical=True)` (front desk 403, another therapist's client 404) and records that clinical data was viewed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from backcare.clinic import access, audit
+from backcare.clinic.forms.courses import (
+    HOME_PROGRAMME_LABELS,
+    HOME_PROGRAMME_SECTIONS,
+    CourseEndForm,
+    CourseForm,
+    HealthUpdateForm,
+    RmdqForm,
+    SessionForm,
+    course_initial_from_course,
+    course_initial_from_plan,
+)
+from backcare.clinic.models import Client, Course, Outcome, Screening, StaffMember, TreatmentSession
+from backcare.clinic.services import courses as course_service
+from backcare.clinic.services import outcomes as outcome_service
+from backcare.clinic.services import sessions as session_service
+from backcare.clinic.services.screening import IntakeError, treatment_gate
+from backcare.clinical.instruments import INSTRUMENTS, RMDQ_ITEMS
+from backcare.clinical.vocabulary import (
+    ADJUNCTS,
+    DECISION_TEXT,
+    GOALS,
+    POSITIONING,
+    PRESSURE_SCALE,
+    REFERRAL_TEXT,
+    REGIONS,
+    TECHNIQUES,
+)
+
+RMDQ_TIMEPOINTS = {
+    "baseline": "Baseline (start of the course)",
+    "reassessment": "Reassessment",
+    "discharge": "Discharge (end of the course)",
+}
+NO_IMPROVEMENT_PROMPT = (
+    "No meaningful improvement at reassessment: change the technique or refer the client to their physician."
+)
+HEALTH_UPDATE_KEYS = "backcare_health_update_keys"
 
 
-def not_yet(request, **kwargs):  # type: ignore[no-untyped-def]
-    return HttpResponse("Not built yet", status=501)
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _staff(request: HttpRequest) -> StaffMember:
+    staff = access.staff_of(request.user)
+    if staff is None:  # get_client(clinical=True) already answered 404 for anyone who is not staff
+        raise PermissionDenied("This page is for clinic staff.")
+    return staff
+
+
+def _course(request: HttpRequest, pk: int) -> tuple[Course, Client]:
+    """The course if the user may see its client's clinical record (front desk 403, others 404)."""
+    course = get_object_or_404(Course.objects.select_related("client", "screening", "therapist"), pk=pk)
+    client = access.get_client(request.user, course.client_id, clinical=True)
+    return course, client
+
+
+def _apply_errors(form: Form, error: ValidationError) -> None:
+    """Put a service's ValidationError next to the field it names (or at the top of the form)."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _names(codes: list[str], vocabulary: dict[str, str]) -> list[str]:
+    return [vocabulary.get(code, code) for code in codes]
+
+
+def _pressure_text(level: int | None) -> str:
+    return "" if level is None else f"{level} ({PRESSURE_SCALE.get(level, '?')})"
+
+
+def precautions_view(precautions: dict[str, Any]) -> dict[str, Any]:
+    """Precautions in words, for the templates."""
+    return {
+        "avoid_regions": _names(precautions.get("avoid_regions", []), REGIONS),
+        "max_pressure": _pressure_text(precautions.get("max_pressure")),
+        "avoid_techniques": _names(precautions.get("avoid_techniques", []), TECHNIQUES),
+        "positioning": _names(precautions.get("positioning", []), POSITIONING),
+        "any": any(precautions.get(k) for k in ("avoid_regions", "max_pressure", "avoid_techniques", "positioning")),
+    }
+
+
+def findings_view(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A screening's findings with their decision and region in words."""
+    return [
+        {
+            **f,
+            "decision_label": f.get("decision", "").replace("_", " "),
+            "region_name": REGIONS.get(f.get("region") or "", ""),
+        }
+        for f in result.get("findings", [])
+    ]
+
+
+def _latest_update(course: Course) -> Screening | None:
+    return (
+        course.client.screenings.filter(kind=Screening.Kind.PRE_SESSION, created_at__gte=course.started_at)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _review_context(course: Course) -> dict[str, Any]:
+    review = outcome_service.review_course(course)
+    return {
+        "review": review,
+        "pain_text": review.pain.describe() if review.pain else "",
+        "rmdq_text": review.rmdq.describe() if review.rmdq else "",
+    }
+
+
+def _rmdq_url(course: Course, timepoint: str) -> str:
+    return reverse("rmdq_record", args=[course.pk]) + "?" + urlencode({"timepoint": timepoint})
+
+
+def _stopped(request: HttpRequest, course: Course, client: Client, update: Screening | None, gate: Any) -> HttpResponse:
+    """The page that stops a session: the decision and findings, and the way on (referral or clearance)."""
+    screening = update or gate.screening
+    result = screening.result if screening is not None else {}
+    audit.viewed(request, client, "session stopped by health update", obj=screening)
+    return render(
+        request,
+        "clinic/health_update_stopped.html",
+        {
+            "course": course,
+            "client": client,
+            "screening": screening,
+            "decision_text": DECISION_TEXT.get(screening.decision, "") if screening else "",
+            "referral_text": REFERRAL_TEXT.get(screening.referral, "") if screening else "",
+            "findings": findings_view(result),
+            "gate": gate,
+            "blocks": screening is not None and screening.blocks_treatment,
+        },
+    )
+
+
+# --- course start, detail, edit, end ------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def course_start(request: HttpRequest, pk: int) -> HttpResponse:
+    client = access.get_client(request.user, pk, clinical=True)
+    staff = _staff(request)
+    current = course_service.active_course(client)
+    if current is not None:
+        messages.info(request, "This client already has a course in progress.")
+        return redirect("course_detail", pk=current.pk)
+    gate = treatment_gate(client)
+    plan = gate.screening.result.get("plan") if gate.screening is not None else None
+    if not gate.allowed or plan is None:
+        audit.viewed(request, client, "course start refused", obj=gate.screening)
+        return render(
+            request,
+            "clinic/course_blocked.html",
+            {
+                "client": client,
+                "gate": gate,
+                "reason": gate.reason or "The screening recommends no plan, so no course can start.",
+                "findings": findings_view(gate.screening.result) if gate.screening else [],
+            },
+            status=403,
+        )
+    assert gate.screening is not None
+    precautions = gate.screening.result.get("precautions", {})
+    goal_codes = gate.screening.document.get("goals", [])
+    goals = "; ".join(GOALS.get(g, g) for g in goal_codes)
+    if request.method == "POST":
+        form = CourseForm(request.POST, precautions=precautions)
+        if form.is_valid():
+            try:
+                course = course_service.start_course(client, staff=staff, request=request, **form.changes())
+            except ValidationError as e:
+                _apply_errors(form, e)
+            else:
+                messages.success(request, "Course started. Now record the baseline Roland-Morris questionnaire.")
+                return redirect(_rmdq_url(course, "baseline"))
+    else:
+        form = CourseForm(initial=course_initial_from_plan(plan, goals), precautions=precautions)
+        audit.viewed(request, client, "course start", obj=gate.screening)
+    return render(
+        request,
+        "clinic/course_start.html",
+        {
+            "client": client,
+            "screening": gate.screening,
+            "decision_text": DECISION_TEXT.get(gate.screening.decision, ""),
+            "plan": plan,
+            "plan_techniques": _names(plan.get("techniques", []), TECHNIQUES),
+            "plan_adjuncts": _names(plan.get("adjuncts", []), ADJUNCTS),
+            "rationale": plan.get("rationale", []),
+            "precautions": precautions_view(precautions),
+            "findings": findings_view(gate.screening.result),
+            "form": form,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    course, client = _course(request, pk)
+    plan = course.recommended_plan or {}
+    rows = [
+        (
+            "Techniques",
+            ", ".join(_names(course.techniques, TECHNIQUES)),
+            ", ".join(_names(plan.get("techniques", []), TECHNIQUES)),
+        ),
+        ("Sessions", str(course.sessions_planned), str(plan.get("sessions", ""))),
+        ("Weeks", str(course.weeks), str(plan.get("weeks", ""))),
+        ("Reassess after session", str(course.reassess_after), str(plan.get("reassess_after_session", ""))),
+        (
+            "Alongside massage",
+            ", ".join(_names(course.adjuncts, ADJUNCTS)),
+            ", ".join(_names(plan.get("adjuncts", []), ADJUNCTS)),
+        ),
+    ]
+    session_rows = [
+        {
+            "session": s,
+            "techniques": ", ".join(_names(s.techniques, TECHNIQUES)),
+            "pressure": _pressure_text(s.pressure),
+        }
+        for s in course.sessions.order_by("number")
+    ]
+    latest = _latest_update(course)
+    rmdq = list(course.outcomes.filter(instrument=Outcome.Instrument.RMDQ).order_by("recorded_at", "id"))
+    recorded = {o.timepoint for o in rmdq}
+    done = course.sessions.count()
+    active = course.status == Course.Status.ACTIVE
+    audit.viewed(request, client, "course detail", obj=course)
+    return render(
+        request,
+        "clinic/course_detail.html",
+        {
+            "course": course,
+            "client": client,
+            "active": active,
+            "plan_rows": [{"label": a, "course": b, "plan": c, "differs": b != c} for a, b, c in rows],
+            "plan_pain_stage": plan.get("pain_stage", ""),
+            "plan_risk_group": plan.get("risk_group", ""),
+            "precautions": precautions_view(course.precautions),
+            "latest_update": latest,
+            "latest_precautions": precautions_view(latest.result.get("precautions", {})) if latest else None,
+            "session_rows": session_rows,
+            "sessions_done": done,
+            "can_start_session": active and done < course.sessions_planned,
+            "reassessment_due": course_service.reassessment_due(course),
+            "rmdq": rmdq,
+            "baseline_missing": "baseline" not in recorded and active,
+            "discharge_missing": "discharge" not in recorded,
+            "rmdq_baseline_url": _rmdq_url(course, "baseline"),
+            "rmdq_reassessment_url": _rmdq_url(course, "reassessment"),
+            "rmdq_discharge_url": _rmdq_url(course, "discharge"),
+            "home_programme": [
+                (HOME_PROGRAMME_LABELS.get(k, k), (course.home_programme or {}).get(k, ""))
+                for k in HOME_PROGRAMME_SECTIONS
+                if (course.home_programme or {}).get(k)
+            ],
+            **_review_context(course),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def course_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    course, client = _course(request, pk)
+    staff = _staff(request)
+    if course.status != Course.Status.ACTIVE:
+        messages.error(request, "This course has ended and can no longer be changed.")
+        return redirect("course_detail", pk=course.pk)
+    precautions = course.precautions
+    if request.method == "POST":
+        form = CourseForm(request.POST, precautions=precautions)
+        if form.is_valid():
+            try:
+                course_service.update_course(course, staff=staff, request=request, **form.changes())
+            except ValidationError as e:
+                _apply_errors(form, e)
+            else:
+                messages.success(request, "Course updated.")
+                return redirect("course_detail", pk=course.pk)
+    else:
+        form = CourseForm(initial=course_initial_from_course(course), precautions=precautions)
+        audit.viewed(request, client, "course edit", obj=course)
+    return render(
+        request,
+        "clinic/course_edit.html",
+        {"course": course, "client": client, "form": form, "precautions": precautions_view(precautions)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def course_end(request: HttpRequest, pk: int) -> HttpResponse:
+    course, client = _course(request, pk)
+    staff = _staff(request)
+    if course.status != Course.Status.ACTIVE:
+        messages.info(request, "This course has already ended.")
+        return redirect("course_detail", pk=course.pk)
+    if request.method == "POST":
+        form = CourseEndForm(request.POST)
+        if form.is_valid():
+            try:
+                course_service.end_course(
+                    course,
+                    status=form.cleaned_data["status"],
+                    note=form.cleaned_data["note"],
+                    staff=staff,
+                    request=request,
+                )
+            except ValidationError as e:
+                _apply_errors(form, e)
+            else:
+                messages.success(request, f"Course ended: {course.get_status_display().lower()}.")
+                for prompt in outcome_service.review_course(course).prompts:
+                    messages.warning(request, prompt)
+                return redirect("course_detail", pk=course.pk)
+    else:
+        form = CourseEndForm()
+        audit.viewed(request, client, "course end", obj=course)
+    recorded = set(course.outcomes.filter(instrument="rmdq").values_list("timepoint", flat=True))
+    return render(
+        request,
+        "clinic/course_end.html",
+        {
+            "course": course,
+            "client": client,
+            "form": form,
+            "discharge_missing": "discharge" not in recorded,
+            "rmdq_discharge_url": _rmdq_url(course, "discharge"),
+            **_review_context(course),
+        },
+    )
+
+
+# --- Roland-Morris ---------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rmdq_record(request: HttpRequest, pk: int) -> HttpResponse:
+    course, client = _course(request, pk)
+    timepoint = request.GET.get("timepoint") or request.POST.get("timepoint") or ""
+    recorded = {o.timepoint: o for o in course.outcomes.filter(instrument="rmdq")}
+    if not timepoint:
+        if "baseline" not in recorded:
+            timepoint = "baseline"
+        elif "reassessment" not in recorded and course.status == Course.Status.ACTIVE:
+            timepoint = "reassessment"
+        else:
+            timepoint = "discharge"
+    if timepoint not in RMDQ_TIMEPOINTS:
+        return HttpResponseBadRequest("Roland-Morris is recorded at baseline, reassessment or discharge.")
+    existing = recorded.get(timepoint)
+    if existing is None and timepoint != "discharge" and course.status != Course.Status.ACTIVE:
+        messages.error(request, "This course has ended; only the discharge Roland-Morris can still be recorded.")
+        return redirect("course_detail", pk=course.pk)
+    form = RmdqForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and existing is None and form.is_valid():
+        try:
+            outcome = outcome_service.record_rmdq(
+                client,
+                ticked=form.ticked(),
+                timepoint=timepoint,
+                course=course,
+                by=request.user,
+                request=request,
+            )
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            messages.success(
+                request, f"Roland-Morris ({RMDQ_TIMEPOINTS[timepoint].lower()}) recorded: {outcome.score} out of 24."
+            )
+            if timepoint == "reassessment" and not outcome_service.review_course(course).improved:
+                messages.warning(request, NO_IMPROVEMENT_PROMPT)
+            return redirect("course_detail", pk=course.pk)
+    if request.method == "GET":
+        audit.viewed(request, client, f"Roland-Morris ({timepoint})", obj=course)
+    instrument = INSTRUMENTS["rmdq"]
+    return render(
+        request,
+        "clinic/rmdq_record.html",
+        {
+            "course": course,
+            "client": client,
+            "form": form,
+            "items": [form[f"item_{n}"] for n in range(1, len(RMDQ_ITEMS) + 1)],
+            "timepoint": timepoint,
+            "timepoint_label": RMDQ_TIMEPOINTS[timepoint],
+            "existing": existing,
+            "instrument": instrument,
+            "action": _rmdq_url(course, timepoint),
+        },
+    )
+
+
+# --- the pre-session health update and the session note ----------------------------------------------------------
+
+
+def _session_blocked_reason(course: Course) -> str:
+    if course.status != Course.Status.ACTIVE:
+        return "This course has ended; no more sessions can be recorded."
+    if course.sessions.count() >= course.sessions_planned:
+        return (
+            f"All {course.sessions_planned} planned sessions are recorded. Edit the course to add sessions, "
+            "or end the course."
+        )
+    return ""
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def health_update(request: HttpRequest, pk: int) -> HttpResponse:
+    course, client = _course(request, pk)
+    staff = _staff(request)
+    reason = _session_blocked_reason(course)
+    if reason:
+        messages.error(request, reason)
+        return redirect("course_detail", pk=course.pk)
+    last = client.screenings.order_by("-created_at", "-id").first()
+    known = (last.document if last else course.screening.document).get("findings", [])
+    if request.method == "POST":
+        form = HealthUpdateForm(request.POST, known=known)
+        once = request.POST.get("once", "")[:64]
+        done_keys: dict[str, int] = request.session.get(HEALTH_UPDATE_KEYS, {})
+        update: Screening | None = None
+        if once and once in done_keys:  # the same form sent twice: use the update it already made
+            update = client.screenings.filter(pk=done_keys[once]).first()
+        if update is None and form.is_valid():
+            try:
+                update = session_service.health_update(
+                    course,
+                    staff=staff,
+                    new_findings=form.new_findings(),
+                    pain_now=form.cleaned_data["pain_now"],
+                    resolved=form.resolved(),
+                    request=request,
+                )
+            except IntakeError as e:
+                form.add_error(None, f"The update could not be screened: {e}")
+            else:
+                if once:
+                    done_keys = dict(list(done_keys.items())[-19:])
+                    done_keys[once] = update.pk
+                    request.session[HEALTH_UPDATE_KEYS] = done_keys
+        if update is not None:
+            gate = treatment_gate(client)
+            if update.blocks_treatment or not gate.allowed:
+                return _stopped(request, course, client, update, gate)
+            return redirect("session_record", pk=course.pk, update=update.pk)
+    else:
+        form = HealthUpdateForm(known=known)
+        once = secrets.token_urlsafe(24)
+        audit.viewed(request, client, "pre-session health update", obj=course)
+    return render(
+        request,
+        "clinic/health_update.html",
+        {
+            "course": course,
+            "client": client,
+            "form": form,
+            "once": once,
+            "next_number": course.sessions.count() + 1,
+            "precautions": precautions_view(last.result.get("precautions", {}) if last else course.precautions),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
+    course, client = _course(request, pk)
+    staff = _staff(request)
+    screening = get_object_or_404(Screening, pk=update, client=client, kind=Screening.Kind.PRE_SESSION)
+    if request.method == "POST":
+        key = request.POST.get("submission_key", "")
+        earlier = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
+        if earlier is not None:  # the same form sent twice: the session exists already
+            return redirect("session_detail", pk=earlier.pk)
+    if request.method == "GET":
+        # On a POST the service makes these checks and the form comes back with the message and every input kept.
+        reason = _session_blocked_reason(course)
+        if reason:
+            messages.error(request, reason)
+            return redirect("course_detail", pk=course.pk)
+        used = screening.treatment_sessions.first()
+        if used is not None:
+            messages.info(
+                request,
+                f"That health update was used for session {used.number}. "
+                "Ask the health update again for a new session.",
+            )
+            return redirect("session_detail", pk=used.pk)
+        if timezone.now() - screening.created_at > session_service.HEALTH_UPDATE_VALID:
+            messages.error(request, "That health update is too old. Ask again: anything new since last time?")
+            return redirect("health_update", pk=course.pk)
+    gate = treatment_gate(client)
+    if screening.blocks_treatment or not gate.allowed:
+        return _stopped(request, course, client, screening, gate)
+    precautions = screening.result.get("precautions", {})
+    if request.method == "POST":
+        form = SessionForm(request.POST, precautions=precautions)
+        if form.is_valid():
+            try:
+                session = session_service.record_session(
+                    course, staff=staff, health_update=screening, request=request, **form.service_arguments()
+                )
+            except ValidationError as e:
+                key = form.cleaned_data.get("submission_key")
+                twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
+                if twin is not None:  # a simultaneous second submission of the same form
+                    return redirect("session_detail", pk=twin.pk)
+                _apply_errors(form, e)
+            else:
+                if session.course_id != course.pk:
+                    form.add_error(None, "This form was already used for another course; reload the page.")
+                else:
+                    messages.success(request, f"Session {session.number} recorded.")
+                    return redirect("session_detail", pk=session.pk)
+    else:
+        pain = screening.document.get("pain", {}).get("intensity")
+        form = SessionForm(
+            initial={
+                "techniques": list(course.techniques),
+                "aftercare": session_service.DEFAULT_AFTERCARE,
+                "pain_before": pain,
+                "submission_key": secrets.token_urlsafe(24),
+            },
+            precautions=precautions,
+        )
+        audit.viewed(request, client, "session note", obj=course)
+    deviation_errors = form.errors.get("deviation_reason")
+    return render(
+        request,
+        "clinic/session_record.html",
+        {
+            "course": course,
+            "client": client,
+            "screening": screening,
+            "form": form,
+            "number": course.sessions.count() + 1,
+            "precautions": precautions_view(precautions),
+            "avoid_regions": precautions.get("avoid_regions", []),
+            "treated_selected": form["treated"].value() or [],
+            "deviation_errors": deviation_errors,
+            "decision_text": DECISION_TEXT.get(screening.decision, ""),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_object_or_404(TreatmentSession.objects.select_related("course", "health_update"), pk=pk)
+    course, client = _course(request, session.course_id)
+    precautions = session.health_update.result.get("precautions", {}) if session.health_update else course.precautions
+    chart = [
+        {
+            "name": REGIONS.get(code, code),
+            "treated": marks.get("treated", False),
+            "tension": marks.get("tension"),
+            "pain": marks.get("pain"),
+        }
+        for code, marks in (session.body_chart or {}).items()
+    ]
+    audit.viewed(request, client, "session detail", obj=session)
+    return render(
+        request,
+        "clinic/session_detail.html",
+        {
+            "session": session,
+            "course": course,
+            "client": client,
+            "techniques": _names(session.techniques, TECHNIQUES),
+            "pressure": _pressure_text(session.pressure),
+            "chart": chart,
+            "treated": [code for code, marks in (session.body_chart or {}).items() if marks.get("treated")],
+            "avoid_regions": precautions.get("avoid_regions", []),
+            "precautions": precautions_view(precautions),
+            "guarding_prompt": session_service.guarding_prompt(session),
+            "reassessment_due": course_service.reassessment_due(course),
+            "rmdq_reassessment_url": _rmdq_url(course, "reassessment"),
+            "can_start_session": not _session_blocked_reason(course),
+        },
+    )
 
 
 urlpatterns = [
-    path("clients/<int:pk>/courses/start/", not_yet, name="course_start"),
-    path("courses/<int:pk>/", not_yet, name="course_detail"),
-    path("courses/<int:pk>/edit/", not_yet, name="course_edit"),
-    path("courses/<int:pk>/end/", not_yet, name="course_end"),
-    path("courses/<int:pk>/roland-morris/", not_yet, name="rmdq_record"),
-    path("courses/<int:pk>/health-update/", not_yet, name="health_update"),
-    path("courses/<int:pk>/sessions/new/<int:update>/", not_yet, name="session_record"),
-    path("sessions/<int:pk>/", not_yet, name="session_detail"),
+    path("clients/<int:pk>/courses/start/", course_start, name="course_start"),
+    path("courses/<int:pk>/", course_detail, name="course_detail"),
+    path("courses/<int:pk>/edit/", course_edit, name="course_edit"),
+    path("courses/<int:pk>/end/", course_end, name="course_end"),
+    path("courses/<int:pk>/roland-morris/", rmdq_record, name="rmdq_record"),
+    path("courses/<int:pk>/health-update/", health_update, name="health_update"),
+    path("courses/<int:pk>/sessions/new/<int:update>/", session_record, name="session_record"),
+    path("sessions/<int:pk>/", session_detail, name="session_detail"),
 ]

@@ -1,18 +1,299 @@
-"""Placeholder views: replaced by the real pages for this area."""
+"""Staff pages of the intake area: inviting a client to the portal and reviewing (or filling in) the intake; and the
+client's registration from an invitation link."""
 
-from django.http import HttpResponse
-from django.urls import path
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from backcare.clinic import audit
+from backcare.clinic.access import get_client, require_staff
+from backcare.clinic.models import Intake, Role, Screening
+from backcare.clinic.services import consent as consent_services
+from backcare.clinic.services import intake as intake_services
+from backcare.clinic.services.screening import latest_screening
+from backcare.clinical.vocabulary import DECISION_TEXT, REFERRAL_TEXT, REGIONS
+
+# --- One-time form keys: a form sent twice (double click, reload) is acted on once ----------------------------------
+
+_KEY_SECONDS = 24 * 60 * 60
 
 
-def not_yet(request, **kwargs):  # type: ignore[no-untyped-def]
-    return HttpResponse("Not built yet", status=501)
+def new_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def claim_key(request: HttpRequest, scope: str, key: str) -> tuple[bool, Any]:
+    """(True, None) the first time a key is sent; afterwards (False, what the first submission stored)."""
+    if not key:
+        return True, None
+    name = f"backcare:once:{scope}:{request.user.pk}:{key[:64]}"
+    if cache.add(name, "pending", _KEY_SECONDS):
+        return True, None
+    return False, cache.get(name)
+
+
+def finish_key(request: HttpRequest, scope: str, key: str, value: Any) -> None:
+    if key:
+        cache.set(f"backcare:once:{scope}:{request.user.pk}:{key[:64]}", value, _KEY_SECONDS)
+
+
+def release_key(request: HttpRequest, scope: str, key: str) -> None:
+    if key:
+        cache.delete(f"backcare:once:{scope}:{request.user.pk}:{key[:64]}")
+
+
+# --- Invitation --------------------------------------------------------------------------------------------------
+
+
+class InviteForm(forms.Form):
+    submission_key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+
+
+SESSION_INVITES = "backcare_invite_links"
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invite_client(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST: make an invitation and show its link once (so staff can also give it on paper). GET: confirm first."""
+    staff = require_staff(request.user)
+    client = get_client(request.user, pk, clinical=False)
+    shown: dict[str, Any] | None = None
+    if request.method == "POST":
+        form = InviteForm(request.POST)
+        key = form.data.get("submission_key", "")
+        first, _ = claim_key(request, "invite", key)
+        just_made = client.invitations.filter(
+            created_by=staff, used_at__isnull=True, created_at__gte=timezone.now() - dt.timedelta(seconds=10)
+        )
+        if not first or (not key and just_made.exists()):
+            messages.info(request, "This invitation was already made; the link was shown once when it was made.")
+            return redirect("invite_client", pk=client.pk)
+        try:
+            invitation, token = consent_services.create_invitation(client, staff, request=request)
+        except ValidationError as e:
+            release_key(request, "invite", key)
+            messages.error(request, " ".join(e.messages))
+            return redirect("invite_client", pk=client.pk)
+        finish_key(request, "invite", key, invitation.pk)
+        links = request.session.get(SESSION_INVITES, {})
+        links[str(client.pk)] = {
+            "link": consent_services.invitation_link(token, request),
+            "expires": invitation.expires_at.isoformat(),
+            "emailed": bool(getattr(invitation, "emailed", False)),
+            "email": client.email,
+        }
+        request.session[SESSION_INVITES] = links
+        return redirect("invite_client", pk=client.pk)
+    links = request.session.get(SESSION_INVITES, {})
+    if str(client.pk) in links:
+        # Shown once: the link leaves the session as soon as it is displayed.
+        shown = links.pop(str(client.pk))
+        request.session[SESSION_INVITES] = links
+        shown["expires"] = dt.datetime.fromisoformat(shown["expires"])
+    pending = client.invitations.filter(used_at__isnull=True).order_by("-created_at").first()
+    return render(
+        request,
+        "clinic/invite_client.html",
+        {
+            "client": client,
+            "form": InviteForm(initial={"submission_key": new_key()}),
+            "shown": shown,
+            "pending": pending if pending is not None and pending.usable else None,
+        },
+    )
+
+
+class RegisterForm(forms.Form):
+    username = forms.CharField(
+        label="Username",
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only. You will use it to sign in.",
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text="At least 10 characters; not a common password and not only numbers.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_again = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+def add_errors(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, errs in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, errs)
+    else:
+        form.add_error(None, error.messages)
+
+
+def mark_invalid(form: forms.Form) -> None:
+    for name in form.errors:
+        if name in form.fields:
+            form.fields[name].widget.attrs["aria-invalid"] = "true"
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = consent_services.find_invitation(token)
+    except consent_services.InvitationProblem as problem:
+        return render(request, "clinic/register_invalid.html", {"message": problem.message}, status=problem.status)
+    if request.user.is_authenticated:
+        return render(
+            request,
+            "clinic/register_invalid.html",
+            {"message": "You are signed in already. Sign out first, then open the invitation link again."},
+            status=409,
+        )
+    client = invitation.client
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = consent_services.accept_invitation(
+                token,
+                form.cleaned_data["username"],
+                form.cleaned_data["password"],
+                form.cleaned_data["password_again"],
+                request=request,
+            )
+        except consent_services.InvitationProblem as problem:
+            return render(request, "clinic/register_invalid.html", {"message": problem.message}, status=problem.status)
+        except ValidationError as e:
+            add_errors(form, e)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome. Your account is ready.")
+            return redirect("consent")
+    mark_invalid(form)
+    return render(request, "clinic/register.html", {"form": form, "client": client, "clinic": client.clinic})
+
+
+# --- The therapist's review ----------------------------------------------------------------------------------------
+
+
+class ReviewForm(forms.Form):
+    note = forms.CharField(
+        label="Review note (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What you checked or changed with the client.",
+    )
+    submission_key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+
+
+def screening_view(screening: Screening | None) -> dict[str, Any] | None:
+    """A screening for the therapist: decision, referral, findings with rationale and sources, precautions."""
+    if screening is None:
+        return None
+    result = screening.result
+    precautions = result.get("precautions", {})
+    return {
+        "screening": screening,
+        "decision_text": DECISION_TEXT.get(screening.decision, screening.decision),
+        "referral_text": REFERRAL_TEXT.get(screening.referral, screening.referral),
+        "findings": result.get("findings", []),
+        "avoid": [REGIONS.get(r, r) for r in precautions.get("avoid_regions", [])],
+        "max_pressure": precautions.get("max_pressure"),
+    }
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
+    staff = require_staff(request.user, Role.OWNER, Role.THERAPIST)
+    client = get_client(request.user, pk, clinical=True)
+    intake = intake_services.current_intake(client)
+    ctx = intake_services.Context.for_client(client, therapist=True)
+    answers: dict[str, Any] = dict(intake.answers) if intake is not None else {}
+    errors: dict[str, str] = {}
+    form = ReviewForm(initial={"note": intake.review_note if intake else "", "submission_key": new_key()})
+    if request.method == "POST":
+        form = ReviewForm(request.POST)
+        posted = intake_services.answers_from_post(request.POST, ctx)
+        answers = {**answers, **posted}
+        key = request.POST.get("submission_key", "")
+        action = request.POST.get("action", "complete")
+        first, _ = claim_key(request, "review", key)
+        if not first:
+            messages.info(request, "This form was already sent; it was saved once.")
+            return redirect("intake_review", pk=client.pk)
+        if form.is_valid():
+            try:
+                if action == "save":
+                    intake_services.save_draft(client, posted, by=request.user, request=request)
+                    finish_key(request, "review", key, "saved")
+                    messages.success(request, "Answers saved. You can complete the review later.")
+                    return redirect("intake_review", pk=client.pk)
+                screening = intake_services.review(
+                    intake, staff, posted, form.cleaned_data["note"], client=client, request=request
+                )
+            except ValidationError as e:
+                release_key(request, "review", key)
+                if hasattr(e, "error_dict"):
+                    errors = {k: " ".join(v) for k, v in e.message_dict.items()}
+                else:
+                    messages.error(request, " ".join(e.messages))
+            else:
+                finish_key(request, "review", key, screening.pk)
+                messages.success(
+                    request,
+                    f"Review complete. The new screening says: {DECISION_TEXT.get(screening.decision, '')}",
+                )
+                return redirect("intake_review", pk=client.pk)
+        else:
+            release_key(request, "review", key)
+        form = ReviewForm(request.POST.copy())
+        form.data["submission_key"] = new_key()
+        form.is_valid()
+    audit.viewed(request, client, "intake review", intake)
+    sections = intake_services.layout(answers, errors, ctx)
+    signed = consent_services.current_consent(client)
+    return render(
+        request,
+        "clinic/intake_review.html",
+        {
+            "client": client,
+            "intake": intake,
+            "sections": sections,
+            "errors": intake_services.ordered_errors(sections, errors),
+            "form": form,
+            "screening": screening_view(latest_screening(client)),
+            "consent": signed,
+            "can_save_draft": intake is None or intake.status == Intake.Status.DRAFT,
+            "goals_text": answers.get("goals_text", ""),
+            "notes": answers.get("notes", ""),
+            "client_detail_url": reverse("client_detail", args=[client.pk]),
+        },
+    )
 
 
 urlpatterns = [
-    path("clients/<int:pk>/invite/", not_yet, name="invite_client"),
-    path("register/<str:token>/", not_yet, name="register"),
-    path("portal/consent/", not_yet, name="consent"),
-    path("portal/intake/", not_yet, name="portal_intake"),
-    path("portal/home-programme/", not_yet, name="portal_home_programme"),
-    path("clients/<int:pk>/intake/review/", not_yet, name="intake_review"),
+    path("clients/<int:pk>/invite/", invite_client, name="invite_client"),
+    path("register/<str:token>/", register, name="register"),
+    path("clients/<int:pk>/intake/review/", intake_review, name="intake_review"),
 ]

@@ -1,14 +1,107 @@
-"""Placeholder views: replaced by the real pages for this area."""
+"""Referring a client to their physician, and the referral's page (its letter is a PDF from the documents area)."""
 
-from django.http import HttpResponse
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.http import require_GET, require_http_methods
+
+from backcare.clinic import audit
+from backcare.clinic.access import get_client, require_staff
+from backcare.clinic.forms.clients import (
+    ReferralForm,
+    claim_submission,
+    complete_submission,
+    release_submission,
+    submission_pending,
+)
+from backcare.clinic.models import Referral, Role, Screening
+from backcare.clinic.services.courses import active_course
+from backcare.clinic.services.referrals import create_referral
+from backcare.clinic.services.screening import latest_screening
+from backcare.clinic.views.clients import add_service_errors
 
 
-def not_yet(request, **kwargs):  # type: ignore[no-untyped-def]
-    return HttpResponse("Not built yet", status=501)
+def initial_from_screening(screening: Screening | None) -> dict[str, Any]:
+    """Urgency from the screening's referral (when it asks for one) and the titles of the findings behind it."""
+    if screening is None:
+        return {}
+    result = screening.result
+    initial: dict[str, Any] = {}
+    if result.get("referral", "none") != "none":
+        initial["urgency"] = result["referral"]
+        titles = [f["title"] for f in result.get("findings", []) if f.get("referral", "none") != "none"]
+        if titles:
+            initial["reason"] = "Findings at screening on {}:\n{}".format(
+                screening.created_at.strftime("%d/%m/%Y"), "\n".join(f"- {t}" for t in titles)
+            )
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def referral_create(request: HttpRequest, pk: int) -> HttpResponse:
+    staff = require_staff(request.user, Role.OWNER, Role.THERAPIST)
+    client = get_client(request.user, pk, clinical=True)
+    screening = latest_screening(client)
+    course = active_course(client)
+    if request.method == "POST":
+        form = ReferralForm(request.POST)
+        if form.is_valid():
+            key = form.cleaned_data["submission_key"]
+            first, previous = claim_submission(request.user, key)
+            if not first:
+                if submission_pending(previous):
+                    messages.info(request, "This referral is already being saved.")
+                    return redirect("client_detail", pk=client.pk)
+                messages.info(request, "This referral was already sent and is recorded once.")
+                return redirect("referral_detail", pk=previous)
+            try:
+                referral = create_referral(
+                    client,
+                    staff=staff,
+                    urgency=form.cleaned_data["urgency"],
+                    reason=form.cleaned_data["reason"],
+                    screening=screening,
+                    course=course,
+                    request=request,
+                )
+            except ValidationError as e:
+                release_submission(request.user, key)
+                add_service_errors(form, e)
+            else:
+                complete_submission(request.user, key, referral.pk)
+                messages.success(request, "The referral is recorded. Print or send its letter below.")
+                return redirect("referral_detail", pk=referral.pk)
+    else:
+        form = ReferralForm(initial=initial_from_screening(screening))
+    audit.viewed(request, client, "referral form")
+    return render(
+        request,
+        "clinic/referral_form.html",
+        {"client": client, "screening": screening, "course": course, "form": form},
+    )
+
+
+@login_required
+@require_GET
+def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    staff = require_staff(request.user)
+    referral = get_object_or_404(
+        Referral.objects.select_related("created_by", "course", "screening"), pk=pk, client__clinic=staff.clinic
+    )
+    client = get_client(request.user, referral.client_id, clinical=True)
+    audit.viewed(request, client, "referral", obj=referral)
+    return render(request, "clinic/referral_detail.html", {"client": client, "referral": referral})
 
 
 urlpatterns = [
-    path("clients/<int:pk>/referrals/new/", not_yet, name="referral_create"),
-    path("referrals/<int:pk>/", not_yet, name="referral_detail"),
+    path("clients/<int:pk>/referrals/new/", referral_create, name="referral_create"),
+    path("referrals/<int:pk>/", referral_detail, name="referral_detail"),
 ]

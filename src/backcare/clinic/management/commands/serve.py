@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from django.conf import settings
@@ -39,4 +40,11 @@ class Command(BaseCommand):
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         self.stdout.write(f"Backcare is running at http://{shown}:{port}/  (Ctrl+C stops it)")
         self.stdout.flush()
+        # SIGTERM (a service manager, `kill`) stops it the way Ctrl+C does: waitress finishes the requests in hand.
+        signal.signal(signal.SIGTERM, _stop)
         waitress.serve(application, host=host, port=port, threads=options["threads"], ident="Backcare")
+        self.stdout.write("Backcare has stopped.")
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)

@@ -1,0 +1,1 @@
+"""Django forms for the clinic pages, one module per area."""

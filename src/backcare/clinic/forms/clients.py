@@ -1,0 +1,315 @@
+"""Forms for the client pages: contact details, sharing, a physician's clearance and a referral.
+
+Every message names the field it belongs to, in plain words. The forms only check input; the services in
+`backcare.clinic.services` write. A hidden one-time key (see `claim_submission`) makes a double submission of a
+creating form create nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from pathlib import PurePath
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from backcare.clinic.models import Client, Referral, Role, StaffMember
+
+DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d", "%d %m %Y"]
+SEX_CHOICES = [("unknown", "Not given"), ("female", "Female"), ("male", "Male"), ("other", "Other")]
+
+# --- one-time submission keys --------------------------------------------------------------------------------------
+
+_PENDING = "pending"
+_KEY_SECONDS = 24 * 60 * 60
+
+
+def new_submission_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _cache_key(user: Any, key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"backcare:once:{getattr(user, 'pk', 'anon')}:{digest}"
+
+
+def claim_submission(user: Any, key: str) -> tuple[bool, Any]:
+    """Claim a form's one-time key. Returns (True, None) the first time; afterwards (False, what the first
+    submission stored: "pending" while it runs, then the id of what it created). `cache.add` is atomic, so two
+    requests sent at once cannot both claim the key (the application runs as one waitress process)."""
+    if cache.add(_cache_key(user, key), _PENDING, _KEY_SECONDS):
+        return True, None
+    return False, cache.get(_cache_key(user, key))
+
+
+def complete_submission(user: Any, key: str, value: Any) -> None:
+    cache.set(_cache_key(user, key), value, _KEY_SECONDS)
+
+
+def release_submission(user: Any, key: str) -> None:
+    """The submission was refused (invalid input): the same form may be sent again once corrected."""
+    cache.delete(_cache_key(user, key))
+
+
+def submission_pending(value: Any) -> bool:
+    return value == _PENDING
+
+
+class OnceForm(forms.Form):
+    """A form with a hidden one-time key and messages that name each field."""
+
+    submission_key = forms.CharField(
+        widget=forms.HiddenInput,
+        error_messages={"required": "This form has expired. Please check the details and send it again."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission_key", new_submission_key())
+        name_fields(self)
+
+
+def name_fields(form: forms.BaseForm) -> None:
+    """Give every field's standard messages the field's own name, e.g. "Last name: enter the last name."."""
+    for field in form.fields.values():
+        label = str(field.label or "")
+        if not label:
+            continue
+        if field.error_messages.get("required", "").startswith("This field"):
+            field.error_messages["required"] = f"{label}: this is required."
+        if isinstance(field, forms.EmailField):
+            field.error_messages["invalid"] = f"{label}: enter a valid email address, like name@example.com."
+        if isinstance(field, forms.DateField):
+            field.error_messages["invalid"] = f"{label}: enter a real date as day/month/year, for example 14/03/1985."
+        if isinstance(field, forms.CharField) and field.max_length:
+            field.error_messages["max_length"] = f"{label}: use at most {field.max_length} characters."
+        if isinstance(field, forms.ChoiceField):
+            field.error_messages["invalid_choice"] = f"{label}: choose one of the options in the list."
+
+
+def _date_widget(placeholder: str = "dd/mm/yyyy") -> forms.DateInput:
+    return forms.DateInput(format="%d/%m/%Y", attrs={"placeholder": placeholder, "inputmode": "numeric"})
+
+
+def therapist_choices(clinic: Any) -> Any:
+    return StaffMember.objects.filter(clinic=clinic, active=True, role__in=[Role.THERAPIST, Role.OWNER]).order_by(
+        "display_name"
+    )
+
+
+# --- clients --------------------------------------------------------------------------------------------------------
+
+
+class ContactForm(forms.Form):
+    first_name = forms.CharField(label="First name", max_length=100)
+    last_name = forms.CharField(label="Last name", max_length=100)
+    date_of_birth = forms.DateField(
+        label="Date of birth", input_formats=DATE_INPUT_FORMATS, widget=_date_widget(), help_text="Day/month/year."
+    )
+    sex = forms.ChoiceField(label="Sex", choices=SEX_CHOICES, initial="unknown", required=False)
+    email = forms.EmailField(label="Email", required=False)
+    phone = forms.CharField(label="Phone", max_length=40, required=False)
+    address = forms.CharField(label="Address", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    physician_name = forms.CharField(label="Physician (GP) name", max_length=200, required=False)
+    physician_address = forms.CharField(
+        label="Physician's address", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        name_fields(self)
+
+    def clean_first_name(self) -> str:
+        return str(self.cleaned_data["first_name"]).strip()
+
+    def clean_last_name(self) -> str:
+        return str(self.cleaned_data["last_name"]).strip()
+
+    def clean_sex(self) -> str:
+        return str(self.cleaned_data.get("sex") or "unknown")
+
+    def clean_date_of_birth(self) -> dt.date:
+        born: dt.date = self.cleaned_data["date_of_birth"]
+        today = timezone.localdate()
+        if born > today:
+            raise ValidationError("Date of birth: this date is in the future.")
+        if born.year < today.year - 120:
+            raise ValidationError("Date of birth: this would make the client over 120 years old; check the year.")
+        return born
+
+    def contact_data(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in ContactForm.base_fields}
+
+
+class ClientCreateForm(OnceForm, ContactForm):
+    therapist = forms.ModelChoiceField(
+        label="Therapist",
+        queryset=StaffMember.objects.none(),
+        required=False,
+        empty_label="Not assigned yet",
+        help_text="The therapist who treats this client and sees the clinical record.",
+    )
+
+    field_order = [*ContactForm.base_fields, "therapist"]
+
+    def __init__(self, *args: Any, staff: StaffMember, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if staff.role == Role.THERAPIST:
+            del self.fields["therapist"]  # a therapist's new client is their own
+        else:
+            field = self.fields["therapist"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = therapist_choices(staff.clinic)
+            field.error_messages["invalid_choice"] = "Therapist: choose a therapist of this clinic from the list."
+
+
+class ClientEditForm(ContactForm):
+    @classmethod
+    def for_client(cls, client: Client) -> dict[str, Any]:
+        return {name: getattr(client, name) for name in ContactForm.base_fields}
+
+
+class ShareForm(forms.Form):
+    therapist = forms.ModelChoiceField(label="Therapist", queryset=StaffMember.objects.none())
+
+    def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["therapist"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = StaffMember.objects.filter(clinic=client.clinic, role=Role.THERAPIST, active=True).order_by(
+            "display_name"
+        )
+        name_fields(self)
+        field.error_messages["required"] = "Therapist: choose the therapist to share with."
+        field.error_messages["invalid_choice"] = "Therapist: choose a therapist of this clinic from the list."
+
+
+class AssignForm(forms.Form):
+    therapist = forms.ModelChoiceField(
+        label="Treating therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Nobody yet"
+    )
+
+    def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["therapist"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = therapist_choices(client.clinic)
+        name_fields(self)
+        field.error_messages["invalid_choice"] = "Treating therapist: choose a therapist of this clinic from the list."
+
+
+# --- clearance ------------------------------------------------------------------------------------------------------
+
+LETTER_TYPES: dict[str, tuple[tuple[bytes, ...], str]] = {
+    ".pdf": ((b"%PDF-",), "application/pdf"),
+    ".jpg": ((b"\xff\xd8\xff",), "image/jpeg"),
+    ".jpeg": ((b"\xff\xd8\xff",), "image/jpeg"),
+    ".png": ((b"\x89PNG\r\n\x1a\n",), "image/png"),
+}
+
+
+def letter_content_type(name: str) -> str:
+    suffix = PurePath(name).suffix.lower()
+    return LETTER_TYPES[suffix][1] if suffix in LETTER_TYPES else "application/octet-stream"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
+
+
+class ClearanceForm(OnceForm):
+    given_by = forms.CharField(
+        label="Given by",
+        max_length=200,
+        help_text="Name and role of the clinician who gave clearance, e.g. Dr A. Jones, GP.",
+    )
+    given_on = forms.DateField(label="Date given", input_formats=DATE_INPUT_FORMATS, widget=_date_widget())
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What the clinician said, and any limits they set. A note or a letter is needed.",
+    )
+    letter = forms.FileField(
+        label="Letter",
+        required=False,
+        help_text="The clinician's letter as a PDF, JPEG or PNG file.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("given_on", timezone.localdate())
+        self.fields["letter"].help_text += f" At most {_megabytes(settings.MAX_LETTER_BYTES)}."
+
+    def clean_given_on(self) -> dt.date:
+        given: dt.date = self.cleaned_data["given_on"]
+        if given > timezone.localdate():
+            raise ValidationError("Date given: this date is in the future.")
+        return given
+
+    def clean_letter(self) -> Any:
+        letter = self.cleaned_data.get("letter")
+        if not letter:
+            return None
+        limit = settings.MAX_LETTER_BYTES
+        if letter.size > limit:
+            raise ValidationError(
+                f"Letter: the file is {_megabytes(letter.size)}; the largest allowed is {_megabytes(limit)}. "
+                "Scan it at a lower resolution or save it as a PDF."
+            )
+        suffix = PurePath(letter.name).suffix.lower()
+        if suffix not in LETTER_TYPES:
+            raise ValidationError("Letter: only PDF, JPEG or PNG files can be uploaded.")
+        letter.seek(0)
+        head = letter.read(16)
+        letter.seek(0)
+        if not any(head.startswith(magic) for magic in LETTER_TYPES[suffix][0]):
+            raise ValidationError(
+                f"Letter: the file is named {suffix} but is not a real {suffix.lstrip('.').upper()} file. "
+                "Only PDF, JPEG or PNG files can be uploaded."
+            )
+        # Store under a neutral name: the original file name may carry personal details.
+        letter.name = f"clearance-{secrets.token_hex(8)}{'.jpg' if suffix == '.jpeg' else suffix}"
+        return letter
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and not str(data.get("note", "")).strip() and not data.get("letter"):
+            self.add_error("note", "Note: add a note of what the clinician said, or upload their letter.")
+        return data
+
+
+# --- referrals ------------------------------------------------------------------------------------------------------
+
+
+class ReferralForm(OnceForm):
+    urgency = forms.ChoiceField(
+        label="Urgency",
+        choices=[("", "Choose…"), *Referral.Urgency.choices],
+        help_text="How soon the client should be seen.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="What the physician should know; it goes in the referral letter.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["urgency"].error_messages["required"] = "Urgency: choose routine, urgent or emergency."
+        self.fields["reason"].error_messages["required"] = "Reason: give the reason for the referral."
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"]).strip()
+        if not reason:
+            raise ValidationError("Reason: give the reason for the referral.")
+        return reason

@@ -1,0 +1,18 @@
+"""The shared cache table (settings.CACHES), so `migrate` sets up everything a server needs."""
+
+from django.core.management import call_command
+from django.db import migrations
+
+
+def create_cache_table(apps, schema_editor):
+    call_command("createcachetable", database=schema_editor.connection.alias, verbosity=0)
+
+
+def drop_cache_table(apps, schema_editor):
+    schema_editor.execute("DROP TABLE IF EXISTS backcare_cache")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("clinic", "0002_audit_append_only_and_consent")]
+
+    operations = [migrations.RunPython(create_cache_table, drop_cache_table)]

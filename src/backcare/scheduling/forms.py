@@ -1,0 +1,383 @@
+"""Forms for the scheduling pages: finding a free time, booking, moving, cancelling, a whole course, and the
+client's own booking and waitlist in the portal.
+
+The forms only check input and turn the clinic's local date and time into an instant; the services in
+`backcare.scheduling.services` check the rules and write. Every message names its field in plain words.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from backcare.clinic.models import Client, Clinic, Role, StaffMember
+from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.scheduling.models import Room, Service
+from backcare.scheduling.services.availability import clinic_zone, to_utc
+
+DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"]
+TIME_INPUT_FORMATS = ["%H:%M", "%H.%M", "%H:%M:%S"]
+MAX_SEARCH_DAYS = 31
+MAX_PORTAL_SEARCH_DAYS = 28
+SLOT_SEPARATOR = "|"
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def date_widget() -> forms.DateInput:
+    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+
+
+def time_widget() -> forms.TimeInput:
+    return forms.TimeInput(format="%H:%M", attrs={"type": "time", "step": 300})
+
+
+def name_fields(form: forms.BaseForm) -> None:
+    """Standard messages that name the field, e.g. "Service: choose one of the options in the list."."""
+    for field in form.fields.values():
+        label = str(field.label or "")
+        if not label:
+            continue
+        field.error_messages["required"] = f"{label}: this is required."
+        if isinstance(field, forms.DateField):
+            field.error_messages["invalid"] = f"{label}: enter a real date, for example 2025-03-14."
+        if isinstance(field, forms.TimeField):
+            field.error_messages["invalid"] = f"{label}: enter a time as hours:minutes, for example 09:30."
+        if isinstance(field, forms.ChoiceField | forms.ModelChoiceField):
+            field.error_messages["invalid_choice"] = f"{label}: choose one of the options in the list."
+        if isinstance(field, forms.CharField) and field.max_length:
+            field.error_messages["max_length"] = f"{label}: use at most {field.max_length} characters."
+        if isinstance(field, forms.IntegerField):
+            field.error_messages["invalid"] = f"{label}: enter a whole number."
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError, rename: dict[str, str] | None = None) -> None:
+    """Show a service's ValidationError next to the fields it names (or above the form)."""
+    rename = rename or {}
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            name = rename.get(field, field)
+            form.add_error(name if name in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+def services_of(clinic: Clinic) -> QuerySet[Service]:
+    return Service.objects.filter(clinic=clinic, active=True).order_by("name", "pk")
+
+
+def therapists_of(clinic: Clinic) -> QuerySet[StaffMember]:
+    return StaffMember.objects.filter(clinic=clinic, role=Role.THERAPIST, active=True).order_by("display_name", "pk")
+
+
+def rooms_of(clinic: Clinic) -> QuerySet[Room]:
+    return Room.objects.filter(clinic=clinic, active=True).order_by("name", "pk")
+
+
+def local_instant(day: date, moment: Any, clinic: Clinic) -> datetime | None:
+    """The clinic's local date and time as an aware UTC instant (None when the clocks skip that time)."""
+    return to_utc(datetime.combine(day, moment), clinic_zone(clinic))
+
+
+def encode_slot(starts_at: datetime, therapist_id: int, room_id: int) -> str:
+    return SLOT_SEPARATOR.join([str(int(starts_at.timestamp())), str(therapist_id), str(room_id)])
+
+
+def decode_slot(value: str) -> tuple[datetime, int, int] | None:
+    parts = str(value).split(SLOT_SEPARATOR)
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) > 12:
+        return None
+    return datetime.fromtimestamp(int(parts[0]), tz=UTC), int(parts[1]), int(parts[2])
+
+
+def epoch_to_utc(value: Any) -> datetime | None:
+    text = str(value or "")
+    if not text.isdigit() or len(text) > 12:
+        return None
+    return datetime.fromtimestamp(int(text), tz=UTC)
+
+
+class _ClinicForm(forms.Form):
+    def __init__(self, *args: Any, clinic: Clinic, **kwargs: Any) -> None:
+        self.clinic = clinic
+        super().__init__(*args, **kwargs)
+        self.setup()
+        name_fields(self)
+
+    def setup(self) -> None:
+        """Fill in the querysets that depend on the clinic."""
+
+
+def _check_range(form: forms.Form, cleaned: dict[str, Any], longest: int) -> None:
+    first, last = cleaned.get("date_from"), cleaned.get("date_to")
+    if first and last:
+        if last < first:
+            form.add_error("date_to", "To: the last day must be on or after the first.")
+        elif (last - first).days >= longest:
+            form.add_error("date_to", f"To: search at most {longest} days at a time.")
+
+
+# --- staff ------------------------------------------------------------------------------------------------------------
+
+
+class SlotSearchForm(_ClinicForm):
+    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
+    date_from = forms.DateField(label="From", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    date_to = forms.DateField(label="To", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    therapist = forms.ModelChoiceField(
+        label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+    technique = forms.ChoiceField(label="Technique", required=False)
+    client = forms.ModelChoiceField(
+        label="Client",
+        queryset=Client.objects.none(),
+        required=False,
+        empty_label="Not chosen yet",
+        help_text="Optional: only times this client is free.",
+    )
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["client"].queryset = Client.objects.filter(clinic=self.clinic)  # type: ignore[attr-defined]
+        self.fields["technique"].choices = [("", "Any technique"), *TECHNIQUES.items()]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _check_range(self, cleaned, MAX_SEARCH_DAYS)
+        return cleaned
+
+
+class _TimeFields(_ClinicForm):
+    """A local date and time with a therapist and a room; `starts_at` (UTC) is filled in by clean()."""
+
+    day = forms.DateField(label="Date", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    time = forms.TimeField(label="Time", input_formats=TIME_INPUT_FORMATS, widget=time_widget())
+    therapist = forms.ModelChoiceField(label="Therapist", queryset=StaffMember.objects.none())
+    room = forms.ModelChoiceField(label="Room", queryset=Room.objects.none())
+
+    owner_may_overbook = False
+
+    def __init__(self, *args: Any, clinic: Clinic, owner: bool = False, **kwargs: Any) -> None:
+        self.owner = owner
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
+        if self.owner:
+            self.fields["overbook"] = forms.BooleanField(
+                label="Overbook deliberately",
+                required=False,
+                help_text="Only the owner may book a time that is taken. The reason is kept in the audit trail.",
+            )
+            self.fields["override_reason"] = forms.CharField(
+                label="Reason for overbooking",
+                required=False,
+                max_length=500,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        day, moment = cleaned.get("day"), cleaned.get("time")
+        if day and moment:
+            starts_at = local_instant(day, moment, self.clinic)
+            if starts_at is None:
+                self.add_error("time", "Time: this time does not exist on that day (the clocks go forward).")
+            cleaned["starts_at"] = starts_at
+        if self.owner and cleaned.get("overbook") and not str(cleaned.get("override_reason", "")).strip():
+            self.add_error("override_reason", "Reason for overbooking: say why this time is overbooked.")
+        return cleaned
+
+    @property
+    def override_reason(self) -> str:
+        if not self.owner or not self.cleaned_data.get("overbook"):
+            return ""
+        return str(self.cleaned_data.get("override_reason", "")).strip()
+
+
+class BookingForm(_TimeFields):
+    client = forms.ModelChoiceField(label="Client", queryset=Client.objects.none(), empty_label="Choose the client")
+    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
+    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+    field_order = ["client", "service", "day", "time", "therapist", "room"]
+
+    def setup(self) -> None:
+        super().setup()
+        self.fields["client"].queryset = Client.objects.filter(clinic=self.clinic)  # type: ignore[attr-defined]
+        self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
+        self.order_fields(self.field_order)
+
+
+class MoveForm(_TimeFields):
+    late_reason = forms.CharField(
+        label="Reason for the late change",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed less than the cancellation window before the appointment.",
+    )
+
+
+class MoveSearchForm(_ClinicForm):
+    date_from = forms.DateField(label="From", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    date_to = forms.DateField(label="To", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    therapist = forms.ModelChoiceField(
+        label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+
+    def setup(self) -> None:
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _check_range(self, cleaned, MAX_SEARCH_DAYS)
+        return cleaned
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(label="Reason for cancelling", max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    late_reason = forms.CharField(
+        label="Reason for the late cancellation",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, reason_required: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = reason_required
+        name_fields(self)
+
+
+class CourseProposalForm(_ClinicForm):
+    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
+    start = forms.DateField(label="First possible day", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    sessions = forms.IntegerField(label="Sessions to book", min_value=1, max_value=50)
+
+    def __init__(self, *args: Any, clinic: Clinic, remaining: int, **kwargs: Any) -> None:
+        self.remaining = remaining
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = services_of(self.clinic).filter(assessment=False)  # type: ignore[attr-defined]
+        self.fields["sessions"].max_value = max(self.remaining, 1)  # type: ignore[attr-defined]
+        self.fields["sessions"].widget.attrs["max"] = max(self.remaining, 1)
+
+    def clean_sessions(self) -> int:
+        value = int(self.cleaned_data["sessions"])
+        if value > self.remaining:
+            raise ValidationError(f"Sessions to book: at most {self.remaining} (the rest are booked already).")
+        return value
+
+
+class SlotListField(forms.Field):
+    """Hidden "epoch|therapist|room" values, one per session, decoded to (starts_at, therapist id, room id)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[tuple[datetime, int, int]]:
+        if not value:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        decoded = [decode_slot(v) for v in values]
+        if any(d is None for d in decoded) or len(decoded) > 50:
+            raise ValidationError("Sessions: the proposal was damaged; please make a new proposal.")
+        return [d for d in decoded if d is not None]
+
+
+class CourseBookingForm(_ClinicForm):
+    """The proposal as shown, sent back to be booked exactly as it was: one hidden value per session."""
+
+    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none(), widget=forms.HiddenInput)
+    session = SlotListField(label="Sessions")
+    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
+
+
+# --- the client's portal ----------------------------------------------------------------------------------------------
+
+
+class PortalSearchForm(_ClinicForm):
+    service = forms.ModelChoiceField(label="What would you like to book?", queryset=Service.objects.none())
+    therapist = forms.ModelChoiceField(
+        label="With", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+    date_from = forms.DateField(label="From", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    date_to = forms.DateField(label="To", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+
+    def __init__(self, *args: Any, clinic: Clinic, services: QuerySet[Service], **kwargs: Any) -> None:
+        self.services = services
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _check_range(self, cleaned, MAX_PORTAL_SEARCH_DAYS)
+        return cleaned
+
+
+class PortalBookForm(_ClinicForm):
+    """A slot the portal offered, confirmed by the client: the slot travels in hidden fields."""
+
+    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none(), widget=forms.HiddenInput)
+    therapist = forms.ModelChoiceField(label="Therapist", queryset=StaffMember.objects.none(), widget=forms.HiddenInput)
+    room = forms.ModelChoiceField(label="Room", queryset=Room.objects.none(), widget=forms.HiddenInput)
+    starts = forms.CharField(label="Time", widget=forms.HiddenInput, max_length=12)
+    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+    def __init__(self, *args: Any, clinic: Clinic, services: QuerySet[Service], **kwargs: Any) -> None:
+        self.services = services
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean_starts(self) -> datetime:
+        starts_at = epoch_to_utc(self.cleaned_data["starts"])
+        if starts_at is None:
+            raise ValidationError("Time: this time could not be read. Please choose a time again.")
+        return starts_at
+
+
+class WaitlistForm(_ClinicForm):
+    service = forms.ModelChoiceField(label="What would you like to book?", queryset=Service.objects.none())
+    therapist = forms.ModelChoiceField(
+        label="With", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+    earliest = forms.DateField(label="First day that suits you", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    latest = forms.DateField(label="Last day that suits you", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    note = forms.CharField(label="Anything the clinic should know (optional)", required=False, max_length=200)
+
+    def __init__(self, *args: Any, clinic: Clinic, services: QuerySet[Service], **kwargs: Any) -> None:
+        self.services = services
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, last = cleaned.get("earliest"), cleaned.get("latest")
+        if first and last and last < first:
+            self.add_error("latest", "Last day that suits you: it must be on or after the first day.")
+        elif first and last and (last - first) > timedelta(days=92):
+            self.add_error("latest", "Last day that suits you: choose at most three months.")
+        return cleaned

@@ -1,0 +1,38 @@
+"""`backcare manage send_reminders [--hours-ahead 24]`: email the reminders that are due, and send again the
+confirmations that failed. Safe to run from cron or a systemd timer as often as you like, even overlapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from backcare.scheduling.reminders import DEFAULT_HOURS_AHEAD, send_due_reminders
+
+MAX_HOURS_AHEAD = 24 * 14
+
+
+class Command(BaseCommand):
+    help = (
+        "Email clients a reminder of each booked appointment that starts within the next HOURS hours (once per "
+        "appointment and start time), and try again confirmations that could not be sent. Exit status 1 when any "
+        "email failed (it is tried again next run)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--hours-ahead",
+            type=float,
+            default=DEFAULT_HOURS_AHEAD,
+            metavar="HOURS",
+            help=f"remind appointments starting within this many hours (default {DEFAULT_HOURS_AHEAD})",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        hours = options["hours_ahead"]
+        if not 0 < hours <= MAX_HOURS_AHEAD:
+            raise CommandError(f"--hours-ahead must be more than 0 and at most {MAX_HOURS_AHEAD}, not {hours:g}")
+        run = send_due_reminders(hours_ahead=hours)
+        self.stdout.write(run.summary())
+        if run.failed or run.confirmations_failed:
+            raise CommandError("some emails could not be sent; they will be tried again on the next run", returncode=1)

@@ -1,0 +1,261 @@
+"""Emails to clients about their appointments: confirmations with a calendar invitation, and the claim-send-mark
+protocol that reminders share, so the same email never goes twice.
+
+The protocol, for every email (see `ReminderLog`):
+1. claim: create the log row (appointment, kind, start time, sequence) in its own transaction, or take back a
+   FAILED row that has attempts left; the unique constraint lets exactly one process win;
+2. send through Django's email framework (outside any transaction);
+3. mark the row SENT, or FAILED with the error (a later `send_reminders` run tries it again, up to MAX_ATTEMPTS).
+A process that dies between 1 and 3 leaves the row SENDING; it is never sent again (at most once, never twice).
+
+`send_confirmation(appointment, kind)` is meant to run after the booking's transaction has committed:
+
+    transaction.on_commit(lambda: notifications.send_confirmation(appointment, "booked"))
+
+It never raises for a mail failure: the booking stands, the failure is logged and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.mime.text import MIMEText
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from backcare.scheduling import calendars
+from backcare.scheduling.models import Appointment, ReminderLog
+from backcare.scheduling.services.availability import clinic_zone
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+CONFIRMATION_KINDS = (ReminderLog.Kind.BOOKED, ReminderLog.Kind.RESCHEDULED, ReminderLog.Kind.CANCELLED)
+# The status an appointment must still have for each kind of email to make sense.
+EXPECTED_STATUS = {
+    ReminderLog.Kind.REMINDER: Appointment.Status.BOOKED,
+    ReminderLog.Kind.BOOKED: Appointment.Status.BOOKED,
+    ReminderLog.Kind.RESCHEDULED: Appointment.Status.BOOKED,
+    ReminderLog.Kind.CANCELLED: Appointment.Status.CANCELLED,
+}
+
+
+# --- words -----------------------------------------------------------------------------------------------------------
+
+
+def local_when(moment: datetime, clinic: Any) -> dict[str, str]:
+    """A moment in the clinic's zone, in words: "Monday 27 October 2025", "10:00 GMT"."""
+    local = moment.astimezone(clinic_zone(clinic))
+    return {
+        "date": f"{local:%A} {local.day} {local:%B %Y}",
+        "short_date": f"{local:%a} {local.day} {local:%b}",
+        "time": f"{local:%H:%M} {local.tzname()}",
+        "clock": f"{local:%H:%M}",
+    }
+
+
+def email_context(appointment: Appointment, **extra: Any) -> dict[str, Any]:
+    clinic = appointment.clinic
+    return {
+        "appointment": appointment,
+        "client": appointment.client,
+        "clinic": clinic,
+        "service": appointment.service,
+        "therapist": appointment.therapist,
+        "start": local_when(appointment.starts_at, clinic),
+        "end": local_when(appointment.ends_at, clinic),
+        "location": calendars.clinic_location(clinic),
+        **extra,
+    }
+
+
+def render_email(name: str, context: dict[str, Any]) -> tuple[str, str]:
+    subject = render_to_string(f"scheduling/email/{name}_subject.txt", context)
+    body = render_to_string(f"scheduling/email/{name}.txt", context)
+    return " ".join(subject.split()), body.strip() + "\n"
+
+
+def ics_part(ics: bytes, method: str) -> MIMEText:
+    """An iTIP attachment: text/calendar with its method, as calendar programs expect."""
+    part = MIMEText(ics.decode("utf-8"), "calendar", "utf-8")
+    part.set_param("method", method)
+    part.add_header("Content-Disposition", "attachment", filename="appointment.ics")
+    return part
+
+
+# --- claim, send, mark -----------------------------------------------------------------------------------------------
+
+
+def claim(
+    appointment: Appointment,
+    kind: str,
+    *,
+    sequence: int = 0,
+    now: datetime | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    still_valid: Callable[[Appointment], str] | None = None,
+) -> ReminderLog | None:
+    """Claim the right to send this email, in its own transaction. None when someone else has it or had it.
+
+    `still_valid(fresh_appointment)` is asked inside the claiming transaction; a non-empty answer (the reason) marks
+    the row SKIPPED instead, and None is returned."""
+    now = now or timezone.now()
+    key = {"appointment_id": appointment.pk, "kind": kind, "starts_at": appointment.starts_at, "sequence": sequence}
+    recipient = appointment.client.email
+    row: ReminderLog | None = None
+    try:
+        with transaction.atomic():
+            row = ReminderLog.objects.create(
+                **key, status=ReminderLog.Status.SENDING, recipient=recipient, attempts=1, claimed_at=now
+            )
+            return _recheck(row, still_valid)
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        existing = ReminderLog.objects.filter(**key).first()
+        if existing is None or existing.status != ReminderLog.Status.FAILED or existing.attempts >= max_attempts:
+            return None
+        taken = ReminderLog.objects.filter(
+            pk=existing.pk, status=ReminderLog.Status.FAILED, attempts=existing.attempts
+        ).update(status=ReminderLog.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now, recipient=recipient)
+        if not taken:
+            return None
+        existing.refresh_from_db()
+        return _recheck(existing, still_valid)
+
+
+def _recheck(row: ReminderLog, still_valid: Callable[[Appointment], str] | None) -> ReminderLog | None:
+    if still_valid is None:
+        return row
+    fresh = Appointment.objects.select_related("client").get(pk=row.appointment_id)
+    reason = still_valid(fresh)
+    if reason:
+        ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.SKIPPED, last_error=reason)
+        return None
+    return row
+
+
+def deliver(row: ReminderLog, message: EmailMessage) -> bool:
+    """Send a claimed email and mark its row SENT or FAILED. Never raises for a mail failure."""
+    try:
+        message.send(fail_silently=False)
+    except Exception as error:  # any failure to hand the mail over is recorded and retried
+        logger.warning("email %s (%s) for appointment %s failed: %s", row.pk, row.kind, row.appointment_id, error)
+        ReminderLog.objects.filter(pk=row.pk).update(
+            status=ReminderLog.Status.FAILED, last_error=f"{type(error).__name__}: {error}"[:1000]
+        )
+        return False
+    ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.SENT, sent_at=timezone.now(), last_error="")
+    return True
+
+
+# --- confirmations ---------------------------------------------------------------------------------------------------
+
+SUBJECTS = {
+    ReminderLog.Kind.BOOKED: "confirmation_booked",
+    ReminderLog.Kind.RESCHEDULED: "confirmation_rescheduled",
+    ReminderLog.Kind.CANCELLED: "confirmation_cancelled",
+}
+
+
+def confirmation_message(appointment: Appointment, kind: str, sequence: int) -> EmailMessage:
+    cancelled = kind == ReminderLog.Kind.CANCELLED
+    method = "CANCEL" if cancelled else "REQUEST"
+    context = email_context(appointment, kind=kind, cancelled=cancelled)
+    subject, body = render_email(SUBJECTS[ReminderLog.Kind(kind)], context)
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [appointment.client.email])
+    if appointment.clinic.email:
+        message.reply_to = [appointment.clinic.email]
+    ics = calendars.invitation_ics(appointment, method=method, sequence=sequence, attendee=appointment.client.email)
+    message.attach(ics_part(ics, method))
+    return message
+
+
+def _confirmation_still_valid(kind: str, starts_at: datetime, sequence: int) -> Callable[[Appointment], str]:
+    def check(fresh: Appointment) -> str:
+        if fresh.status != EXPECTED_STATUS[ReminderLog.Kind(kind)]:
+            return f"the appointment is {fresh.get_status_display().lower()} now"
+        if fresh.starts_at != starts_at or calendars.sequence_of(fresh) != sequence:
+            return "the appointment was changed again; a newer confirmation replaces this one"
+        if not fresh.client.email:
+            return "the client has no email address"
+        return ""
+
+    return check
+
+
+def send_confirmation(appointment: Appointment, kind: str) -> ReminderLog | None:
+    """Email the client that their appointment was booked, moved or cancelled, with an .ics attachment
+    (METHOD:REQUEST, or CANCEL for a cancellation; one UID per appointment, SEQUENCE counting its changes).
+
+    Call it after the change has committed. Returns the log row (its status says whether it went), or None when
+    there is nothing to send (no email address, the appointment has changed since, or it was sent already)."""
+    kind = ReminderLog.Kind(kind)
+    if kind not in CONFIRMATION_KINDS:
+        raise ValueError(f"{kind!r} is not a confirmation")
+    appointment = Appointment.objects.select_related("clinic", "client", "therapist", "room", "service").get(
+        pk=appointment.pk
+    )
+    if not appointment.client.email or appointment.status != EXPECTED_STATUS[kind]:
+        return None
+    sequence = calendars.sequence_of(appointment)
+    row = claim(
+        appointment,
+        kind,
+        sequence=sequence,
+        still_valid=_confirmation_still_valid(kind, appointment.starts_at, sequence),
+    )
+    if row is None:
+        return None
+    try:
+        message = confirmation_message(appointment, kind, sequence)
+    except Exception as error:  # a broken template must not undo or break the booking
+        logger.exception("confirmation for appointment %s could not be made", appointment.pk)
+        ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
+        return ReminderLog.objects.get(pk=row.pk)
+    deliver(row, message)
+    return ReminderLog.objects.get(pk=row.pk)
+
+
+@dataclass
+class RetryResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def retry_failed_confirmations(*, max_attempts: int = MAX_ATTEMPTS) -> RetryResult:
+    """Try again the confirmations that failed, while they still describe the appointment as it is."""
+    result = RetryResult()
+    failed = ReminderLog.objects.filter(
+        kind__in=CONFIRMATION_KINDS, status=ReminderLog.Status.FAILED, attempts__lt=max_attempts
+    ).select_related("appointment__clinic", "appointment__client", "appointment__therapist", "appointment__room")
+    for old in failed.select_related("appointment__service"):
+        appointment = old.appointment
+        check = _confirmation_still_valid(old.kind, old.starts_at, old.sequence)
+        reason = check(appointment)
+        if reason:
+            ReminderLog.objects.filter(pk=old.pk, status=ReminderLog.Status.FAILED).update(
+                status=ReminderLog.Status.SKIPPED, last_error=reason
+            )
+            result.skipped += 1
+            continue
+        row = claim(appointment, old.kind, sequence=old.sequence, max_attempts=max_attempts, still_valid=check)
+        if row is None:
+            continue
+        if deliver(row, confirmation_message(appointment, old.kind, old.sequence)):
+            result.sent += 1
+        else:
+            result.failed += 1
+    return result
+
+
+__all__ = ["MAX_ATTEMPTS", "claim", "deliver", "local_when", "retry_failed_confirmations", "send_confirmation"]

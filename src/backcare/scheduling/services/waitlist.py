@@ -1,0 +1,227 @@
+"""The waitlist: clients waiting for a service (optionally with one therapist, between two local dates).
+
+When a time frees up (a cancellation or a move), the first matching waiting client is offered it as a *hold*: an
+appointment with status `held` that expires after `HOLD_MINUTES`. A hold is live like a booking, so nobody else can
+book that time while it stands (see `backcare.scheduling.locking`). Accepting the hold books it; declining it, or
+letting it run out, frees the time and offers it to the next client in line. `release_expired_holds()` is meant to
+run every few minutes (a scheduled job); bookings also release expired holds in their way as they go.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from backcare.clinic import audit
+from backcare.clinic.models import Client, StaffMember
+from backcare.scheduling.locking import BookingConflict
+from backcare.scheduling.models import Appointment, Room, Service, WaitlistEntry, as_dict
+from backcare.scheduling.services.availability import clinic_zone
+from backcare.scheduling.services.booking import (
+    HOLD_MINUTES,
+    SYSTEM,
+    _record,
+    actor_for,
+    check_rules,
+    place,
+    release_expired,
+)
+
+
+@transaction.atomic
+def join_waitlist(
+    client: Client,
+    service: Service,
+    earliest: date,
+    latest: date,
+    *,
+    by: Any,
+    therapist: StaffMember | None = None,
+    note: str = "",
+    request: Any = None,
+) -> WaitlistEntry:
+    actor = actor_for(by, client.clinic_id)
+    if actor.client is not None and actor.client.pk != client.pk:
+        raise PermissionDenied("Clients may only add themselves to the waitlist.")
+    errors: dict[str, str] = {}
+    if service.clinic_id != client.clinic_id or not service.active:
+        errors["service"] = "Choose one of the clinic's services."
+    if therapist is not None and (therapist.clinic_id != client.clinic_id or not therapist.active):
+        errors["therapist"] = "Choose one of the clinic's therapists, or any therapist."
+    if latest < earliest:
+        errors["latest"] = "The last suitable day must be on or after the first."
+    if latest < timezone.localdate(timezone=clinic_zone(client.clinic)):
+        errors["latest"] = "The last suitable day has already passed."
+    if errors:
+        raise ValidationError(errors)
+    entry = WaitlistEntry.objects.create(
+        clinic_id=client.clinic_id,
+        client=client,
+        service=service,
+        therapist=therapist,
+        earliest=earliest,
+        latest=latest,
+        note=note.strip(),
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    audit.record(
+        actor.audit_user,
+        "join_waitlist",
+        client=client,
+        obj=entry,
+        detail={
+            "service": service.pk,
+            "therapist": therapist.pk if therapist else None,
+            "earliest": earliest.isoformat(),
+            "latest": latest.isoformat(),
+        },
+        request=request,
+    )
+    return entry
+
+
+@transaction.atomic
+def leave_waitlist(entry: WaitlistEntry, *, by: Any, request: Any = None) -> WaitlistEntry:
+    actor = actor_for(by, entry.clinic_id)
+    if actor.client is not None and actor.client.pk != entry.client_id:
+        raise PermissionDenied("Clients may only change their own waitlist entries.")
+    entry.status = WaitlistEntry.Status.WITHDRAWN
+    entry.save(update_fields=["status"])
+    audit.record(actor.audit_user, "leave_waitlist", client=entry.client, obj=entry, request=request)
+    return entry
+
+
+def matching_entries(therapist: StaffMember, service: Service, starts_at: datetime) -> QuerySet[WaitlistEntry]:
+    """Waiting clients this time suits, first come first served."""
+    day = starts_at.astimezone(clinic_zone(service.clinic)).date()
+    return (
+        WaitlistEntry.objects.filter(
+            clinic_id=service.clinic_id,
+            service=service,
+            status=WaitlistEntry.Status.WAITING,
+            earliest__lte=day,
+            latest__gte=day,
+        )
+        .filter(Q(therapist__isnull=True) | Q(therapist=therapist))
+        .exclude(holds__starts_at=starts_at, holds__therapist=therapist)  # already offered this very time
+        .select_related("client", "client__clinic")
+        .order_by("created_at", "pk")
+    )
+
+
+def place_hold(
+    entry: WaitlistEntry,
+    *,
+    therapist: StaffMember,
+    room: Room,
+    starts_at: datetime,
+    hold_minutes: int = HOLD_MINUTES,
+    request: Any = None,
+) -> Appointment:
+    """Hold this time for the entry's client. Raises BookingConflict when it is taken (by a booking or a hold)."""
+    return place(
+        actor=actor_for(SYSTEM, entry.clinic_id),
+        client=entry.client,
+        service=entry.service,
+        therapist=therapist,
+        room=room,
+        starts_at=starts_at,
+        hold_minutes=hold_minutes,
+        entry=entry,
+        request=request,
+    )
+
+
+def offer_slot(
+    *, therapist: StaffMember, room: Room, service: Service, starts_at: datetime, hold_minutes: int = HOLD_MINUTES
+) -> Appointment | None:
+    """Offer a freed time to the first waiting client it suits and can be held for; None when nobody takes it."""
+    for entry in matching_entries(therapist, service, starts_at):
+        try:
+            return place_hold(entry, therapist=therapist, room=room, starts_at=starts_at, hold_minutes=hold_minutes)
+        except (BookingConflict, ValidationError):
+            continue  # this client cannot have it (busy then, screening, ...): try the next
+    return None
+
+
+@transaction.atomic
+def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointment:
+    """The client (or staff for them) takes the offered time: the hold becomes a booking, if it has not expired."""
+    actor = actor_for(by, hold.clinic_id)
+    now = timezone.now()
+    hold = (
+        Appointment.objects.select_for_update().select_related("client", "service", "therapist", "room").get(pk=hold.pk)
+    )
+    if actor.client is not None and actor.client.pk != hold.client_id:
+        raise PermissionDenied("This offer is for someone else.")
+    if hold.status != Appointment.Status.HELD:
+        raise ValidationError("This offer is no longer open.")
+    if hold.hold_expires_at is None or hold.hold_expires_at <= now:
+        raise ValidationError("This offer has expired. Ask the clinic for another time.")
+    check_rules(
+        actor=actor,
+        client=hold.client,
+        service=hold.service,
+        therapist=hold.therapist,
+        room=hold.room,
+        starts_at=hold.starts_at,
+        course=hold.course,
+        now=now,
+    )
+    hold.status = Appointment.Status.BOOKED
+    hold.hold_expires_at = None
+    hold.save(update_fields=["status", "hold_expires_at"])
+    if hold.waitlist_entry_id is not None:
+        WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.BOOKED)
+    _record(actor, "accept_hold", hold, as_dict(hold), request)
+    return hold
+
+
+@transaction.atomic
+def decline_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointment | None:
+    """The client does not want the offered time: it goes to the next client in line (returned, or None)."""
+    actor = actor_for(by, hold.clinic_id)
+    hold = (
+        Appointment.objects.select_for_update().select_related("client", "service", "therapist", "room").get(pk=hold.pk)
+    )
+    if actor.client is not None and actor.client.pk != hold.client_id:
+        raise PermissionDenied("This offer is for someone else.")
+    if hold.status != Appointment.Status.HELD:
+        raise ValidationError("This offer is no longer open.")
+    hold.status = Appointment.Status.DECLINED
+    hold.save(update_fields=["status"])
+    if hold.waitlist_entry_id is not None:
+        WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.WAITING)
+    _record(actor, "decline_hold", hold, as_dict(hold), request)
+    if hold.starts_at <= timezone.now():
+        return None
+    return offer_slot(therapist=hold.therapist, room=hold.room, service=hold.service, starts_at=hold.starts_at)
+
+
+def release_expired_holds(now: datetime | None = None) -> list[Appointment]:
+    """Expire every hold that has run out and offer each freed time to the next client in line."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        released = release_expired(Q(), now=now)
+    for hold in released:
+        if hold.starts_at > timezone.now():
+            offer_slot(therapist=hold.therapist, room=hold.room, service=hold.service, starts_at=hold.starts_at)
+    return released
+
+
+__all__ = [
+    "HOLD_MINUTES",
+    "accept_hold",
+    "decline_hold",
+    "join_waitlist",
+    "leave_waitlist",
+    "matching_entries",
+    "offer_slot",
+    "place_hold",
+    "release_expired_holds",
+]

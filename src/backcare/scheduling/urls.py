@@ -1,0 +1,7 @@
+"""The scheduling pages: each module of `backcare.scheduling.views` keeps its own `urlpatterns`."""
+
+from __future__ import annotations
+
+from backcare.scheduling.views import booking, calendar, portal
+
+urlpatterns = [*calendar.urlpatterns, *booking.urlpatterns, *portal.urlpatterns]

@@ -1,0 +1,139 @@
+"""The scheduling pages: the front-desk calendar (`calendar`), booking, moving, cancelling and whole courses
+(`booking`), and the client's own appointments in the portal (`portal`). Each module keeps its own `urlpatterns`;
+`backcare.scheduling.urls` joins them.
+
+Shared here: rendering in the clinic's time zone, finding an appointment the user may see, and saying why the
+screening stops a booking in words fit for whoever is reading (the front desk never reads a clinical decision).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from backcare.clinic import access
+from backcare.clinic.models import Client, Clinic, StaffMember
+from backcare.clinic.services.screening import BLOCKING, Gate, treatment_gate
+from backcare.scheduling.models import Appointment, Service
+from backcare.scheduling.services.availability import clinic_zone
+
+
+def render_local(
+    request: HttpRequest, template: str, context: dict[str, Any], clinic: Clinic, status: int = 200
+) -> HttpResponse:
+    """Render with dates and times shown in the clinic's own time zone."""
+    context.setdefault("clinic", clinic)
+    context.setdefault("clinic_zone", clinic.time_zone)
+    with timezone.override(clinic_zone(clinic)):
+        return render(request, template, context, status=status)
+
+
+def staff_appointment(user: Any, pk: int) -> tuple[StaffMember, Appointment]:
+    """An appointment of the staff member's clinic, if they may see its client's contact details (else 404)."""
+    staff = access.require_staff(user)
+    try:
+        appointment = Appointment.objects.select_related("client", "therapist", "room", "service", "clinic").get(
+            pk=pk, clinic=staff.clinic
+        )
+    except Appointment.DoesNotExist:
+        raise Http404("No such appointment") from None
+    access.get_client(user, appointment.client_id, clinical=False)
+    return staff, appointment
+
+
+def client_appointment(client: Client, pk: int) -> Appointment:
+    try:
+        return Appointment.objects.select_related("therapist", "room", "service", "clinic").get(pk=pk, client=client)
+    except Appointment.DoesNotExist:
+        raise Http404("No such appointment") from None
+
+
+def portal_client(user: Any) -> Client:
+    client = access.client_of(user)
+    if client is None:
+        raise PermissionDenied("These pages are for clients.")
+    return client
+
+
+def staff_gate_text(user: Any, client: Client, gate: Gate) -> str:
+    """Why this client cannot be booked, for staff. Only those who may see the clinical record read the decision."""
+    if gate.allowed:
+        return ""
+    if access.can_see_clinical(user, client):
+        return gate.reason
+    if gate.screening is None:
+        return "No screening yet: only a first assessment can be booked until the client's intake is screened."
+    return (
+        "This client cannot be booked for treatment at the moment because of their health screening. "
+        "Please ask their therapist."
+    )
+
+
+def client_gate_text(gate: Gate) -> str:
+    """Why the client cannot book online, in plain language (never the therapist's wording)."""
+    if gate.allowed:
+        return ""
+    if gate.screening is None:
+        return (
+            "You can book a massage once you have filled in your health questionnaire and the clinic has looked at "
+            "it. Until then you can book a first assessment visit, if the clinic offers one."
+        )
+    decision = gate.screening.decision
+    if decision == "refer_emergency":
+        return (
+            "Online booking is not possible. Your answers can be signs of a problem that needs urgent care: please "
+            "get medical help now (call 999 or your local emergency number). Do not wait for a massage appointment."
+        )
+    if decision == "refer_urgent":
+        return (
+            "Online booking is not possible at the moment: please see a doctor first, within the next few days. "
+            "Some of your answers need a doctor's check before massage. Then contact the clinic."
+        )
+    if decision in BLOCKING:
+        return (
+            "Online booking is paused: massage should wait until you are well again. Please contact the clinic "
+            "when you feel better."
+        )
+    if gate.needs_clearance or decision == "clearance_required":
+        return (
+            "Before you can book a massage, the clinic needs to record that your doctor agrees massage is safe for "
+            "you. Please ask your doctor and send or bring their letter to the clinic."
+        )
+    return "Online booking is not possible at the moment. Please contact the clinic."
+
+
+def client_services(client: Client, gate: Gate) -> Any:
+    """The services the client may book online: all when the screening allows it, only a first assessment before
+    the first screening, none while a screening stops treatment."""
+    qs = Service.objects.filter(clinic_id=client.clinic_id, active=True).order_by("name", "pk")
+    if gate.allowed:
+        return qs
+    if gate.screening is None:
+        return qs.filter(assessment=True)
+    return qs.none()
+
+
+def replace_gate_error(error: ValidationError, text: str) -> ValidationError:
+    """The booking service words the screening stop for clinicians; swap in the reader's own wording."""
+    if hasattr(error, "error_dict") and "client" in error.error_dict and text:
+        errors = {k: v for k, v in error.message_dict.items() if k != "client"}
+        errors["client"] = [text]
+        return ValidationError(errors)
+    return error
+
+
+__all__ = [
+    "client_appointment",
+    "client_gate_text",
+    "client_services",
+    "portal_client",
+    "render_local",
+    "replace_gate_error",
+    "staff_appointment",
+    "staff_gate_text",
+    "treatment_gate",
+]

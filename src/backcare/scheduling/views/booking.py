@@ -1,0 +1,533 @@
+"""Booking from a free slot, moving and cancelling an appointment, and booking a whole course in one step.
+
+Staff of every role may book (the front desk manages appointments). A time that is taken is refused by the booking
+service with `BookingConflict`: the page says who or what is taken, keeps what was typed, and answers 409. Only the
+owner sees the "overbook deliberately" choice, and must give a reason. A hidden one-time key makes a double
+submission book nothing twice (`Appointment.submission_key`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from backcare.clinic import access, audit
+from backcare.clinic.models import Course, Role, StaffMember
+from backcare.scheduling.forms import (
+    BookingForm,
+    CancelForm,
+    CourseBookingForm,
+    CourseProposalForm,
+    MoveForm,
+    MoveSearchForm,
+    SlotSearchForm,
+    add_service_errors,
+    encode_slot,
+    new_key,
+    rooms_of,
+    services_of,
+    therapists_of,
+)
+from backcare.scheduling.locking import BookingConflict
+from backcare.scheduling.models import Appointment, Room, Service
+from backcare.scheduling.services import booking
+from backcare.scheduling.services.availability import Slot, clinic_zone, find_slots, suggest_course
+from backcare.scheduling.views import render_local, replace_gate_error, staff_appointment, staff_gate_text
+from backcare.scheduling.views import treatment_gate as gate_for
+
+MAX_SLOTS_SHOWN = 400
+CONFLICT = 409
+
+
+def _query(**params: Any) -> str:
+    return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+def slot_days(slots: list[Slot], zone: ZoneInfo, link: Any) -> list[dict[str, Any]]:
+    """Slots grouped by local day, each with the link that chooses it."""
+    by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for slot in slots[:MAX_SLOTS_SHOWN]:
+        local = slot.local(zone)
+        by_day[local.date()].append({"slot": slot, "local": local, "url": link(slot, local)})
+    return [{"day": d, "slots": by_day[d]} for d in sorted(by_day)]
+
+
+def _pk(value: Any) -> str:
+    return str(value.pk) if hasattr(value, "pk") else str(value or "")
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
+
+
+# --- finding a free time ----------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def slot_search(request: HttpRequest) -> HttpResponse:
+    staff = access.require_staff(request.user)
+    clinic = staff.clinic
+    zone = clinic_zone(clinic)
+    today = timezone.localdate(timezone=zone)
+    searched = "service" in request.GET
+    if searched:
+        form = SlotSearchForm(request.GET, clinic=clinic)
+    else:
+        first_service = services_of(clinic).filter(assessment=False).first() or services_of(clinic).first()
+        date_from = request.GET.get("date_from") or today.isoformat()
+        form = SlotSearchForm(
+            clinic=clinic,
+            initial={
+                "service": first_service,
+                "date_from": date_from,
+                "date_to": request.GET.get("date_to") or (today + timedelta(days=6)).isoformat(),
+                "therapist": request.GET.get("therapist"),
+                "client": request.GET.get("client"),
+            },
+        )
+    days: list[dict[str, Any]] = []
+    total = 0
+    gate_text = ""
+    if searched and form.is_valid():
+        data = form.cleaned_data
+        client = data.get("client")
+        slots = find_slots(
+            data["service"],
+            data["date_from"],
+            data["date_to"],
+            therapist=data.get("therapist"),
+            technique=data.get("technique") or None,
+            client=client,
+        )
+        total = len(slots)
+
+        def link(slot: Slot, local: datetime) -> str:
+            return reverse("appointment_book") + _query(
+                service=slot.service.pk,
+                therapist=slot.therapist_id,
+                room=slot.room_id,
+                day=local.date().isoformat(),
+                time=local.strftime("%H:%M"),
+                client=client.pk if client else None,
+            )
+
+        days = slot_days(slots, zone, link)
+        if client is not None and not data["service"].assessment:
+            gate_text = staff_gate_text(request.user, client, gate_for(client))
+    context = {
+        "form": form,
+        "searched": searched,
+        "days": days,
+        "total": total,
+        "limit": MAX_SLOTS_SHOWN,
+        "gate_text": gate_text,
+    }
+    return render_local(request, "scheduling/slot_search.html", context, clinic)
+
+
+# --- booking ----------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_book(request: HttpRequest) -> HttpResponse:
+    staff = access.require_staff(request.user)
+    clinic = staff.clinic
+    zone = clinic_zone(clinic)
+    owner = staff.role == Role.OWNER
+    status = 200
+    conflicts: list[str] = []
+    if request.method == "POST":
+        form = BookingForm(request.POST, clinic=clinic, owner=owner)
+        if form.is_valid():
+            data = form.cleaned_data
+            key = data.get("submission_key") or None
+            earlier = Appointment.objects.filter(submission_key=key, clinic=clinic).first() if key else None
+            if earlier is not None:
+                messages.info(request, "This booking was already made (the form was sent twice); it is shown here.")
+                return redirect("appointment_detail", pk=earlier.pk)
+            client = data["client"]
+            try:
+                appointment = booking.book_appointment(
+                    client,
+                    data["service"],
+                    data["starts_at"],
+                    therapist=data["therapist"],
+                    room=data["room"],
+                    by=request.user,
+                    override_reason=form.override_reason,
+                    submission_key=key,
+                    request=request,
+                )
+            except BookingConflict as conflict:
+                conflicts = conflict.conflicts
+                status = CONFLICT
+            except ValidationError as error:
+                error = replace_gate_error(error, staff_gate_text(request.user, client, gate_for(client)))
+                add_service_errors(form, error, rename={"starts_at": "time"})
+            else:
+                what = "Overbooked" if appointment.override else "Booked"
+                messages.success(
+                    request,
+                    f"{what}: {client.full_name}, {appointment.service.name}, {_when(appointment.starts_at, zone)} "
+                    f"with {appointment.therapist.display_name} in {appointment.room.name}.",
+                )
+                return redirect("appointment_detail", pk=appointment.pk)
+    else:
+        initial = {k: request.GET.get(k) for k in ("client", "service", "therapist", "room", "day", "time")}
+        initial = {k: v for k, v in initial.items() if v}
+        initial["submission_key"] = new_key()
+        form = BookingForm(clinic=clinic, owner=owner, initial=initial)
+    search_url = reverse("slot_search") + _query(
+        service=_pk(form["service"].value()),
+        date_from=form["day"].value() or "",
+        date_to=form["day"].value() or "",
+        client=_pk(form["client"].value()),
+    )
+    context = {
+        "form": form,
+        "owner": owner,
+        "conflicts": conflicts,
+        "search_url": search_url if form["service"].value() and form["day"].value() else reverse("slot_search"),
+    }
+    return render_local(request, "scheduling/appointment_book.html", context, clinic, status=status)
+
+
+# --- moving -----------------------------------------------------------------------------------------------------------
+
+
+def _late(appointment: Appointment, now: datetime) -> bool:
+    return appointment.starts_at - now < timedelta(hours=appointment.clinic.cancellation_hours)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_move(request: HttpRequest, pk: int) -> HttpResponse:
+    staff, appointment = staff_appointment(request.user, pk)
+    clinic = appointment.clinic
+    zone = clinic_zone(clinic)
+    now = timezone.now()
+    owner = staff.role == Role.OWNER
+    movable = appointment.status == Appointment.Status.BOOKED and appointment.starts_at > now
+    status = 200
+    conflicts: list[str] = []
+    local = appointment.starts_at.astimezone(zone)
+    if request.method == "POST" and movable:
+        form = MoveForm(request.POST, clinic=clinic, owner=owner)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                moved = booking.reschedule_appointment(
+                    appointment,
+                    data["starts_at"],
+                    by=request.user,
+                    therapist=data["therapist"],
+                    room=data["room"],
+                    late_reason=data.get("late_reason", ""),
+                    override_reason=form.override_reason,
+                    request=request,
+                )
+            except BookingConflict as conflict:
+                conflicts = conflict.conflicts
+                status = CONFLICT
+            except ValidationError as error:
+                client = appointment.client
+                error = replace_gate_error(error, staff_gate_text(request.user, client, gate_for(client)))
+                add_service_errors(form, error, rename={"starts_at": "time"})
+            else:
+                messages.success(
+                    request,
+                    f"Moved to {_when(moved.starts_at, zone)} with {moved.therapist.display_name} in "
+                    f"{moved.room.name}.",
+                )
+                return redirect("appointment_detail", pk=moved.pk)
+    else:
+        if request.method == "POST":
+            messages.error(request, "Only a booked appointment that has not started can be moved.")
+            status = 400
+        form = MoveForm(
+            clinic=clinic,
+            owner=owner,
+            initial={
+                "day": request.GET.get("day") or local.date().isoformat(),
+                "time": request.GET.get("time") or local.strftime("%H:%M"),
+                "therapist": request.GET.get("therapist_to") or appointment.therapist_id,
+                "room": request.GET.get("room") or appointment.room_id,
+            },
+        )
+    # Free times to move to: the same service, this client free, this appointment's own time left out.
+    today = timezone.localdate(timezone=zone)
+    start_day = max(today, local.date() - timedelta(days=3))
+    if "date_from" in request.GET:
+        search = MoveSearchForm(request.GET, clinic=clinic, auto_id="search_%s")
+    else:
+        search = MoveSearchForm(
+            clinic=clinic,
+            auto_id="search_%s",
+            initial={
+                "date_from": start_day.isoformat(),
+                "date_to": (start_day + timedelta(days=6)).isoformat(),
+                "therapist": appointment.therapist_id,
+            },
+        )
+    days: list[dict[str, Any]] = []
+    if movable:
+        if search.is_bound:
+            params = search.cleaned_data if search.is_valid() else None
+        else:
+            params = {
+                "date_from": start_day,
+                "date_to": start_day + timedelta(days=6),
+                "therapist": appointment.therapist,
+            }
+        if params is not None:
+            slots = find_slots(
+                appointment.service,
+                params["date_from"],
+                params["date_to"],
+                therapist=params.get("therapist"),
+                client=appointment.client,
+                course=appointment.course,
+                exclude=appointment,
+            )
+            here = {
+                "date_from": params["date_from"].isoformat(),
+                "date_to": params["date_to"].isoformat(),
+                "therapist": _pk(params.get("therapist")),
+            }
+
+            def link(slot: Slot, local_start: datetime) -> str:
+                return reverse("appointment_move", args=[appointment.pk]) + _query(
+                    **here,
+                    day=local_start.date().isoformat(),
+                    time=local_start.strftime("%H:%M"),
+                    therapist_to=slot.therapist_id,
+                    room=slot.room_id,
+                )
+
+            days = slot_days(slots, zone, link)
+    context = {
+        "appointment": appointment,
+        "client": appointment.client,
+        "form": form,
+        "search": search,
+        "days": days,
+        "movable": movable,
+        "owner": owner,
+        "late": movable and _late(appointment, now),
+        "conflicts": conflicts,
+        "hours": clinic.cancellation_hours,
+    }
+    return render_local(request, "scheduling/appointment_move.html", context, clinic, status=status)
+
+
+# --- cancelling -------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    staff, appointment = staff_appointment(request.user, pk)
+    clinic = appointment.clinic
+    now = timezone.now()
+    status = 200
+    if appointment.status == Appointment.Status.CANCELLED:
+        messages.info(request, "This appointment is already cancelled.")
+        return redirect("appointment_detail", pk=appointment.pk)
+    cancellable = appointment.status == Appointment.Status.BOOKED and appointment.starts_at > now
+    if request.method == "POST" and cancellable:
+        form = CancelForm(request.POST)
+        if form.is_valid():
+            try:
+                booking.cancel_appointment(
+                    appointment,
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    late_reason=form.cleaned_data["late_reason"],
+                    request=request,
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, "The appointment was cancelled. Its time is free again.")
+                return redirect("appointment_detail", pk=appointment.pk)
+    else:
+        if request.method == "POST":
+            messages.error(request, "Only a booked appointment that has not started can be cancelled.")
+            status = 400
+        form = CancelForm()
+    context = {
+        "appointment": appointment,
+        "client": appointment.client,
+        "form": form,
+        "cancellable": cancellable,
+        "late": cancellable and _late(appointment, now),
+        "hours": clinic.cancellation_hours,
+        "staff": staff,
+    }
+    return render_local(request, "scheduling/appointment_cancel.html", context, clinic, status=status)
+
+
+# --- a whole course ---------------------------------------------------------------------------------------------------
+
+
+def _course_for(user: Any, pk: int) -> tuple[StaffMember, Course]:
+    """The course, if the user may book its client's appointments: the front desk (appointments are theirs), the owner,
+    and therapists who may see the client's record."""
+    staff = access.require_staff(user)
+    try:
+        course = Course.objects.select_related("client", "therapist").get(pk=pk, client__clinic=staff.clinic)
+    except Course.DoesNotExist:
+        raise Http404("No such course") from None
+    access.get_client(user, course.client_id, clinical=staff.role != Role.FRONT_DESK)
+    return staff, course
+
+
+def _slots_from(
+    sessions: list[tuple[datetime, int, int]], service: Service, therapists: dict[int, Any], rooms: dict[int, Room]
+) -> list[Slot] | None:
+    slots = []
+    for starts_at, therapist_id, room_id in sessions:
+        therapist, room = therapists.get(therapist_id), rooms.get(room_id)
+        if therapist is None or room is None:
+            return None
+        slots.append(Slot(starts_at, starts_at + service.duration, therapist, room, service, therapist_id, room_id))
+    return slots
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def course_booking(request: HttpRequest, pk: int) -> HttpResponse:
+    _staff, course = _course_for(request.user, pk)
+    client = course.client
+    clinic = client.clinic
+    zone = clinic_zone(clinic)
+    audit.viewed(request, client, "course booking", obj=course)
+    today = timezone.localdate(timezone=zone)
+    booked = list(
+        course.appointments.filter(status=Appointment.Status.BOOKED)
+        .select_related("therapist", "room", "service")
+        .order_by("starts_at")
+    )
+    remaining = max(course.sessions_planned - len(booked), 0)
+    gate = gate_for(client)
+    gate_text = staff_gate_text(request.user, client, gate)
+    active = course.status == Course.Status.ACTIVE
+    status = 200
+    conflicts: list[str] = []
+    errors: list[str] = []
+    proposal: list[dict[str, Any]] = []
+    confirm: CourseBookingForm | None = None
+
+    if request.method == "POST":
+        confirm = CourseBookingForm(request.POST, clinic=clinic, auto_id="confirm_%s")
+        key = str(request.POST.get("submission_key", ""))[:40] or None
+        if key and Appointment.objects.filter(course=course, submission_key__startswith=f"{key}:").exists():
+            messages.info(request, "These sessions were already booked (the form was sent twice).")
+            return redirect("course_booking", pk=course.pk)
+        if not (active and gate.allowed and remaining):
+            errors.append("Nothing was booked: this course cannot be booked now (see above).")
+            status = 400
+        elif confirm.is_valid():
+            service = confirm.cleaned_data["service"]
+            therapists = {t.pk: t for t in therapists_of(clinic)}
+            rooms = {r.pk: r for r in rooms_of(clinic)}
+            slots = _slots_from(confirm.cleaned_data["session"], service, therapists, rooms)
+            if slots is None:
+                errors.append("Nothing was booked: a therapist or room of the proposal is no longer available.")
+            else:
+                try:
+                    made = booking.book_course(course, slots, by=request.user, submission_key=key, request=request)
+                except BookingConflict as conflict:
+                    conflicts = conflict.conflicts
+                    status = CONFLICT
+                except ValidationError as error:
+                    error = replace_gate_error(error, gate_text)
+                    errors.extend(error.messages)
+                else:
+                    messages.success(request, f"All {len(made)} sessions are booked.")
+                    return redirect("course_booking", pk=course.pk)
+        else:
+            for field_errors in confirm.errors.values():
+                errors.extend(field_errors)
+        form = CourseProposalForm(
+            clinic=clinic,
+            remaining=remaining,
+            initial={"service": request.POST.get("service"), "start": today.isoformat(), "sessions": remaining},
+        )
+    else:
+        if "service" in request.GET:
+            form = CourseProposalForm(request.GET, clinic=clinic, remaining=remaining)
+        else:
+            first_service = services_of(clinic).filter(assessment=False).first()
+            form = CourseProposalForm(
+                clinic=clinic,
+                remaining=remaining,
+                initial={
+                    "service": first_service,
+                    "start": (today + timedelta(days=1)).isoformat(),
+                    "sessions": remaining,
+                },
+            )
+        if form.is_bound and form.is_valid() and active and gate.allowed and remaining:
+            data = form.cleaned_data
+            try:
+                slots = suggest_course(course, data["service"], data["start"], sessions=data["sessions"])
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                for number, slot in enumerate(slots, start=len(booked) + 1):
+                    proposal.append(
+                        {
+                            "number": number,
+                            "local": slot.local(zone),
+                            "slot": slot,
+                            "same": course.therapist_id is not None and slot.therapist_id == course.therapist_id,
+                        }
+                    )
+                confirm = CourseBookingForm(
+                    clinic=clinic,
+                    auto_id="confirm_%s",
+                    initial={
+                        "service": data["service"].pk,
+                        "session": [encode_slot(s.starts_at, s.therapist_id, s.room_id) for s in slots],
+                        "submission_key": new_key(),
+                    },
+                )
+    context = {
+        "course": course,
+        "client": client,
+        "booked": booked,
+        "remaining": remaining,
+        "active": active,
+        "gate_text": gate_text,
+        "form": form,
+        "proposal": proposal,
+        "confirm": confirm if proposal else None,
+        "conflicts": conflicts,
+        "errors": errors,
+        "sees_course": access.can_see_clinical(request.user, client),
+    }
+    return render_local(request, "scheduling/course_booking.html", context, clinic, status=status)
+
+
+urlpatterns = [
+    path("appointments/find/", slot_search, name="slot_search"),
+    path("appointments/book/", appointment_book, name="appointment_book"),
+    path("appointments/<int:pk>/move/", appointment_move, name="appointment_move"),
+    path("appointments/<int:pk>/cancel/", appointment_cancel, name="appointment_cancel"),
+    path("courses/<int:pk>/book-sessions/", course_booking, name="course_booking"),
+]

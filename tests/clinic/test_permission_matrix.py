@@ -1,0 +1,194 @@
+"""Who may open what, for EVERY page of the project: the URL patterns are enumerated from the resolver, so a new
+page fails `test_every_page_is_in_the_table` until its expected access is written into EXPECTED below.
+
+Data: client X of therapist A and client Y of therapist B, each with every kind of record (tests/matrix_support.py).
+Every URL is filled with X's objects and requested by each role, GET and (where the view accepts it) POST with no
+data; every request is rolled back, so each role meets the same data.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from matrix_support import accepts_post, all_patterns, build_world, login_as, request, url_kwargs
+
+ROLES = ("anonymous", "owner", "therapist_a", "therapist_b", "front_desk", "client_x", "client_y")
+
+# URL name: one entry per role in ROLES order; "GET" or "GET/POST" status codes (POST with empty data).
+# therapist_b is NOT shared on X. Read a row as: anonymous, owner, A, B, front desk, client X, client Y.
+L = "302/302"  # anonymous sent to the login page, for GET and POST
+EXPECTED: dict[str, tuple[str, ...]] = {
+    # accounts
+    "home": (L, "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
+    "login": ("200/200", "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
+    "logout": ("405/302", "405/302", "405/302", "405/302", "405/302", "405/302", "405/302"),
+    "dashboard": (L, "200/200", "200/200", "200/200", "200/200", "302/302", "302/302"),
+    # clients: contact details for all staff, the record for X's therapists, sharing and audit for the owner
+    "client_list": ("302", "200", "200", "200", "200", "403", "403"),
+    "client_create": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    "client_detail": ("302", "200", "200", "404", "200", "403", "403"),
+    "client_edit": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    "client_share": (L, "200/302", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "client_audit": ("302", "200", "403", "403", "403", "403", "403"),
+    "invite_client": (L, "200/302", "200/302", "200/302", "200/302", "403/403", "403/403"),
+    # clinical pages: 404 for therapist B, 403 for the front desk
+    "intake_review": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
+    "clearance_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
+    "clearance_letter": ("302", "200", "200", "404", "403", "403", "403"),
+    "referral_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
+    "referral_detail": ("302", "200", "200", "404", "403", "403", "403"),
+    "course_start": (L, "302/302", "302/302", "404/404", "403/403", "404/404", "404/404"),
+    "course_detail": ("302", "200", "200", "404", "403", "404", "404"),
+    "course_edit": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
+    "course_end": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
+    "rmdq_record": (L, "200/302", "200/302", "404/404", "403/403", "404/404", "404/404"),
+    "health_update": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
+    "session_record": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
+    "session_detail": ("302", "200", "200", "404", "403", "404", "404"),
+    "referral_letter_pdf": ("302", "200", "200", "404", "403", "404", "404"),
+    "discharge_pdf": ("302", "200", "200", "404", "403", "404", "404"),
+    "progress_chart_svg": ("302", "200", "200", "404", "403", "404", "404"),
+    # the client's own home programme is theirs to download
+    "home_programme_pdf": ("302", "200", "200", "404", "403", "200", "404"),
+    # the portal: clients only, each their own
+    "portal": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
+    "consent": (L, "403/403", "403/403", "403/403", "403/403", "200/302", "200/302"),
+    "portal_intake": (L, "403/403", "403/403", "403/403", "403/403", "302/302", "302/302"),
+    "portal_home_programme": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
+    "register": ("200/200", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),
+    # scheduling: appointments are contact data (front desk and every therapist), never for clients
+    "calendar": ("302", "200", "200", "200", "200", "403", "403"),
+    "appointment_detail": ("302", "200", "200", "200", "200", "403", "403"),
+    "slot_search": ("302", "200", "200", "200", "200", "403", "403"),
+    "appointment_book": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    "appointment_move": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    "appointment_cancel": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    # booking a course's sessions reads the course: not for therapist B
+    "course_booking": (L, "200/200", "200/200", "404/404", "200/200", "403/403", "403/403"),
+    "portal_appointments": ("302", "403", "403", "403", "403", "200", "200"),
+    "portal_book": ("302", "403", "403", "403", "403", "200", "200"),
+    "portal_book_confirm": (L, "403/403", "403/403", "403/403", "403/403", "200/400", "200/400"),
+    "portal_cancel": (L, "403/403", "403/403", "403/403", "403/403", "200/302", "404/404"),
+    "portal_offer": (L, "405/403", "405/403", "405/403", "405/403", "405/302", "405/404"),
+    "portal_waitlist": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
+    "portal_waitlist_leave": (L, "405/403", "405/403", "405/403", "405/403", "405/302", "405/404"),
+    "my_calendar": (L, "403/403", "200/302", "200/302", "403/403", "200/302", "200/302"),
+    # the secret feed address is the credential: it answers without a login
+    "calendar_feed": ("200", "200", "200", "200", "200", "200", "200"),
+}
+
+# Pages that take an id of X's clinical record (client, course, session, referral, clearance, screening).
+CLINICAL_KINDS = {"client", "course", "session", "referral", "clearance", "clearance_screening", "health_update"}
+# Pages taking a client id that show only contact details, which every staff member may see.
+CONTACT_PAGES = {"client_edit", "invite_client"}
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
+
+
+def observe(page_client, url, pattern):
+    statuses = [str(request(page_client, "GET", url).status_code)]
+    if accepts_post(pattern):
+        statuses.append(str(request(page_client, "POST", url).status_code))
+    return "/".join(statuses)
+
+
+def x_urls(world):
+    from matrix_support import PARAMETER_SOURCES
+
+    for pattern in all_patterns():
+        kinds = set(PARAMETER_SOURCES.get(pattern.name, {}).values())
+        yield pattern, reverse(pattern.name, kwargs=url_kwargs(pattern, world.x.ids)), kinds
+
+
+def test_every_page_is_in_the_table():
+    names = [p.name for p in all_patterns()]
+    assert all(names), "every page must have a URL name"
+    missing = sorted(set(names) - set(EXPECTED))
+    assert not missing, f"pages missing from EXPECTED in {__file__}: {missing}"
+    assert not set(EXPECTED) - set(names), "EXPECTED lists pages that no longer exist"
+    assert all(len(row) == len(ROLES) for row in EXPECTED.values())
+
+
+def test_every_page_answers_every_role_as_expected(client, world):
+    wrong = []
+    for role in ROLES:
+        login_as(client, world.users[role])
+        for pattern, url, _ in x_urls(world):
+            expected = EXPECTED[pattern.name][ROLES.index(role)]
+            got = observe(client, url, pattern)
+            if got != expected:
+                wrong.append(f"{pattern.name} {url} as {role}: expected {expected}, got {got}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_anonymous_is_sent_to_login_everywhere_but_login_register_and_feed(client, world):
+    open_pages = {"login", "register", "calendar_feed", "logout"}
+    for pattern, url, _ in x_urls(world):
+        if pattern.name in open_pages:
+            continue
+        response = request(client, "GET", url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("login")), (url, response["Location"])
+
+
+def test_another_therapists_client_is_refused_by_id_on_every_page(client, world):
+    """Therapist B, not shared on X, asks for every page with one of X's record ids: nothing is shown or done."""
+    from backcare.clinic.models import AuditEvent
+
+    login_as(client, world.therapist_b.user)
+    checked = 0
+    for pattern, url, kinds in x_urls(world):
+        if not kinds & CLINICAL_KINDS or pattern.name in CONTACT_PAGES:
+            continue
+        checked += 1
+        for method in ("GET", "POST") if accepts_post(pattern) else ("GET",):
+            before = AuditEvent.objects.count()
+            response = request(client, method, url)
+            assert response.status_code in (403, 404), f"{method} {url}: {response.status_code}"
+            body = response.content.decode("utf-8", "replace")
+            assert "first name X" not in body, url
+            assert AuditEvent.objects.count() == before
+    assert checked >= 20
+
+
+def test_front_desk_never_sees_clinical_pages(client, world):
+    login_as(client, world.front_desk.user)
+    for pattern, url, kinds in x_urls(world):
+        if kinds & CLINICAL_KINDS and pattern.name not in CONTACT_PAGES | {"client_detail", "course_booking"}:
+            assert request(client, "GET", url).status_code == 403, url
+    for name in ("client_list", "client_detail", "client_edit", "calendar", "appointment_detail", "slot_search"):
+        pattern = next(p for p in all_patterns() if p.name == name)
+        assert request(client, "GET", reverse(name, kwargs=url_kwargs(pattern, world.x.ids))).status_code == 200
+
+
+def test_client_y_gets_nothing_of_client_x(client, world):
+    login_as(client, world.y.client.user)
+    for pattern, url, kinds in x_urls(world):
+        if not pattern.params or pattern.name in ("register", "calendar_feed"):
+            continue
+        response = request(client, "GET", url)
+        assert response.status_code in (403, 404, 405), url
+        assert "first name X" not in response.content.decode("utf-8", "replace"), url
+
+
+def test_sharing_x_with_b_opens_every_page_a_can_open(client, world):
+    from backcare.clinic.services.clients import share_client
+
+    share_client(world.x.client, therapist=world.therapist_b, staff=world.owner)
+    a, b = ROLES.index("therapist_a"), ROLES.index("therapist_b")
+    login_as(client, world.therapist_b.user)
+    for pattern, url, _ in x_urls(world):
+        expected = EXPECTED[pattern.name][a]
+        if expected != EXPECTED[pattern.name][b]:  # the pages that differ must now open
+            assert observe(client, url, pattern) == expected, url
+    detail = request(client, "GET", reverse("client_detail", args=[world.x.client.pk]))
+    assert detail.status_code == 200 and "first name X" in detail.content.decode()

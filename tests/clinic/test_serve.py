@@ -1,0 +1,157 @@
+"""`backcare serve` as a person runs it: the real server on a free port with the demo clinic, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_demo import backcare, command_env
+
+from conftest import BACKCARE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    port: int
+
+    def stop(self, how: int = signal.SIGTERM) -> tuple[int, str, str]:
+        self.process.send_signal(how)
+        out, err = self.process.communicate(timeout=30)
+        return self.process.returncode, out, err
+
+
+def start(data_dir: Path) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BACKCARE), "serve", "--port", str(port), "--threads", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=command_env(data_dir),
+        cwd=data_dir,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"backcare serve exited with {process.returncode}:\n{out}\n{err}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return Server(process, f"http://127.0.0.1:{port}", port)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    pytest.fail("backcare serve did not start listening within 60 seconds")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("serve")
+    loaded = backcare(data_dir, "demo")
+    assert loaded.returncode == 0, loaded.stderr
+    running = start(data_dir)
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+
+
+def browser() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+def sign_in(opener: urllib.request.OpenerDirector, url: str, username: str, password: str) -> Any:
+    """Fill in the sign-in form as a browser does: read the form's CSRF token, post it with the cookie."""
+    page = opener.open(f"{url}/login/", timeout=30).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, "the sign-in form carries a CSRF token"
+    form = {"csrfmiddlewaretoken": token.group(1), "username": username, "password": password, "next": ""}
+    request = urllib.request.Request(f"{url}/login/", data=urllib.parse.urlencode(form).encode())
+    return opener.open(request, timeout=30)
+
+
+def assert_security_headers(response: Any) -> None:
+    csp = response.headers["Content-Security-Policy"]
+    assert csp, "every page has a content security policy"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_sign_in_page_is_served_with_security_headers(server):
+    with urllib.request.urlopen(f"{server.url}/login/", timeout=30) as response:
+        assert response.status == 200
+        assert_security_headers(response)
+        body = response.read().decode()
+    assert "Sign in" in body and 'name="csrfmiddlewaretoken"' in body
+    with urllib.request.urlopen(f"{server.url}/static/clinic/app.css", timeout=30) as response:
+        assert response.status == 200 and "text/css" in response.headers["Content-Type"]
+
+
+def test_owner_signs_in_and_sees_the_dashboard(server):
+    opener = browser()
+    response = sign_in(opener, server.url, "owner", "demo-owner-2026")
+    assert response.status == 200 and response.geturl() == f"{server.url}/dashboard/"
+    assert_security_headers(response)
+    again = opener.open(f"{server.url}/dashboard/", timeout=30)
+    assert again.status == 200
+    assert_security_headers(again)
+
+
+def test_client_signs_in_to_the_portal(server):
+    response = sign_in(browser(), server.url, "client", "demo-client-2026")
+    assert response.status == 200 and response.geturl() == f"{server.url}/portal/"
+
+
+def test_wrong_password_stays_on_the_sign_in_page(server):
+    opener = browser()
+    response = sign_in(opener, server.url, "therapist2", "not-the-password")
+    assert response.geturl() == f"{server.url}/login/"
+    assert "did not match" in response.read().decode()
+    assert opener.open(f"{server.url}/dashboard/", timeout=30).geturl().startswith(f"{server.url}/login/")
+
+
+def test_a_post_without_the_csrf_token_is_refused(server):
+    form = urllib.parse.urlencode({"username": "owner", "password": "demo-owner-2026"}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        browser().open(urllib.request.Request(f"{server.url}/login/", data=form), timeout=30)
+    assert refused.value.code == 403
+
+
+def test_pages_need_a_sign_in(server):
+    response = browser().open(f"{server.url}/dashboard/", timeout=30)
+    assert response.geturl().startswith(f"{server.url}/login/?next=")
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_server_stops_cleanly(tmp_path, how):
+    running = start(tmp_path)
+    with urllib.request.urlopen(f"{running.url}/login/", timeout=30) as response:
+        assert response.status == 200
+    code, out, err = running.stop(how)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert f"running at http://localhost:{running.port}/" in out and "stopped" in out
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", running.port), timeout=1).close()

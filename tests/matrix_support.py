@@ -1,0 +1,414 @@
+"""Shared set-up for the cross-cutting page tests (permission matrix, XSS canary, forms contract).
+
+`build_world` makes one object of each kind through the services, as users would: a clinic with an owner, two
+therapists and a front desk; client X of therapist A and client Y of therapist B, both with portal logins, each with
+signed consent, a submitted and reviewed intake, screenings, a physician's clearance, an ended course and an active
+course with sessions (one completed with a deviation, one stopped), Roland-Morris scores, a referral, appointments
+(one booked, one cancelled, one offered from the waitlist) and a waitlist entry; a client Z without a portal login
+who has an open invitation; a calendar feed token for therapist A.
+
+Every free text a user can type is filled with `text(label)`, so the XSS canary test can fill it with a script.
+
+`all_patterns()` walks the project's URL resolver; `url_kwargs(pattern, ids)` fills a pattern's parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+PASSWORD = "correct-horse-battery-9"
+SKIPPED_PREFIXES = ("admin/", "static/", "media/")
+LETTER = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+# --- URL patterns --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pattern:
+    route: str
+    name: str
+    params: tuple[str, ...]
+    callback: Any
+
+
+def all_patterns() -> list[Pattern]:
+    """Every URL pattern under the project's resolver (recursively), without the admin and static files."""
+    found: list[Pattern] = []
+
+    def walk(patterns: list[Any], prefix: str, params: tuple[str, ...]) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if route.startswith(SKIPPED_PREFIXES):
+                continue
+            converters = tuple(getattr(p.pattern, "converters", {}).keys())
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route, params + converters)
+            elif isinstance(p, URLPattern):
+                found.append(Pattern(route, p.name or "", params + converters, p.callback))
+
+    walk(get_resolver().url_patterns, "", ())
+    return found
+
+
+# Which object of a data set fills each URL parameter, by URL name (parameters not listed here are "pk").
+PARAMETER_SOURCES: dict[str, dict[str, str]] = {
+    # client pages
+    "client_detail": {"pk": "client"},
+    "client_edit": {"pk": "client"},
+    "client_share": {"pk": "client"},
+    "client_audit": {"pk": "client"},
+    "invite_client": {"pk": "client"},
+    "intake_review": {"pk": "client"},
+    "referral_create": {"pk": "client"},
+    "course_start": {"pk": "client"},
+    "progress_chart_svg": {"pk": "client"},
+    "clearance_create": {"pk": "client", "screening": "clearance_screening"},
+    "clearance_letter": {"pk": "clearance"},
+    "referral_detail": {"pk": "referral"},
+    "referral_letter_pdf": {"pk": "referral"},
+    # course pages
+    "course_detail": {"pk": "course"},
+    "course_edit": {"pk": "course"},
+    "course_end": {"pk": "course"},
+    "rmdq_record": {"pk": "course"},
+    "health_update": {"pk": "course"},
+    "session_record": {"pk": "course", "update": "health_update"},
+    "discharge_pdf": {"pk": "course"},
+    "home_programme_pdf": {"pk": "course"},
+    "course_booking": {"pk": "course"},
+    "session_detail": {"pk": "session"},
+    # scheduling
+    "appointment_detail": {"pk": "appointment"},
+    "appointment_move": {"pk": "appointment"},
+    "appointment_cancel": {"pk": "appointment"},
+    "portal_cancel": {"pk": "appointment"},
+    "portal_offer": {"pk": "hold"},
+    "portal_waitlist_leave": {"pk": "waitlist_entry"},
+    # tokens
+    "register": {"token": "invitation_token"},
+    "calendar_feed": {"token": "calendar_token"},
+}
+
+
+def url_kwargs(pattern: Pattern, ids: dict[str, Any]) -> dict[str, Any]:
+    """The pattern's parameters filled from `ids` (a dict of object kind -> id). Fails for an unknown parameter, so
+    a new page with a new parameter must be added to PARAMETER_SOURCES."""
+    sources = PARAMETER_SOURCES.get(pattern.name, {})
+    kwargs = {}
+    for param in pattern.params:
+        kind = sources.get(param)
+        assert kind is not None, (
+            f"URL {pattern.name!r} ({pattern.route}) takes {param!r}: add it to PARAMETER_SOURCES in "
+            "tests/matrix_support.py"
+        )
+        kwargs[param] = ids[kind]
+    return kwargs
+
+
+def accepts_post(pattern: Pattern) -> bool:
+    """False for views limited to GET/HEAD by require_http_methods/require_GET (found from the decorator's
+    closure); True otherwise (the view may still answer 405 itself)."""
+    func = pattern.callback
+    seen = 0
+    while func is not None and seen < 10:
+        seen += 1
+        closure = getattr(func, "__closure__", None) or ()
+        for cell in closure:
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(value, list | tuple | set) and value and all(isinstance(v, str) for v in value):
+                methods = {v.upper() for v in value}
+                if methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}:
+                    return "POST" in methods
+        func = getattr(func, "__wrapped__", None)
+    return True
+
+
+# --- The data set --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One therapist's client with everything attached."""
+
+    client: Any
+    ids: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class World:
+    clinic: Any
+    owner: Any
+    therapist_a: Any
+    therapist_b: Any
+    front_desk: Any
+    x: Side
+    y: Side
+    z: Any
+    users: dict[str, Any]
+
+
+def default_text(label: str) -> str:
+    return f"Plain {label.replace('_', ' ')}"
+
+
+def _user(username: str) -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, email=f"{username}@x.test")
+
+
+def _staff(clinic: Any, role: str, username: str, name: str) -> Any:
+    from backcare.clinic.models import StaffMember
+    from backcare.clinical.vocabulary import TECHNIQUES
+
+    return StaffMember.objects.create(
+        user=_user(username),
+        clinic=clinic,
+        role=role,
+        display_name=name,
+        qualified_techniques=list(TECHNIQUES) if role != "front_desk" else [],
+    )
+
+
+def intake_answers(text: Any, *yes: str, **regions: list[str]) -> dict[str, Any]:
+    """A complete online intake: every question answered "no" except the findings in `yes`."""
+    from backcare.clinic.services.intake import intake_form
+
+    data: dict[str, Any] = {
+        "pain_regions": ["lower_back"],
+        "pain_intensity": "5",
+        "pain_duration_weeks": "4",
+        "pain_first_episode": "no",
+        "pain_onset": "gradual",
+        "pain_medically_assessed": "yes",
+        "goals": ["mobility"],
+        "goals_text": text("intake goals text"),
+        "pregnant": "no",
+        "pregnancy_weeks": "",
+        "notes": text("intake notes"),
+    }
+    for q in intake_form().questions:
+        if not q.only_if:
+            data[q.name] = "yes" if q.finding in yes else "no"
+    for finding, where in regions.items():
+        data[f"f_{finding}_regions"] = where
+    data.update({f"sb_{i}": "disagree" for i in range(1, 9)})
+    data["sb_9"] = "slightly"
+    return data
+
+
+def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, tag: str) -> Side:
+    """A client of `therapist` with a portal login and one of every clinical object."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from backcare.clinic.models import Client, Intake
+    from backcare.clinic.services import consent, courses, intake, outcomes, referrals, screening, sessions
+
+    clinic = world["clinic"]
+    client = Client.objects.create(
+        clinic=clinic,
+        therapist=therapist,
+        user=_user(username),
+        first_name=text(f"first name {tag}"),
+        last_name=text(f"last name {tag}"),
+        date_of_birth=dt.date(1980, 6, 1),
+        sex="female",
+        email=f"{username}@x.test",
+        phone="01234 567890",
+        address=text("address"),
+        physician_name=text("physician name"),
+        physician_address=text("physician address"),
+    )
+    consent.sign_consent(client, consent.current_consent_text(), client.full_name, by=client.user)
+    answers = intake_answers(text, "dvt_history", "bruise", bruise=["thigh_left"])
+    draft = intake.save_draft(client, answers, by=client.user)
+    intake.submit(draft, by=client.user)
+    reviewed = intake.review(
+        Intake.objects.get(pk=draft.pk),
+        therapist,
+        {**answers, "f_impaired_consent": "no"},
+        note=text("review note"),
+    )
+    assert reviewed.decision == "clearance_required", reviewed.decision
+    clearance = screening.record_clearance(
+        reviewed,
+        given_by=text("clearance given by"),
+        given_on=timezone.localdate(),
+        note=text("clearance note"),
+        letter=SimpleUploadedFile("clearance.pdf", LETTER, content_type="application/pdf"),
+        staff=therapist,
+    )
+    # An ended course (with an end note), then the active one.
+    first = courses.start_course(client, staff=therapist, goals=text("course goals (ended course)"))
+    courses.end_course(first, status="stopped", staff=therapist, note=text("course end note"))
+    course = courses.start_course(
+        client,
+        staff=therapist,
+        goals=text("course goals"),
+        sessions_planned=6,
+        home_programme={
+            key: text(f"home programme {key}") for key in courses.DEFAULT_HOME_PROGRAMME
+        },
+    )
+    outcomes.record_rmdq(client, ticked=[True] * 8 + [False] * 16, timepoint="baseline", course=course, by=therapist.user)
+    update = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=5)
+    avoid = list(update.result.get("precautions", {}).get("avoid_regions", []))
+    chart = {"lower_back": {"treated": True, "tension": 2, "pain": 4}}
+    for region in avoid[:1]:
+        chart[region] = {"treated": True, "tension": 1, "pain": 2}
+    session = sessions.record_session(
+        course,
+        staff=therapist,
+        health_update=update,
+        techniques=["swedish_relaxation"],
+        pressure=2,
+        body_chart=chart,
+        pain_before=5,
+        pain_after=3,
+        response="relaxed",
+        subjective=text("SOAP subjective"),
+        objective=text("SOAP objective"),
+        assessment=text("SOAP assessment"),
+        plan_note=text("SOAP plan"),
+        aftercare=text("aftercare"),
+        deviation_reason=text("deviation reason"),
+    )
+    update2 = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=4)
+    stopped = sessions.record_session(
+        course,
+        staff=therapist,
+        health_update=update2,
+        techniques=["swedish_relaxation"],
+        pressure=2,
+        body_chart={"lower_back": {"treated": True}},
+        pain_before=4,
+        pain_after=None,
+        stopped=True,
+        stop_reason=text("stop reason"),
+    )
+    fresh_update = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=4)
+    referral = referrals.create_referral(
+        client, staff=therapist, urgency="routine", reason=text("referral reason"), screening=reviewed, course=course
+    )
+    side = Side(client)
+    side.ids.update(
+        client=client.pk,
+        intake=draft.pk,
+        screening=reviewed.pk,
+        clearance_screening=reviewed.pk,
+        clearance=clearance.pk,
+        course=course.pk,
+        ended_course=first.pk,
+        session=session.pk,
+        stopped_session=stopped.pk,
+        health_update=fresh_update.pk,
+        referral=referral.pk,
+    )
+    return side
+
+
+def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any, day_offset: int) -> None:
+    """Appointments for the side's client: one booked, one cancelled (with a reason), a waitlist entry and an
+    offered hold."""
+    from django.utils import timezone
+
+    from backcare.scheduling.services import booking, waitlist
+
+    zone = dt.timezone.utc
+    day = timezone.localdate() + dt.timedelta(days=10 + day_offset)
+    at = dt.datetime.combine(day, dt.time(10), tzinfo=zone)
+    service, room = world["service"], world["room"]
+    client = side.client
+    course_id = side.ids["course"]
+    from backcare.clinic.models import Course
+
+    course = Course.objects.get(pk=course_id)
+    booked = booking.book_appointment(
+        client, service, at, therapist=therapist, room=room, by=therapist.user, course=course
+    )
+    cancelled = booking.book_appointment(
+        client, service, at + dt.timedelta(hours=2), therapist=therapist, room=room, by=therapist.user
+    )
+    booking.cancel_appointment(cancelled, by=therapist.user, reason=text("cancel reason"))
+    entry = waitlist.join_waitlist(
+        client, service, day, day + dt.timedelta(days=5), by=client.user, therapist=therapist, note=text("waitlist note")
+    )
+    hold = waitlist.place_hold(entry, therapist=therapist, room=room, starts_at=at + dt.timedelta(days=1))
+    side.ids.update(appointment=booked.pk, cancelled_appointment=cancelled.pk, waitlist_entry=entry.pk, hold=hold.pk)
+
+
+def build_world(text: Any = default_text) -> World:
+    from django.core.cache import cache
+
+    from backcare.clinic.models import Client, Clinic
+    from backcare.clinic.services import consent
+    from backcare.scheduling import calendars
+    from backcare.scheduling.services import resources
+
+    cache.clear()  # one-time form keys live in the cache, which outlives a test's database
+    clinic = Clinic.objects.create(name="Matrix Clinic", time_zone="UTC")
+    owner = _staff(clinic, "owner", "olivia", "Olivia Owner")
+    therapist_a = _staff(clinic, "therapist", "theo", "Theo Therapist")
+    therapist_b = _staff(clinic, "therapist", "tara", "Tara Therapist")
+    front_desk = _staff(clinic, "front_desk", "fred", "Fred Frontdesk")
+    world: dict[str, Any] = {"clinic": clinic}
+    world["room"] = resources.create_room(clinic, text("room name"), by=owner.user)
+    world["service"] = resources.create_service(
+        clinic, by=owner.user, name=text("service name"), duration_minutes=60, techniques=["swedish_relaxation"]
+    )
+    every_day = {d: [(dt.time(8), dt.time(18))] for d in range(7)}
+    for t in (therapist_a, therapist_b):
+        resources.set_working_hours(t, every_day, by=owner.user)
+    x = build_side(world, therapist_a, "xena", text, "X")
+    y = build_side(world, therapist_b, "yuri", text, "Y")
+    add_scheduling(world, x, therapist_a, text, 0)
+    add_scheduling(world, y, therapist_b, text, 3)
+    z = Client.objects.create(
+        clinic=clinic,
+        therapist=therapist_a,
+        first_name=text("first name Z"),
+        last_name=text("last name Z"),
+        date_of_birth=dt.date(1990, 1, 1),
+    )
+    _, token = consent.create_invitation(z, therapist_a)
+    x.ids["invitation_token"] = token
+    y.ids["invitation_token"] = token
+    _, feed = calendars.create_token(by=therapist_a.user, therapist=therapist_a)
+    x.ids["calendar_token"] = feed
+    y.ids["calendar_token"] = feed
+    users = {
+        "anonymous": None,
+        "owner": owner.user,
+        "therapist_a": therapist_a.user,
+        "therapist_b": therapist_b.user,
+        "front_desk": front_desk.user,
+        "client_x": x.client.user,
+        "client_y": y.client.user,
+    }
+    return World(clinic, owner, therapist_a, therapist_b, front_desk, x, y, z, users)
+
+
+def request(page_client: Any, method: str, url: str, data: Any = None) -> Any:
+    """One request whose database changes are rolled back, so every role meets the same data set."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        response = page_client.post(url, data or {}) if method == "POST" else page_client.get(url)
+        transaction.set_rollback(True)
+    return response
+
+
+def login_as(page_client: Any, user: Any) -> Any:
+    page_client.logout()
+    if user is not None:
+        page_client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return page_client

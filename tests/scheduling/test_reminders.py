@@ -1,0 +1,244 @@
+"""Reminders through `backcare manage send_reminders`, delivered to a real SMTP server on loopback: each reminder
+exactly once (also when two runs overlap), none for cancelled appointments or old times of moved ones, failed sends
+retried by a later run, and times in the clinic's zone across a daylight-saving change."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, connections
+from django.utils import timezone
+from sched_helpers import at, build_world, future_day, next_transition
+from test_reminders_smtp import Inbox, body_text, smtp_server
+
+from backcare.scheduling.models import Appointment, ReminderLog
+from backcare.scheduling.reminders import send_due_reminders
+from backcare.scheduling.services import booking
+
+
+@pytest.fixture
+def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
+    clinic.phone = "020 7946 0000"
+    clinic.address = "1 High Street\nLondon"
+    clinic.save()
+    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback, with Django's email settings pointing at it."""
+    with smtp_server() as running:
+        yield running
+
+
+def book(world, client, start, *, therapist=None, room=None, service=None):
+    return booking.book_appointment(
+        client,
+        service or world.massage,
+        start,
+        therapist=therapist or world.therapist,
+        room=room or world.room1,
+        by=world.front_desk.user,
+    )
+
+
+def run(*args: str) -> None:
+    call_command("send_reminders", *args)
+
+
+def tomorrow():
+    return future_day(1)
+
+
+def test_each_reminder_arrives_once_with_the_right_content(world, smtp):
+    _, inbox = smtp
+    day = tomorrow()
+    cora = book(world, world.cora, at(day, 10))
+    bob = world.client("Bob")
+    book(world, bob, at(day, 12), therapist=world.therapist2, room=world.room2)
+    later = world.client("Later")
+    book(world, later, at(future_day(5), 10))  # outside the 48 hours
+    no_email = world.client("Nomail")
+    no_email.email = ""
+    no_email.save()
+    book(world, no_email, at(day, 14))
+
+    run("--hours-ahead", "48")
+    run("--hours-ahead", "48")
+
+    assert len(inbox.messages) == 2
+    [mine] = inbox.to("cora@x.test")
+    assert len(inbox.to(bob.email)) == 1 and not inbox.to(later.email)
+    zone = at(day, 10).tzname()  # GMT or BST, whichever that day is in
+    assert str(mine["subject"]) == f"Reminder: Remedial massage on {at(day, 10):%a} {day.day} {day:%b} at 10:00 {zone}"
+    text = body_text(mine)
+    assert "Hello Cora," in text
+    assert f"{day:%A} {day.day} {day:%B %Y}, 10:00 {zone} to 11:00" in text
+    assert "Remedial massage with Theo Therapist" in text
+    assert "Test Clinic, 1 High Street London" in text and "020 7946 0000" in text
+    assert "less than 24 hours" in text
+    assert mine["from"] and "@" in str(mine["from"])
+    logs = ReminderLog.objects.filter(kind="reminder")
+    assert sorted(logs.values_list("status", flat=True)) == ["sent", "sent"]
+    assert logs.get(appointment=cora).starts_at == cora.starts_at
+
+
+def test_cancelled_and_moved_appointments(world, smtp):
+    _, inbox = smtp
+    day = tomorrow()
+    moving = book(world, world.cora, at(day, 10))
+    other = world.client("Cancelled")
+    gone = book(world, other, at(day, 12))
+
+    booking.cancel_appointment(gone, by=world.front_desk.user, reason="Ill", late_reason="Phoned in ill")
+    run("--hours-ahead", "48")
+    assert [m["to"] for m in inbox.messages] == ["cora@x.test"]
+    assert "10:00" in str(inbox.messages[0]["subject"])
+
+    booking.reschedule_appointment(moving, at(day, 15), by=world.front_desk.user, late_reason="Client asked")
+    run("--hours-ahead", "48")
+    run("--hours-ahead", "48")
+    subjects = [str(m["subject"]) for m in inbox.to("cora@x.test")]
+    assert len(subjects) == 2 and "15:00" in subjects[1]
+    assert not inbox.to(other.email)
+    assert ReminderLog.objects.filter(appointment=moving, status="sent").count() == 2
+
+
+def test_a_reminder_claimed_by_another_run_is_not_sent_again(world, smtp):
+    """The claim is the guard: a row in progress (or one whose process died after sending) is never sent twice."""
+    _, inbox = smtp
+    a = book(world, world.cora, at(tomorrow(), 10))
+    ReminderLog.objects.create(appointment=a, kind="reminder", starts_at=a.starts_at, status="sending")
+    result = send_due_reminders(hours_ahead=48)
+    assert (result.sent, result.stuck, len(inbox.messages)) == (0, 0, 0)
+    # A run that died more than an hour ago is reported, still not sent again.
+    ReminderLog.objects.filter(appointment=a).update(claimed_at=timezone.now() - timedelta(hours=2))
+    result = send_due_reminders(hours_ahead=48)
+    assert (result.sent, result.stuck, len(inbox.messages)) == (0, 1, 0)
+    assert "1 email(s) were being sent by a run that stopped half-way" in result.summary()
+
+
+def test_failed_smtp_is_marked_failed_and_sent_by_a_later_run(world):
+    day = tomorrow()
+    a = book(world, world.cora, at(day, 10))
+    with smtp_server() as (controller, inbox):
+        controller.stop()  # the mail server is down
+        with pytest.raises(CommandError, match="tried again on the next run"):
+            run("--hours-ahead", "48")
+        assert inbox.messages == []
+    log = ReminderLog.objects.get(appointment=a)
+    assert log.status == "failed" and log.attempts == 1 and log.last_error
+
+    with smtp_server() as (_, inbox):
+        run("--hours-ahead", "48")
+        run("--hours-ahead", "48")
+        assert len(inbox.to("cora@x.test")) == 1
+    log.refresh_from_db()
+    assert (log.status, log.attempts, log.last_error) == ("sent", 2, "")
+
+
+def test_retries_stop_at_the_cap(world):
+    a = book(world, world.cora, at(tomorrow(), 10))
+    with smtp_server() as (controller, _):
+        controller.stop()
+        for _ in range(3):
+            send_due_reminders(hours_ahead=48, max_attempts=2)
+    log = ReminderLog.objects.get(appointment=a)
+    assert (log.status, log.attempts) == ("failed", 2)
+    with smtp_server() as (_, inbox):
+        assert send_due_reminders(hours_ahead=48, max_attempts=2).sent == 0
+        assert inbox.messages == []
+
+
+def test_hours_ahead_must_be_sensible(db):
+    with pytest.raises(CommandError, match="--hours-ahead must be more than 0"):
+        run("--hours-ahead", "0")
+
+
+@pytest.fixture
+def file_db(_browser_db_baseline: None, transactional_db: Any) -> Iterator[None]:
+    """Threads need a database they can share. pytest-django's SQLite test database is in memory (shared cache),
+    where a second writer fails with "table is locked" instead of waiting, so copy it to a file (as production
+    runs) for this test; on PostgreSQL each thread opens its own connection anyway. `_browser_db_baseline` puts the
+    migrations' rows back after the module, as the flush that ends a transactional test removes them."""
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        yield
+        return
+    path = str(Path(tempfile.mkdtemp(prefix="backcare-reminders-")) / "db.sqlite3")
+    connection.ensure_connection()
+    target = sqlite3.connect(path)
+    connection.connection.backup(target)
+    target.close()
+    old_settings, old_wrapper = connections.settings["default"], connections["default"]
+    connections.settings["default"] = {**old_settings, "NAME": path}
+    connections["default"] = connections.create_connection("default")
+    try:
+        yield
+    finally:
+        connections["default"].close()
+        connections.settings["default"] = old_settings
+        connections["default"] = old_wrapper
+
+
+@pytest.fixture
+def shared_world(file_db, clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
+    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_runs_send_each_reminder_once(shared_world):
+    world = shared_world
+    day = tomorrow()
+    clients = [world.cora] + [world.client(f"Par{n}") for n in range(3)]
+    rooms = [world.room1, world.room2]
+    therapists = [world.therapist, world.therapist2]
+    made = []
+    for n, client in enumerate(clients):
+        made.append(book(world, client, at(day, 10 + n // 2 * 2), therapist=therapists[n % 2], room=rooms[n % 2]))
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def one_run() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(send_due_reminders(hours_ahead=48))
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    with smtp_server(Inbox(delay=0.3)) as (_, inbox):
+        threads = [threading.Thread(target=one_run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert sum(r.sent for r in results) == len(made)
+        assert len(results) == 2 and sum(r.failed for r in results) == 0
+        for client in clients:
+            assert len(inbox.to(client.email)) == 1, client.email
+    assert ReminderLog.objects.filter(status="sent").count() == len(made)
+
+
+@pytest.mark.parametrize(("offset_days", "zone"), [(1, "GMT"), (-1, "BST")])
+def test_times_are_local_across_the_october_change(world, smtp, offset_days, zone):
+    """10:00 local the day after the clocks go back is 10:00 GMT (10:00 UTC); the day before, 10:00 BST."""
+    _, inbox = smtp
+    day = next_transition(10) + timedelta(days=offset_days)
+    a = book(world, world.cora, at(day, 10))
+    assert a.starts_at.astimezone(at(day, 10).tzinfo).hour == 10
+    assert send_due_reminders(hours_ahead=24, now=a.starts_at - timedelta(hours=20)).sent == 1
+    [message] = inbox.messages
+    assert f"at 10:00 {zone}" in str(message["subject"])
+    assert f"{day:%A} {day.day} {day:%B %Y}, 10:00 {zone} to 11:00" in body_text(message)
+    assert Appointment.objects.get(pk=a.pk).starts_at.utcoffset() == timedelta(0)

@@ -1,0 +1,96 @@
+"""`make test` runs the suite on SQLite and again on PostgreSQL; CI (.ci/run) installs what that needs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _make_test_postgres(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make test-postgres` (the step `make test` ends with) on a machine where PostgreSQL is not installed:
+    BACKCARE_PG_BINDIR points at an empty folder. `-o setup` skips re-syncing the virtual environment."""
+    base = {k: v for k, v in os.environ.items() if k not in ("CI", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    base["BACKCARE_PG_BINDIR"] = str(tmp_path)
+    return subprocess.run(
+        ["make", "-s", "-o", "setup", "test-postgres"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_without_postgresql_make_test_says_the_postgresql_run_was_not_done(tmp_path: Path) -> None:
+    done = _make_test_postgres(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NOT run on PostgreSQL" in done.stderr
+    assert "apt-get install -y postgresql" in done.stderr and "initdb, pg_ctl, postgres not found" in done.stderr
+    assert "passed" not in done.stdout, "no tests ran"
+
+
+def test_without_postgresql_make_test_fails_under_ci(tmp_path: Path) -> None:
+    done = _make_test_postgres(tmp_path, CI="true")
+    assert done.returncode != 0
+    assert "FAILED: under CI the tests must also run on PostgreSQL" in done.stderr
+    assert "apt-get install -y postgresql" in done.stderr
+
+
+def _core_only_tests() -> list[str]:
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(r"^CORE_ONLY_TESTS := ((?:.*\\\n)*.*)$", makefile, re.MULTILINE)
+    assert match, "CORE_ONLY_TESTS is defined in the Makefile"
+    return match.group(1).replace("\\\n", " ").split()
+
+
+def test_tests_left_out_of_the_postgresql_run_never_touch_a_database() -> None:
+    """The PostgreSQL run leaves out the clinical core's tests to save time: none of them may use the database,
+    the Django application or a command that does."""
+    uses_database = re.compile(
+        r"^\s*(from|import) django|django_db|DJANGO_SETTINGS|\bdb\b|transactional_db|live_server"
+        r"|clinic_fixtures|client_record|backcare\.(clinic|web|dataops)\b"
+        r"|[\"'](manage|serve|demo|backup|restore)[\"']",
+        re.MULTILINE,
+    )
+    listed = _core_only_tests()
+    assert "tests/rules" in listed and "tests/test_pgcluster.py" in listed
+    files: list[Path] = []
+    for entry in listed:
+        path = ROOT / entry
+        assert path.exists(), f"{entry} (in CORE_ONLY_TESTS) does not exist"
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    for path in files:
+        if path.name == "test_pgcluster.py":
+            continue  # starts its own clusters; it ran in the SQLite run
+        found = uses_database.search(path.read_text())
+        assert found is None, f"{path.relative_to(ROOT)} uses {found.group(0)!r}: remove it from CORE_ONLY_TESTS"
+
+
+def test_ci_installs_only_what_is_missing(tmp_path: Path) -> None:
+    # A machine with Python, grep and the PostgreSQL server, but no chromium and no make.
+    for tool in ("grep", "head", "dirname", "id", "ldconfig", "fc-list"):
+        found = shutil.which(tool, path=os.environ.get("PATH", "") + ":/sbin:/usr/sbin")
+        if found:
+            (tmp_path / tool).symlink_to(found)
+    (tmp_path / "python3").symlink_to(os.path.realpath(sys.executable))
+    env = {"PATH": str(tmp_path), "BACKCARE_CI_DRY_RUN": "1", "HOME": str(tmp_path)}
+    done = subprocess.run(["/bin/bash", str(ROOT / ".ci/run")], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    wanted = done.stdout.strip().removeprefix("would install: ").split()
+    assert "chromium" in wanted and "make" in wanted
+    assert "postgresql" not in wanted, "found in /usr/lib/postgresql/*/bin although not in PATH"
+
+    here = subprocess.run(
+        ["/bin/bash", str(ROOT / ".ci/run")],
+        env={**os.environ, "BACKCARE_CI_DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert here.returncode == 0 and here.stdout.strip() == "would install: nothing", here.stdout + here.stderr
