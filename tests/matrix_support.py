@@ -223,7 +223,7 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         date_of_birth=dt.date(1980, 6, 1),
         sex="female",
         email=f"{username}@x.test",
-        phone="01234 567890",
+        phone=text("phone"),
         address=text("address"),
         physician_name=text("physician name"),
         physician_address=text("physician address"),
@@ -255,11 +255,11 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         staff=therapist,
         goals=text("course goals"),
         sessions_planned=6,
-        home_programme={
-            key: text(f"home programme {key}") for key in courses.DEFAULT_HOME_PROGRAMME
-        },
+        home_programme={key: text(f"home programme {key}") for key in courses.DEFAULT_HOME_PROGRAMME},
     )
-    outcomes.record_rmdq(client, ticked=[True] * 8 + [False] * 16, timepoint="baseline", course=course, by=therapist.user)
+    outcomes.record_rmdq(
+        client, ticked=[True] * 8 + [False] * 16, timepoint="baseline", course=course, by=therapist.user
+    )
     update = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=5)
     avoid = list(update.result.get("precautions", {}).get("avoid_regions", []))
     chart = {"lower_back": {"treated": True, "tension": 2, "pain": 4}}
@@ -323,7 +323,7 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
 
     from backcare.scheduling.services import booking, waitlist
 
-    zone = dt.timezone.utc
+    zone = dt.UTC
     day = timezone.localdate() + dt.timedelta(days=10 + day_offset)
     at = dt.datetime.combine(day, dt.time(10), tzinfo=zone)
     service, room = world["service"], world["room"]
@@ -339,15 +339,51 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
         client, service, at + dt.timedelta(hours=2), therapist=therapist, room=room, by=therapist.user
     )
     booking.cancel_appointment(cancelled, by=therapist.user, reason=text("cancel reason"))
+    # Cancelled by staff inside the cancellation window (the window made long for the moment), with a reason.
+    late = booking.book_appointment(
+        client, service, at + dt.timedelta(hours=4), therapist=therapist, room=room, by=therapist.user
+    )
+    clinic = client.clinic
+    clinic.cancellation_hours = 2000
+    clinic.save(update_fields=["cancellation_hours"])
+    booking.cancel_appointment(
+        late, by=therapist.user, reason=text("cancel reason (late)"), late_reason=text("late change reason")
+    )
+    clinic.cancellation_hours = 24
+    clinic.save(update_fields=["cancellation_hours"])
+    # The owner deliberately overbooks the same hour.
+    overbooked = booking.book_appointment(
+        client,
+        service,
+        at,
+        therapist=therapist,
+        room=world["room2"],
+        by=world["owner"].user,
+        override_reason=text("override reason"),
+    )
     entry = waitlist.join_waitlist(
-        client, service, day, day + dt.timedelta(days=5), by=client.user, therapist=therapist, note=text("waitlist note")
+        client,
+        service,
+        day,
+        day + dt.timedelta(days=5),
+        by=client.user,
+        therapist=therapist,
+        note=text("waitlist note"),
     )
     hold = waitlist.place_hold(entry, therapist=therapist, room=room, starts_at=at + dt.timedelta(days=1))
-    side.ids.update(appointment=booked.pk, cancelled_appointment=cancelled.pk, waitlist_entry=entry.pk, hold=hold.pk)
+    side.ids.update(
+        appointment=booked.pk,
+        cancelled_appointment=cancelled.pk,
+        late_cancelled_appointment=late.pk,
+        overbooked_appointment=overbooked.pk,
+        waitlist_entry=entry.pk,
+        hold=hold.pk,
+    )
 
 
 def build_world(text: Any = default_text) -> World:
     from django.core.cache import cache
+    from django.utils import timezone
 
     from backcare.clinic.models import Client, Clinic
     from backcare.clinic.services import consent
@@ -355,19 +391,24 @@ def build_world(text: Any = default_text) -> World:
     from backcare.scheduling.services import resources
 
     cache.clear()  # one-time form keys live in the cache, which outlives a test's database
-    clinic = Clinic.objects.create(name="Matrix Clinic", time_zone="UTC")
-    owner = _staff(clinic, "owner", "olivia", "Olivia Owner")
-    therapist_a = _staff(clinic, "therapist", "theo", "Theo Therapist")
-    therapist_b = _staff(clinic, "therapist", "tara", "Tara Therapist")
-    front_desk = _staff(clinic, "front_desk", "fred", "Fred Frontdesk")
-    world: dict[str, Any] = {"clinic": clinic}
+    clinic = Clinic.objects.create(
+        name=text("clinic name"), time_zone="UTC", address=text("clinic address"), phone=text("clinic phone")
+    )
+    owner = _staff(clinic, "owner", "olivia", text("Olivia Owner"))
+    therapist_a = _staff(clinic, "therapist", "theo", text("Theo Therapist"))
+    therapist_b = _staff(clinic, "therapist", "tara", text("Tara Therapist"))
+    front_desk = _staff(clinic, "front_desk", "fred", text("Fred Frontdesk"))
+    world: dict[str, Any] = {"clinic": clinic, "owner": owner}
     world["room"] = resources.create_room(clinic, text("room name"), by=owner.user)
+    world["room2"] = resources.create_room(clinic, text("room name 2"), by=owner.user)
     world["service"] = resources.create_service(
         clinic, by=owner.user, name=text("service name"), duration_minutes=60, techniques=["swedish_relaxation"]
     )
     every_day = {d: [(dt.time(8), dt.time(18))] for d in range(7)}
     for t in (therapist_a, therapist_b):
         resources.set_working_hours(t, every_day, by=owner.user)
+    far = timezone.localdate() + dt.timedelta(days=60)
+    resources.add_absence(therapist_a, far, far, by=owner.user, note=text("absence note"))
     x = build_side(world, therapist_a, "xena", text, "X")
     y = build_side(world, therapist_b, "yuri", text, "Y")
     add_scheduling(world, x, therapist_a, text, 0)
@@ -397,10 +438,13 @@ def build_world(text: Any = default_text) -> World:
     return World(clinic, owner, therapist_a, therapist_b, front_desk, x, y, z, users)
 
 
-def request(page_client: Any, method: str, url: str, data: Any = None) -> Any:
-    """One request whose database changes are rolled back, so every role meets the same data set."""
+def request(page_client: Any, method: str, url: str, data: Any = None, *, user: Any = "keep") -> Any:
+    """One request whose database changes are rolled back, so every role meets the same data set. With `user`,
+    log in as that user (None: anonymous) first, since a request such as logging out ends the session."""
     from django.db import transaction
 
+    if user != "keep":
+        login_as(page_client, user)
     with transaction.atomic():
         response = page_client.post(url, data or {}) if method == "POST" else page_client.get(url)
         transaction.set_rollback(True)
@@ -412,3 +456,138 @@ def login_as(page_client: Any, user: Any) -> Any:
     if user is not None:
         page_client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return page_client
+
+
+# --- Reading forms and error messages out of a page ----------------------------------------------------------------
+
+VOID = {"input", "br", "img", "meta", "link", "hr", "source", "col", "area", "base", "wbr", "embed", "track", "param"}
+CONTAINERS = {"div", "p", "li", "label", "td", "fieldset", "dd", "section"}
+
+
+@dataclass(eq=False)
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    parent: Node | None = None
+    children: list[Any] = field(default_factory=list)  # Node or str
+
+    def text(self) -> str:
+        return " ".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def walk(self) -> Any:
+        for c in self.children:
+            if isinstance(c, Node):
+                yield c
+                yield from c.walk()
+
+    def ancestors(self) -> Any:
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+
+def parse_html(html: str) -> Node:
+    from html.parser import HTMLParser
+
+    root = Node("root", {})
+
+    class Parser(HTMLParser):
+        current = root
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            node = Node(tag, {k: v or "" for k, v in attrs}, self.current)
+            self.current.children.append(node)
+            if tag not in VOID:
+                self.current = node
+
+        def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.current.children.append(Node(tag, {k: v or "" for k, v in attrs}, self.current))
+
+        def handle_endtag(self, tag: str) -> None:
+            node: Node | None = self.current
+            while node is not None and node.tag != tag:
+                node = node.parent
+            if node is not None and node.parent is not None:
+                self.current = node.parent
+
+        def handle_data(self, data: str) -> None:
+            self.current.children.append(data)
+
+    Parser(convert_charrefs=True).feed(html)
+    return root
+
+
+@dataclass
+class FormField:
+    name: str
+    kind: str  # input type, "textarea" or "select"
+    required: bool
+    value: str
+    node: Node
+    label: str
+    attrs: dict[str, str]
+
+
+def post_forms(root: Node) -> list[tuple[Node, list[FormField]]]:
+    """Every <form method=post> with its fields (hidden ones included; buttons left out)."""
+    labels = {n.attrs.get("for", ""): " ".join(n.text().split()) for n in root.walk() if n.tag == "label"}
+    found = []
+    for form in (n for n in root.walk() if n.tag == "form" and n.attrs.get("method", "").lower() == "post"):
+        fields = []
+        for n in form.walk():
+            if n.tag not in ("input", "textarea", "select") or not n.attrs.get("name"):
+                continue
+            kind = n.attrs.get("type", "text").lower() if n.tag == "input" else n.tag
+            if kind in ("submit", "button", "reset", "image"):
+                continue
+            value = n.text() if n.tag == "textarea" else n.attrs.get("value", "")
+            fields.append(
+                FormField(
+                    n.attrs["name"],
+                    kind,
+                    "required" in n.attrs,
+                    value,
+                    n,
+                    labels.get(n.attrs.get("id", ""), ""),
+                    n.attrs,
+                )
+            )
+        found.append((form, fields))
+    return found
+
+
+def error_nodes(root: Node) -> list[Node]:
+    return [
+        n
+        for n in root.walk()
+        if {"error", "errorlist", "errors", "field-error"} & set(n.attrs.get("class", "").split())
+        or n.attrs.get("role") == "alert"
+    ]
+
+
+def container(node: Node) -> Node | None:
+    return next((a for a in node.ancestors() if a.tag in CONTAINERS), None)
+
+
+def error_names_field(root: Node, name: str) -> bool:
+    """A message for field `name` is shown: an error element names it (label or name), or sits beside it (in the
+    same field container as its input)."""
+    inputs = [n for n in root.walk() if n.attrs.get("name") == name and n.tag in ("input", "textarea", "select")]
+    if not inputs:
+        return False
+    labels = {
+        " ".join(n.text().split()).rstrip("*: ").lower()
+        for n in root.walk()
+        if n.tag == "label" and n.attrs.get("for") in {i.attrs.get("id") for i in inputs}
+    }
+    boxes = {id(b) for b in (container(i) for i in inputs) if b is not None}
+    for err in error_nodes(root):
+        text = " ".join(err.text().split()).lower()
+        if not text:
+            continue
+        if name.lower() in text or name.replace("_", " ").lower() in text or any(lb and lb in text for lb in labels):
+            return True
+        if boxes & {id(a) for a in err.ancestors()} or (id(err) in boxes):
+            return True
+    return False

@@ -94,10 +94,10 @@ def world(db):
     return build_world()
 
 
-def observe(page_client, url, pattern):
-    statuses = [str(request(page_client, "GET", url).status_code)]
+def observe(page_client, url, pattern, user):
+    statuses = [str(request(page_client, "GET", url, user=user).status_code)]
     if accepts_post(pattern):
-        statuses.append(str(request(page_client, "POST", url).status_code))
+        statuses.append(str(request(page_client, "POST", url, user=user).status_code))
     return "/".join(statuses)
 
 
@@ -121,10 +121,9 @@ def test_every_page_is_in_the_table():
 def test_every_page_answers_every_role_as_expected(client, world):
     wrong = []
     for role in ROLES:
-        login_as(client, world.users[role])
         for pattern, url, _ in x_urls(world):
             expected = EXPECTED[pattern.name][ROLES.index(role)]
-            got = observe(client, url, pattern)
+            got = observe(client, url, pattern, world.users[role])
             if got != expected:
                 wrong.append(f"{pattern.name} {url} as {role}: expected {expected}, got {got}")
     assert not wrong, "\n".join(wrong)
@@ -152,7 +151,7 @@ def test_another_therapists_client_is_refused_by_id_on_every_page(client, world)
         checked += 1
         for method in ("GET", "POST") if accepts_post(pattern) else ("GET",):
             before = AuditEvent.objects.count()
-            response = request(client, method, url)
+            response = request(client, method, url, user=world.therapist_b.user)
             assert response.status_code in (403, 404), f"{method} {url}: {response.status_code}"
             body = response.content.decode("utf-8", "replace")
             assert "first name X" not in body, url
@@ -172,7 +171,7 @@ def test_front_desk_never_sees_clinical_pages(client, world):
 
 def test_client_y_gets_nothing_of_client_x(client, world):
     login_as(client, world.y.client.user)
-    for pattern, url, kinds in x_urls(world):
+    for pattern, url, _kinds in x_urls(world):
         if not pattern.params or pattern.name in ("register", "calendar_feed"):
             continue
         response = request(client, "GET", url)
@@ -189,6 +188,6 @@ def test_sharing_x_with_b_opens_every_page_a_can_open(client, world):
     for pattern, url, _ in x_urls(world):
         expected = EXPECTED[pattern.name][a]
         if expected != EXPECTED[pattern.name][b]:  # the pages that differ must now open
-            assert observe(client, url, pattern) == expected, url
+            assert observe(client, url, pattern, world.therapist_b.user) == expected, url
     detail = request(client, "GET", reverse("client_detail", args=[world.x.client.pk]))
     assert detail.status_code == 200 and "first name X" in detail.content.decode()

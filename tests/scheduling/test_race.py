@@ -86,6 +86,7 @@ class Race:
         self.prepared: dict[str, Any] = {}
         self.wins: Counter[int] = Counter()
         self.conflicts = 0
+        self.by_database = 0
         self.unexpected: list[str] = []
         self.lock = threading.Lock()
         self.overlaps: list[str] = []
@@ -137,9 +138,10 @@ class Race:
                     self.attempt(i, trial)
                     with self.lock:
                         self.wins[trial] += 1
-                except BookingConflict:
+                except BookingConflict as conflict:
                     with self.lock:
                         self.conflicts += 1
+                        self.by_database += conflict.__cause__ is not None  # the constraint refused the write
                 except Exception:
                     with self.lock:
                         self.unexpected.append(traceback.format_exc())
@@ -179,19 +181,23 @@ def run_race(world: Any, *, guarded: bool, monkeypatch: pytest.MonkeyPatch, tria
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    ("process_lock", "trials"),
-    [(True, TRIALS), (False, 10)],
-    ids=["guarded", "database-lock-only"],
+    ("process_lock", "advisory_lock", "trials"),
+    [(True, True, TRIALS), (False, False, 10)],
+    ids=["guarded", "database-guarantee-only"],
 )
-def test_no_double_booking_under_a_race(world, monkeypatch, process_lock, trials):
-    """`database-lock-only` leaves out SQLite's in-process queue, so BEGIN IMMEDIATE alone must hold (fewer trials:
-    SQLite's busy handler polls slowly). On PostgreSQL both variants run the same way."""
+def test_no_double_booking_under_a_race(world, monkeypatch, process_lock, advisory_lock, trials):
+    """`database-guarantee-only` leaves out SQLite's in-process queue, so BEGIN IMMEDIATE alone must hold, and on
+    PostgreSQL the advisory lock, so the exclusion constraints alone must hold (fewer trials: SQLite's busy handler
+    polls slowly, PostgreSQL's deadlock detector waits a second)."""
     monkeypatch.setattr(locking, "PROCESS_LOCK", process_lock)
+    monkeypatch.setattr(locking, "ADVISORY_LOCK", advisory_lock)
     race = run_race(world, guarded=True, monkeypatch=monkeypatch, trials=trials)
     assert race.unexpected == [], race.unexpected[0]
     assert race.overlaps == []
     assert all(race.wins[trial] == 1 for trial in range(trials)), race.wins
     assert race.conflicts == trials * (THREADS - 1)
+    if connection.vendor == "postgresql" and not advisory_lock:
+        assert race.by_database > 0  # the exclusion constraints really were what refused some of them
 
 
 @pytest.mark.django_db(transaction=True)

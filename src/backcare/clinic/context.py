@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from backcare.clinic.access import client_of, role_of, staff_of
@@ -19,4 +20,5 @@ def roles(request: HttpRequest) -> dict[str, Any]:
         "is_front_desk": role == "front_desk",
         "is_client": role == "client",
         "sees_clinical": role in ("owner", "therapist"),
+        "login_cooloff_minutes": round(float(settings.AXES_COOLOFF_TIME) * 60),
     }

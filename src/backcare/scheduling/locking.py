@@ -46,7 +46,9 @@ The control switch
     *before* the write transaction instead of inside it (the classic check-then-act bug), SQLite uses a DEFERRED
     transaction, no advisory lock is taken, and rows are written as `override` so PostgreSQL's constraints do not
     catch them either. `RACE_PAUSE_SECONDS` widens the gap between check and write, in both modes, so a race test
-    shows the difference within a few seconds.
+    shows the difference within a few seconds. `ADVISORY_LOCK = False` (tests) leaves PostgreSQL with the
+    exclusion constraints alone, to show that they hold by themselves under a race; two inserts that then wait on
+    each other are aborted by PostgreSQL's deadlock detector, which also becomes `BookingConflict`.
 """
 
 from __future__ import annotations
@@ -58,18 +60,20 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 T = TypeVar("T")
 
 GUARDED = True
 PROCESS_LOCK = True
+ADVISORY_LOCK = True
 RACE_PAUSE_SECONDS = 0.0
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
 
 ADVISORY_CLASS = 0x6263  # "bc": the first key of the two-key advisory lock; the second is the clinic id.
 EXCLUSION_VIOLATION = "23P01"
+DEADLOCK_DETECTED = "40P01"
 TAKEN_JUST_NOW = "That time was taken a moment ago by another booking. Please choose another time."
 
 
@@ -93,6 +97,12 @@ def is_exclusion_violation(error: BaseException) -> bool:
     return getattr(cause, "sqlstate", None) == EXCLUSION_VIOLATION
 
 
+def is_overlap_deadlock(error: BaseException) -> bool:
+    """Two inserts waiting on each other's overlapping rows in the exclusion constraints (only without the advisory
+    lock): PostgreSQL aborts one of them, which lost the race like any other conflict."""
+    return getattr(error.__cause__, "sqlstate", None) == DEADLOCK_DETECTED
+
+
 def _take_lock(clinic_id: int) -> None:
     if vendor() == "sqlite":
         mode = getattr(connection, "transaction_mode", None)
@@ -100,7 +110,7 @@ def _take_lock(clinic_id: int) -> None:
             raise ImproperlyConfigured(
                 "Bookings on SQLite need DATABASES OPTIONS transaction_mode IMMEDIATE (see scheduling.locking)."
             )
-    elif vendor() == "postgresql":
+    elif vendor() == "postgresql" and ADVISORY_LOCK:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_CLASS, clinic_id])
 
@@ -174,5 +184,9 @@ def run_guarded(
                 return write(conflicts, False)
         except IntegrityError as error:
             if not is_exclusion_violation(error):
+                raise
+            raise BookingConflict(check()) from error
+        except OperationalError as error:
+            if not is_overlap_deadlock(error):
                 raise
             raise BookingConflict(check()) from error

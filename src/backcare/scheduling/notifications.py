@@ -251,7 +251,14 @@ def retry_failed_confirmations(*, max_attempts: int = MAX_ATTEMPTS) -> RetryResu
         row = claim(appointment, old.kind, sequence=old.sequence, max_attempts=max_attempts, still_valid=check)
         if row is None:
             continue
-        if deliver(row, confirmation_message(appointment, old.kind, old.sequence)):
+        try:
+            message = confirmation_message(appointment, old.kind, old.sequence)
+        except Exception as error:  # a broken template is recorded on the row, like a failed send
+            logger.exception("confirmation for appointment %s could not be made", appointment.pk)
+            ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
+            result.failed += 1
+            continue
+        if deliver(row, message):
             result.sent += 1
         else:
             result.failed += 1

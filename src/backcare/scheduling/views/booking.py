@@ -404,7 +404,8 @@ def _slots_from(
         therapist, room = therapists.get(therapist_id), rooms.get(room_id)
         if therapist is None or room is None:
             return None
-        slots.append(Slot(starts_at, starts_at + service.duration, therapist, room, service, therapist_id, room_id))
+        ends_at = starts_at + service.duration
+        slots.append(Slot(starts_at=starts_at, ends_at=ends_at, therapist=therapist, room=room, service=service))
     return slots
 
 

@@ -1,0 +1,105 @@
+"""In a real browser: the front desk finds a free time, books it and sees it on the calendar; the owner's overbooking
+reason appears when the box is ticked (calendar.js); no page breaks the content security policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from clinic_fixtures import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in(ui: Any, username: str) -> None:
+    ui.goto("login")
+    ui.page.get_by_label("Username").fill(username)
+    ui.page.get_by_label("Password").fill(PASSWORD)
+    ui.submit(ui.page.get_by_role("button", name="Sign in", exact=True))
+
+
+@pytest.fixture
+def live_world(live_clinic: Any, live_therapist: Any) -> dict[str, Any]:
+    from django.contrib.auth import get_user_model
+
+    from backcare.clinic.models import StaffMember
+    from backcare.clinic.services.clients import create_client
+    from backcare.clinic.services.screening import run_screening
+    from backcare.scheduling.services import resources
+    from conftest import make_intake
+
+    users = get_user_model().objects
+    owner = StaffMember.objects.create(
+        user=users.create_user(username="olivia", password=PASSWORD),
+        clinic=live_clinic,
+        role="owner",
+        display_name="Olivia Owner",
+    )
+    StaffMember.objects.create(
+        user=users.create_user(username="fred", password=PASSWORD),
+        clinic=live_clinic,
+        role="front_desk",
+        display_name="Fred Frontdesk",
+    )
+    room = resources.create_room(live_clinic, "Room 1", by=owner.user)
+    service = resources.create_service(live_clinic, by=owner.user, name="Remedial massage", duration_minutes=60)
+    resources.set_working_hours(live_therapist, {d: [(dt.time(9), dt.time(17))] for d in range(7)}, by=owner.user)
+    client = create_client(
+        staff=live_therapist,
+        therapist=live_therapist,
+        first_name="Nora",
+        last_name="Fielding",
+        date_of_birth=dt.date(1979, 6, 2),
+        sex="female",
+        email="nora@x.test",
+    )
+    document = make_intake()
+    document["id"], document["age"] = f"client-{client.pk}", client.age_on()
+    run_screening(client, document, kind="intake")
+    return {"owner": owner, "room": room, "service": service, "client": client}
+
+
+def test_front_desk_books_from_a_free_time(ui: Any, live_world: dict[str, Any]) -> None:
+    from backcare.scheduling.models import Appointment
+
+    day = dt.date.today() + dt.timedelta(days=7)
+    sign_in(ui, "fred")
+    ui.follow(ui.page.get_by_role("link", name="Calendar", exact=True))
+    ui.shot("calendar")
+    ui.follow(ui.page.get_by_role("link", name="Find a free time"))
+    ui.page.get_by_label("From:", exact=True).fill(day.isoformat())
+    ui.page.get_by_label("To:", exact=True).fill(day.isoformat())
+    ui.page.get_by_label("Client").select_option(label="Nora Fielding")
+    ui.submit(ui.page.get_by_role("button", name="Show free times"))
+    ui.shot("free times")
+    ui.follow(ui.page.locator("a.slot").first)
+    ui.shot("booking form")
+    ui.submit(ui.page.get_by_role("button", name="Book", exact=True))
+    assert "Booked: Nora Fielding, Remedial massage" in ui.text()
+    appointment = Appointment.objects.get(client=live_world["client"])
+    assert appointment.status == "booked"
+    ui.shot("booked")
+    ui.follow(ui.page.get_by_role("link", name="Back to the calendar"))
+    assert "09:00\u201310:00 Nora Fielding Remedial massage Room 1" in ui.text()
+    ui.shot("on the calendar")
+    # Going to a date with the date picker shows that day (calendar.js sends the form on change).
+    with ui.page.expect_navigation():
+        ui.page.get_by_label("Go to date").fill((day + dt.timedelta(days=1)).isoformat())
+    assert "Nora Fielding" not in ui.text()
+    assert not ui.csp_violations, ui.csp_violations
+    assert not ui.unexpected_console_errors(), ui.console_errors
+    assert not ui.server_errors, ui.server_errors
+
+
+def test_owner_overbooking_reason_shows_when_ticked(ui: Any, live_world: dict[str, Any]) -> None:
+    sign_in(ui, "olivia")
+    ui.goto("appointment_book")
+    reason = ui.page.get_by_label("Reason for overbooking")
+    assert not reason.is_visible()
+    ui.page.get_by_label("Overbook deliberately").check()
+    assert reason.is_visible()
+    ui.shot("overbooking")
+    assert not ui.csp_violations, ui.csp_violations
+    assert not ui.unexpected_console_errors(), ui.console_errors
