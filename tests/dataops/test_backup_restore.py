@@ -37,8 +37,18 @@ def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 def dump(data_dir: Path) -> list[dict[str, object]]:
-    out = run(data_dir, "manage", "dumpdata", "--natural-foreign", "--exclude", "sessions", "--exclude",
-              "contenttypes", "--exclude", "auth.permission").stdout
+    out = run(
+        data_dir,
+        "manage",
+        "dumpdata",
+        "--natural-foreign",
+        "--exclude",
+        "sessions",
+        "--exclude",
+        "contenttypes",
+        "--exclude",
+        "auth.permission",
+    ).stdout
     return sorted(json.loads(out), key=lambda o: (str(o["model"]), str(o["pk"])))
 
 
@@ -75,8 +85,13 @@ def data_dir(tmp_path: Path) -> Path:
 def test_backup_of_a_running_clinic_restores_identically(data_dir: Path, tmp_path: Path) -> None:
     run(data_dir, "demo")
     port = free_port()
-    server = subprocess.Popen([str(BACKCARE), "serve", "--port", str(port)], env=_env(data_dir),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(BACKCARE), "serve", "--port", str(port)],
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     stop = threading.Event()
     hits = []
 

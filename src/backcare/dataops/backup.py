@@ -148,7 +148,9 @@ def pg_tool(name: str) -> str:
         return found
     for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
         return str(candidate)
-    raise BackupError(f"{name} not found: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)")
+    raise BackupError(
+        f"{name} not found: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)"
+    )
 
 
 def pg_manifest(cursor: Any) -> dict[str, dict[str, Any]]:
@@ -182,8 +184,15 @@ def pg_backup(connection: Any, target: Path) -> dict[str, dict[str, Any]]:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
-            cmd = [pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--snapshot={snapshot}",
-                   f"--file={target}", *_pg_args(db), str(db["NAME"])]
+            cmd = [
+                pg_tool("pg_dump"),
+                "--format=custom",
+                "--no-owner",
+                f"--snapshot={snapshot}",
+                f"--file={target}",
+                *_pg_args(db),
+                str(db["NAME"]),
+            ]
             done = subprocess.run(cmd, env=_pg_env(db), capture_output=True, text=True)
             if done.returncode != 0:
                 raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
@@ -197,8 +206,16 @@ def pg_backup(connection: Any, target: Path) -> dict[str, dict[str, Any]]:
 def pg_restore(connection: Any, backup_file: Path) -> dict[str, dict[str, Any]]:
     db = connection.settings_dict
     connection.close()
-    cmd = [pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-           f"--dbname={db['NAME']}", *_pg_args(db), str(backup_file)]
+    cmd = [
+        pg_tool("pg_restore"),
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--single-transaction",
+        f"--dbname={db['NAME']}",
+        *_pg_args(db),
+        str(backup_file),
+    ]
     done = subprocess.run(cmd, env=_pg_env(db), capture_output=True, text=True)
     if done.returncode != 0:
         raise BackupError(f"pg_restore failed: {done.stderr.strip()}")
@@ -217,8 +234,16 @@ def pg_verify_dump(connection: Any, dump: Path, expected: dict[str, dict[str, An
 
     db = connection.settings_dict
     scratch = f"{db['NAME']}_verify"
-    params = {k: v for k, v in {"host": db.get("HOST"), "port": db.get("PORT"), "user": db.get("USER"),
-                                "password": db.get("PASSWORD")}.items() if v}
+    params = {
+        k: v
+        for k, v in {
+            "host": db.get("HOST"),
+            "port": db.get("PORT"),
+            "user": db.get("USER"),
+            "password": db.get("PASSWORD"),
+        }.items()
+        if v
+    }
     with psycopg.connect(dbname=db["NAME"], autocommit=True, **params) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {_quote(scratch)}")
         try:

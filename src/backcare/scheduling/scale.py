@@ -141,6 +141,7 @@ def _insert_rows(
     names = [f.attname for f in fields]
     defaults = {f.attname: (f.get_default() if f.has_default() else (None if f.null else "")) for f in fields}
     datetimes = {i for i, f in enumerate(fields) if f.get_internal_type() == "DateTimeField"}
+    dates = {i for i, f in enumerate(fields) if f.get_internal_type() == "DateField"}
     table = connection.ops.quote_name(model._meta.db_table)
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     postgres = connection.vendor == "postgresql"
@@ -159,6 +160,9 @@ def _insert_rows(
             for i in datetimes:
                 if out[i] is not None:
                     out[i] = adapt(out[i])
+            for i in dates:
+                if out[i] is not None:
+                    out[i] = out[i].isoformat()
         return tuple(out)
 
     done, step = 0, max(total // 10, batch)
@@ -315,18 +319,20 @@ def _build_clinic(
 
     t0 = clock.perf_counter()
     therapist_ids = [t.pk for t in staff]
-    _bulk(
+    created = timezone.now()
+    _insert_rows(
         Client,
         (
-            Client(
-                clinic=clinic,
-                first_name=rng.choice(FIRST_NAMES),
-                last_name=rng.choice(LAST_NAMES),
-                date_of_birth=date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 65)),
-                sex=rng.choice(("female", "male", "female", "male", "other", "unknown")),
-                email=f"client{i + 1}@scale.invalid",
-                therapist_id=therapist_ids[i % len(therapist_ids)],
-            )
+            {
+                "clinic_id": clinic.pk,
+                "first_name": rng.choice(FIRST_NAMES),
+                "last_name": rng.choice(LAST_NAMES),
+                "date_of_birth": date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 65)),
+                "sex": rng.choice(("female", "male", "female", "male", "other", "unknown")),
+                "email": f"client{i + 1}@scale.invalid",
+                "therapist_id": therapist_ids[i % len(therapist_ids)],
+                "created_at": created,
+            }
             for i in range(n_clients)
         ),
         batch,

@@ -94,6 +94,13 @@ def actor_for(by: Any, clinic_id: int) -> Actor:
     raise PermissionDenied("Sign in to book appointments.")
 
 
+def _confirm_after_commit(appointment: Appointment, kind: str) -> None:
+    """Email the client a confirmation with an .ics file once the change is committed (never before)."""
+    from backcare.scheduling import notifications
+
+    transaction.on_commit(lambda: notifications.send_confirmation(appointment, kind))
+
+
 def _record(actor: Actor, action: str, appointment: Appointment, detail: dict[str, Any], request: Any) -> None:
     if actor.is_system:
         detail = {**detail, "by": "system"}
@@ -335,6 +342,8 @@ def place(
             detail.update(waitlist_entry=entry.pk, hold_expires_at=appointment.hold_expires_at.isoformat())
         action = "offer_hold" if held else ("overbook_appointment" if conflicts else "book_appointment")
         _record(actor, action, appointment, detail, request)
+        if not held:
+            _confirm_after_commit(appointment, "booked")
         return appointment
 
     return locking.run_guarded(
@@ -467,6 +476,7 @@ def reschedule_appointment(
         if conflicts:
             detail.update(overbooked=conflicts, reason=override_reason)
         _record(actor, "reschedule_appointment", appointment, detail, request)
+        _confirm_after_commit(appointment, "rescheduled")
         _offer_freed(*freed)
         return appointment
 
@@ -500,6 +510,7 @@ def cancel_appointment(
     if late:
         detail["late_reason"] = appointment.late_change_reason
     _record(actor, "cancel_appointment", appointment, detail, request)
+    _confirm_after_commit(appointment, "cancelled")
     _offer_freed(appointment.therapist, appointment.room, appointment.service, appointment.starts_at)
     return appointment
 

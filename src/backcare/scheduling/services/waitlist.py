@@ -25,6 +25,7 @@ from backcare.scheduling.services.availability import clinic_zone
 from backcare.scheduling.services.booking import (
     HOLD_MINUTES,
     SYSTEM,
+    _confirm_after_commit,
     _record,
     actor_for,
     check_rules,
@@ -179,6 +180,7 @@ def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointme
     if hold.waitlist_entry_id is not None:
         WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.BOOKED)
     _record(actor, "accept_hold", hold, as_dict(hold), request)
+    _confirm_after_commit(hold, "booked")
     return hold
 
 

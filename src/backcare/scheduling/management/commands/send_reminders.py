@@ -32,6 +32,11 @@ class Command(BaseCommand):
         hours = options["hours_ahead"]
         if not 0 < hours <= MAX_HOURS_AHEAD:
             raise CommandError(f"--hours-ahead must be more than 0 and at most {MAX_HOURS_AHEAD}, not {hours:g}")
+        from backcare.scheduling.services.waitlist import release_expired_holds
+
+        released = release_expired_holds()
+        if released:
+            self.stdout.write(f"Released {len(released)} expired waitlist hold(s) and offered them on.")
         run = send_due_reminders(hours_ahead=hours)
         self.stdout.write(run.summary())
         if run.failed or run.confirmations_failed:
