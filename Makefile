@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test test-postgres lint bench clean
+.PHONY: setup run test test-postgres lint bench bench-availability clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -48,6 +48,11 @@ test-postgres: setup
 
 bench: setup
 	.venv/bin/python benchmarks/screening.py
+
+# Availability search at chain scale on SQLite and PostgreSQL (docs/benchmarks.md); builds 1,000,000 appointments
+# per database, so it takes a while. Pass options with ARGS, e.g. `make bench-availability ARGS="--sizes 10000,100000"`.
+bench-availability: setup
+	.venv/bin/python benchmarks/availability.py $(ARGS)
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

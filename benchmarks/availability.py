@@ -61,7 +61,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import django
 
     django.setup()
-    from datetime import datetime, time as dtime, timedelta
+    from datetime import datetime, timedelta
+    from datetime import time as dtime
 
     from django.core.exceptions import ValidationError
     from django.core.management import call_command
@@ -147,10 +148,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     day = starts[-1]
     lo, hi = day_bounds(day, day + timedelta(days=6 * 7 - 1), zone)
+    # The query fetch_busy makes for the last window (as in find_slots: a day's margin either side).
     query = Appointment.objects.filter(
-        live_q(moment_before(day)), clinic_id=clinic.pk, busy_from__lt=hi + timedelta(days=1),
+        live_q(moment_before(day)),
+        clinic_id=clinic.pk,
+        busy_from__lt=hi + timedelta(days=1),
         busy_until__gt=lo - timedelta(days=1),
-    ).values_list("pk", "therapist_id", "room_id", "client_id", "starts_at", "ends_at", "busy_from", "busy_until")  # fmt: skip
+    ).values_list("pk", "therapist_id", "room_id", "client_id", "starts_at", "ends_at", "busy_from", "busy_until")
     if connection.vendor == "postgresql":
         plan_text = query.explain(analyze=True, buffers=True)
         with connection.cursor() as cursor:
@@ -289,10 +293,14 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                 },
                 "meets_p95_target": max(a["p95_ms"], b["p95_ms"]) <= TARGET_P95_MS,
             }
-            entry["with_prelude"]["meets_ratio_target"] = entry["with_prelude"]["ratio_large_to_small"]["p95"] <= TARGET_RATIO
+            entry["with_prelude"]["meets_ratio_target"] = (
+                entry["with_prelude"]["ratio_large_to_small"]["p95"] <= TARGET_RATIO
+            )
         out["results"][db] = entry
         log(json.dumps({db: {k: v["search"] for k, v in runs.items()}}))
-    out["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    out["machine"]["load_average_at_end"] = (
+        [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    )
     return out
 
 

@@ -214,7 +214,7 @@ def test_test_settings_start_a_cluster_or_reuse_the_one_given(base: Path) -> Non
     started = _settings_engine(env)
     assert started.returncode == 0, started.stderr
     engine, port, url, directory = started.stdout.split()
-    assert engine == "django.db.backends.postgresql" and url == f"postgres://backcare@127.0.0.1:{port}/backcare"
+    assert engine == "backcare.testing.postgresql" and url == f"postgres://backcare@127.0.0.1:{port}/backcare"
     assert Path(directory).name.startswith(pgcluster.PREFIX)
     # The cluster belonged to that process: it is gone with it.
     _wait_gone(Path(directory))
@@ -224,6 +224,42 @@ def test_test_settings_start_a_cluster_or_reuse_the_one_given(base: Path) -> Non
         assert cluster.url is not None
         reused = _settings_engine({**env, pgcluster.URL_ENV: cluster.url})
         assert reused.returncode == 0, reused.stderr
-        assert reused.stdout.split() == ["django.db.backends.postgresql", str(cluster.port), cluster.url, "-"]
+        assert reused.stdout.split() == ["backcare.testing.postgresql", str(cluster.port), cluster.url, "-"]
         assert not _refuses(cluster.url), "a process reusing the cluster leaves it running"
         assert sorted(p.name for p in base.iterdir()) == [cluster.directory.name if cluster.directory else ""]
+
+
+def test_a_session_left_open_does_not_keep_the_test_database(base: Path, tmp_path: Path) -> None:
+    """A thread or server a test started may still be connected when the run ends: the test database goes anyway."""
+    _require_postgres()
+    (tmp_path / "test_leak.py").write_text(
+        "import psycopg, pytest\n"
+        "from django.db import connection\n"
+        "LEFT_OPEN = []\n\n"
+        "@pytest.mark.django_db\n"
+        "def test_leaves_a_session_open():\n"
+        "    s = connection.settings_dict\n"
+        "    assert s['NAME'] == 'test_backcare'\n"
+        "    LEFT_OPEN.append(psycopg.connect(host=s['HOST'], port=s['PORT'], user=s['USER'], dbname=s['NAME']))\n"
+    )
+    with pgcluster.PgCluster(base=base) as cluster:
+        assert cluster.url is not None
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env |= {
+            "BACKCARE_TEST_DB": "postgres",
+            pgcluster.URL_ENV: cluster.url,
+            "DJANGO_SETTINGS_MODULE": "backcare.web.test_settings",
+        }
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "test_leak.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "1 passed" in run.stdout and "being accessed by other users" not in run.stdout + run.stderr
+        with psycopg.connect(cluster.url) as conn:
+            names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        assert "backcare" in names and "test_backcare" not in names

@@ -480,7 +480,53 @@ def _build(b: _Builder) -> Clinic:
     )
     b.say(f"  Derek Holt: red flag at intake, {urgency} referral made, no treatment.")
 
+    _schedule(b, clinic, owner, sam, aisha, front, maya=maya, tomasz=tomasz, nadia=nadia)
     return clinic
+
+
+def _schedule(b: _Builder, clinic: Clinic, owner: StaffMember, *therapists: StaffMember, **clients_: Any) -> None:
+    """Rooms, services, working hours and upcoming appointments, all through the scheduling services."""
+    from backcare.scheduling.services import availability, booking, resources
+
+    front = therapists[-1]
+    therapists = therapists[:-1]
+    room1 = resources.create_room(clinic, "Room 1", by=owner.user)
+    resources.create_room(clinic, "Room 2", by=owner.user)
+    assessment = resources.create_service(
+        clinic,
+        by=owner.user,
+        name="First visit and assessment",
+        duration_minutes=60,
+        turnover_after_minutes=10,
+        assessment=True,
+    )
+    massage = resources.create_service(
+        clinic,
+        by=owner.user,
+        name="Remedial massage (45 minutes)",
+        duration_minutes=45,
+        turnover_before_minutes=5,
+        turnover_after_minutes=10,
+    )
+    weekdays = {d: [(dt.time(9), dt.time(13)), (dt.time(14), dt.time(18))] for d in range(5)}
+    for therapist in therapists:
+        resources.set_working_hours(therapist, weekdays, by=owner.user)
+    today = timezone.localdate()
+    plans = [
+        (clients_["maya"], massage, 2),
+        (clients_["tomasz"], massage, 3),
+        (clients_["nadia"], assessment, 4),
+    ]
+    for client, service, days_ahead in plans:
+        slots = availability.find_slots(
+            service,
+            today + timedelta(days=days_ahead),
+            today + timedelta(days=days_ahead + 7),
+            therapist=client.therapist,
+        )
+        if slots:
+            booking.book_slot(client, slots[0], by=front.user)
+    b.say(f"  Schedule: 2 rooms, 2 services, weekday hours; {room1.clinic.appointments.count()} appointments booked.")
 
 
 __all__ = ["DEMO_CLINIC_NAME", "LOGINS", "DemoLogin", "build_demo", "demo_clinic", "format_logins", "working_logins"]

@@ -1,7 +1,8 @@
 """A chain-sized calendar for load tests and benchmarks: `build_scale(...)`.
 
-It writes straight to the tables with `bulk_create` in batches (no audit events, no per-row checks), so a million
-appointments take minutes, not hours. The data are nevertheless valid, so the booking rules and PostgreSQL's
+It writes straight to the tables in batches (`bulk_create` for the small ones; COPY on PostgreSQL and a prepared
+INSERT on SQLite for clients and appointments), with no audit events and no per-row checks, so a million appointments
+take minutes, not hours. The data are nevertheless valid, so the booking rules and PostgreSQL's
 exclusion constraints hold:
 
 - the clinic opens Monday to Saturday, 08:00-20:00 local time; each therapist works an early (08:00-14:00) or a
@@ -107,35 +108,13 @@ def default_first_day(years: int) -> date:
     return _monday_on_or_before(timezone.now().date() - timedelta(days=round(years * 365 / 2)))
 
 
-def _bulk(model: Any, rows: Iterator[Any], batch: int, progress: Progress | None, label: str, total: int) -> int:
-    """Insert in batches (one transaction each), reporting progress about every 10%."""
-    done, chunk, step = 0, [], max(total // 10, batch)
-    next_report = step
-    started = clock.perf_counter()
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= batch:
-            with transaction.atomic():
-                model.objects.bulk_create(chunk, batch_size=batch)
-            done += len(chunk)
-            chunk = []
-            if progress and done >= next_report:
-                rate = done / max(clock.perf_counter() - started, 1e-9)
-                progress(f"  {label}: {done:,} of {total:,} ({rate:,.0f} a second)")
-                next_report += step
-    if chunk:
-        with transaction.atomic():
-            model.objects.bulk_create(chunk, batch_size=batch)
-        done += len(chunk)
-    return done
-
-
 def _insert_rows(
     model: Any, rows: Iterator[dict[str, Any]], batch: int, progress: Progress | None, label: str, total: int
 ) -> int:
-    """Like `_bulk` for the one big table, but without building model instances (three times faster): column values
-    go straight to the driver, by COPY on PostgreSQL and a prepared INSERT on SQLite. Columns a row leaves out take
-    the field's default (None for nullable fields, "" for text)."""
+    """Insert rows (dicts of column values by attribute name) in batches of `batch`, one transaction each, printing
+    progress about every 10%. For the big tables this skips model instances and `bulk_create` (three times faster):
+    the values go straight to the driver, by COPY on PostgreSQL and one prepared INSERT on SQLite. Columns a row
+    leaves out take the field's default (None for nullable fields, "" for text)."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = [f.column for f in fields]
     names = [f.attname for f in fields]

@@ -33,5 +33,7 @@ if TEST_DB in ("postgres", "postgresql"):
     from backcare.testing.pgcluster import test_database_url
 
     DATABASES = {"default": dj_database_url.parse(test_database_url(), conn_max_age=0)}
+    # Django's backend, except that ending the run ends sessions still open on the test database (see there).
+    DATABASES["default"]["ENGINE"] = "backcare.testing.postgresql"
 elif TEST_DB != "sqlite":
     raise ImproperlyConfigured(f"BACKCARE_TEST_DB must be sqlite or postgres, not {TEST_DB!r}")
