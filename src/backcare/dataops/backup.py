@@ -167,7 +167,8 @@ def pg_manifest(cursor: Any) -> dict[str, dict[str, Any]]:
         )
         keys = [r[0] for r in cursor.fetchall()]
         order = ", ".join(_quote(k) for k in keys) if keys else "1"
-        cursor.execute(f"SELECT * FROM {_quote(table)} ORDER BY {order}")
+        # Each row as PostgreSQL's own text form, so the checksum does not depend on how a client decodes types.
+        cursor.execute(f"SELECT t::text FROM {_quote(table)} AS t ORDER BY {order}")
         s = table_checksum(cursor.fetchall())
         tables[table] = {"rows": s.rows, "sha256": s.sha256}
     return tables

@@ -41,7 +41,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Backcare is running at http://{shown}:{port}/  (Ctrl+C stops it)")
         self.stdout.flush()
         # SIGTERM (a service manager, `kill`) stops it the way Ctrl+C does: waitress finishes the requests in hand.
+        # SIGINT is set explicitly too: a process started in the background inherits it ignored.
         signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
         waitress.serve(application, host=host, port=port, threads=options["threads"], ident="Backcare")
         self.stdout.write("Backcare has stopped.")
 
