@@ -20,6 +20,8 @@ RAW = (SCRIPT, "<script>alert(", "<img src=x", "onerror=alert(1)>")
 
 
 def canary(label: str) -> str:
+    if "phone" in label:  # phone fields hold 40 characters (PostgreSQL enforces it): the script alone fits
+        return SCRIPT
     return f"{label} {SCRIPT} {ATTRIBUTE}"
 
 
@@ -133,7 +135,8 @@ def test_every_user_text_field_is_covered(world):
     for key in USER_TEXT:
         label, model_name, name = key.split(".")[:3]
         values = stored_values(key, apps.get_model(label, model_name), name)
-        if not any(SCRIPT in v and ATTRIBUTE in v for v in values):
+        short = name == "phone"  # holds the script alone (see canary)
+        if not any(SCRIPT in v and (short or ATTRIBUTE in v) for v in values):
             missing.append(key)
     assert not missing, f"not filled with the canary: {missing}"
 

@@ -27,6 +27,12 @@ class Command(BaseCommand):
             "demo clinic is there)",
         )
         parser.add_argument("--port", type=int, default=8000, help="port named in the address hint (default 8000)")
+        parser.add_argument(
+            "--scale",
+            action="store_true",
+            help="instead of the demo clinic, build a chain-sized data set for load tests (50 therapists, 20 rooms, "
+            "100,000 clients, 1,000,000 appointments over two years); `backcare manage scale_demo --help` sets sizes",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
@@ -34,6 +40,9 @@ class Command(BaseCommand):
                 "the demo clinic is not loaded in production (BACKCARE_ENV=production): its passwords are public. "
                 "Try it on a development copy with its own BACKCARE_DATA_DIR."
             )
+        if options["scale"]:
+            call_command("scale_demo", stdout=self.stdout)
+            return
         call_command("migrate", interactive=False, verbosity=0)
         existing = Clinic.objects.count()
         if existing:
