@@ -142,9 +142,17 @@ class Intervals:
         return any(e > start for _, e in self.items[lo:hi])
 
 
+# No busy interval is longer than this: a service lasts at most 480 minutes with at most 120 minutes of turnover on
+# each side (resources.create_service checks it). Bounding busy_from from below lets the (clinic, busy_from) index
+# read only the window instead of all earlier history.
+MAX_BUSY_SPAN = timedelta(hours=12)
+
+
 def fetch_busy(clinic_id: int, lo: datetime, hi: datetime, *, now: datetime, exclude: int | None = None) -> list[Busy]:
     """THE one query for busy intervals: every live appointment of the clinic touching [lo, hi)."""
-    qs = Appointment.objects.filter(live_q(now), clinic_id=clinic_id, busy_from__lt=hi, busy_until__gt=lo)
+    qs = Appointment.objects.filter(
+        live_q(now), clinic_id=clinic_id, busy_from__lt=hi, busy_from__gt=lo - MAX_BUSY_SPAN, busy_until__gt=lo
+    ).order_by()
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
     rows = qs.values_list(
