@@ -1,64 +1,27 @@
 """Forms for the client pages: contact details, sharing, a physician's clearance and a referral.
 
 Every message names the field it belongs to, in plain words. The forms only check input; the services in
-`backcare.clinic.services` write. A hidden one-time key (see `claim_submission`) makes a double submission of a
+`backcare.clinic.services` write. A hidden one-time key (see `backcare.clinic.once`) makes a double submission of a
 creating form create nothing twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from pathlib import PurePath
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from backcare.clinic import once
 from backcare.clinic.models import Client, Referral, Role, StaffMember
 
 DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d", "%d %m %Y"]
 SEX_CHOICES = [("unknown", "Not given"), ("female", "Female"), ("male", "Male"), ("other", "Other")]
-
-# --- one-time submission keys --------------------------------------------------------------------------------------
-
-_PENDING = "pending"
-_KEY_SECONDS = 24 * 60 * 60
-
-
-def new_submission_key() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def _cache_key(user: Any, key: str) -> str:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"backcare:once:{getattr(user, 'pk', 'anon')}:{digest}"
-
-
-def claim_submission(user: Any, key: str) -> tuple[bool, Any]:
-    """Claim a form's one-time key. Returns (True, None) the first time; afterwards (False, what the first
-    submission stored: "pending" while it runs, then the id of what it created). `cache.add` is atomic, so two
-    requests sent at once cannot both claim the key (the application runs as one waitress process)."""
-    if cache.add(_cache_key(user, key), _PENDING, _KEY_SECONDS):
-        return True, None
-    return False, cache.get(_cache_key(user, key))
-
-
-def complete_submission(user: Any, key: str, value: Any) -> None:
-    cache.set(_cache_key(user, key), value, _KEY_SECONDS)
-
-
-def release_submission(user: Any, key: str) -> None:
-    """The submission was refused (invalid input): the same form may be sent again once corrected."""
-    cache.delete(_cache_key(user, key))
-
-
-def submission_pending(value: Any) -> bool:
-    return value == _PENDING
 
 
 class OnceForm(forms.Form):
@@ -72,7 +35,7 @@ class OnceForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.is_bound:
-            self.initial.setdefault("submission_key", new_submission_key())
+            self.initial.setdefault("submission_key", once.new_key())
         name_fields(self)
 
 

@@ -10,14 +10,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
-from backcare.clinic import audit
+from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, require_staff
 from backcare.clinic.forms.clients import (
     ClearanceForm,
-    claim_submission,
-    complete_submission,
     letter_content_type,
-    release_submission,
 )
 from backcare.clinic.models import Clearance, Role, Screening
 from backcare.clinic.services.screening import clearance_rules, cleared_rules, record_clearance
@@ -40,7 +37,7 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
         form = ClearanceForm(request.POST, request.FILES)
         if form.is_valid():
             key = form.cleaned_data["submission_key"]
-            first, _ = claim_submission(request.user, key)
+            first, _ = once.claim(request.user, key)
             if not first:
                 messages.info(request, "This clearance was already sent and is recorded once.")
                 return redirect("client_detail", pk=client.pk)
@@ -55,10 +52,10 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
                     request=request,
                 )
             except ValidationError as e:
-                release_submission(request.user, key)
+                once.release(request.user, key)
                 add_service_errors(form, e)
             else:
-                complete_submission(request.user, key, screened.pk)
+                once.complete(request.user, key, screened.pk)
                 messages.success(request, "The physician's clearance is recorded.")
                 return redirect("client_detail", pk=client.pk)
         if form.errors.get("letter") or request.FILES:

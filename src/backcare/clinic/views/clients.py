@@ -14,17 +14,13 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
-from backcare.clinic import audit
+from backcare.clinic import audit, once
 from backcare.clinic.access import clients_for, clinical_clients_for, get_client, require_staff
 from backcare.clinic.forms.clients import (
     AssignForm,
     ClientCreateForm,
     ClientEditForm,
     ShareForm,
-    claim_submission,
-    complete_submission,
-    release_submission,
-    submission_pending,
 )
 from backcare.clinic.models import AuditEvent, Client, Course, Role, StaffMember
 from backcare.clinic.services import clients as client_services
@@ -75,9 +71,9 @@ def client_create(request: HttpRequest) -> HttpResponse:
         form = ClientCreateForm(request.POST, staff=staff)
         if form.is_valid():
             key = form.cleaned_data["submission_key"]
-            first, previous = claim_submission(request.user, key)
+            first, previous = once.claim(request.user, key)
             if not first:
-                if submission_pending(previous):
+                if once.is_pending(previous):
                     messages.info(request, "This form is already being saved. The client appears in the list shortly.")
                     return redirect("client_list")
                 messages.info(request, "This form was already sent: the client was created once, shown here.")
@@ -88,10 +84,10 @@ def client_create(request: HttpRequest) -> HttpResponse:
                     staff=staff, therapist=therapist, request=request, **form.contact_data()
                 )
             except ValidationError as e:
-                release_submission(request.user, key)
+                once.release(request.user, key)
                 add_service_errors(form, e)
             else:
-                complete_submission(request.user, key, client.pk)
+                once.complete(request.user, key, client.pk)
                 messages.success(request, f"{client.full_name} was added.")
                 return redirect("client_detail", pk=client.pk)
     else:

@@ -4,14 +4,12 @@ client's registration from an invitation link."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,42 +18,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from backcare.clinic import audit
+from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, require_staff
 from backcare.clinic.models import Intake, Role, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
 from backcare.clinic.services.screening import latest_screening
 from backcare.clinical.vocabulary import DECISION_TEXT, REFERRAL_TEXT, REGIONS
-
-# --- One-time form keys: a form sent twice (double click, reload) is acted on once ----------------------------------
-
-_KEY_SECONDS = 24 * 60 * 60
-
-
-def new_key() -> str:
-    return secrets.token_urlsafe(16)
-
-
-def claim_key(request: HttpRequest, scope: str, key: str) -> tuple[bool, Any]:
-    """(True, None) the first time a key is sent; afterwards (False, what the first submission stored)."""
-    if not key:
-        return True, None
-    name = f"backcare:once:{scope}:{request.user.pk}:{key[:64]}"
-    if cache.add(name, "pending", _KEY_SECONDS):
-        return True, None
-    return False, cache.get(name)
-
-
-def finish_key(request: HttpRequest, scope: str, key: str, value: Any) -> None:
-    if key:
-        cache.set(f"backcare:once:{scope}:{request.user.pk}:{key[:64]}", value, _KEY_SECONDS)
-
-
-def release_key(request: HttpRequest, scope: str, key: str) -> None:
-    if key:
-        cache.delete(f"backcare:once:{scope}:{request.user.pk}:{key[:64]}")
-
 
 # --- Invitation --------------------------------------------------------------------------------------------------
 
@@ -78,7 +47,7 @@ def invite_client(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         form = InviteForm(request.POST)
         key = form.data.get("submission_key", "")
-        first, _ = claim_key(request, "invite", key)
+        first, _ = once.claim(request.user, key, scope="invite")
         just_made = client.invitations.filter(
             created_by=staff, used_at__isnull=True, created_at__gte=timezone.now() - dt.timedelta(seconds=10)
         )
@@ -88,10 +57,10 @@ def invite_client(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             invitation, token = consent_services.create_invitation(client, staff, request=request)
         except ValidationError as e:
-            release_key(request, "invite", key)
+            once.release(request.user, key, scope="invite")
             messages.error(request, " ".join(e.messages))
             return redirect("invite_client", pk=client.pk)
-        finish_key(request, "invite", key, invitation.pk)
+        once.complete(request.user, key, invitation.pk, scope="invite")
         links = request.session.get(SESSION_INVITES, {})
         links[str(client.pk)] = {
             "link": consent_services.invitation_link(token, request),
@@ -113,7 +82,7 @@ def invite_client(request: HttpRequest, pk: int) -> HttpResponse:
         "clinic/invite_client.html",
         {
             "client": client,
-            "form": InviteForm(initial={"submission_key": new_key()}),
+            "form": InviteForm(initial={"submission_key": once.new_key()}),
             "shown": shown,
             "pending": pending if pending is not None and pending.usable else None,
         },
@@ -231,14 +200,14 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
     ctx = intake_services.Context.for_client(client, therapist=True)
     answers: dict[str, Any] = dict(intake.answers) if intake is not None else {}
     errors: dict[str, str] = {}
-    form = ReviewForm(initial={"note": intake.review_note if intake else "", "submission_key": new_key()})
+    form = ReviewForm(initial={"note": intake.review_note if intake else "", "submission_key": once.new_key()})
     if request.method == "POST":
         form = ReviewForm(request.POST)
         posted = intake_services.answers_from_post(request.POST, ctx)
         answers = {**answers, **posted}
         key = request.POST.get("submission_key", "")
         action = request.POST.get("action", "complete")
-        first, _ = claim_key(request, "review", key)
+        first, _ = once.claim(request.user, key, scope="review")
         if not first:
             messages.info(request, "This form was already sent; it was saved once.")
             return redirect("intake_review", pk=client.pk)
@@ -246,29 +215,29 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 if action == "save":
                     intake_services.save_draft(client, posted, by=request.user, request=request)
-                    finish_key(request, "review", key, "saved")
+                    once.complete(request.user, key, "saved", scope="review")
                     messages.success(request, "Answers saved. You can complete the review later.")
                     return redirect("intake_review", pk=client.pk)
                 screening = intake_services.review(
                     intake, staff, posted, form.cleaned_data["note"], client=client, request=request
                 )
             except ValidationError as e:
-                release_key(request, "review", key)
+                once.release(request.user, key, scope="review")
                 if hasattr(e, "error_dict"):
                     errors = {k: " ".join(v) for k, v in e.message_dict.items()}
                 else:
                     messages.error(request, " ".join(e.messages))
             else:
-                finish_key(request, "review", key, screening.pk)
+                once.complete(request.user, key, screening.pk, scope="review")
                 messages.success(
                     request,
                     f"Review complete. The new screening says: {DECISION_TEXT.get(screening.decision, '')}",
                 )
                 return redirect("intake_review", pk=client.pk)
         else:
-            release_key(request, "review", key)
+            once.release(request.user, key, scope="review")
         form = ReviewForm(request.POST.copy())
-        form.data["submission_key"] = new_key()
+        form.data["submission_key"] = once.new_key()
         form.is_valid()
     audit.viewed(request, client, "intake review", intake)
     sections = intake_services.layout(answers, errors, ctx)

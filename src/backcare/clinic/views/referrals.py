@@ -12,14 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
-from backcare.clinic import audit
+from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, require_staff
 from backcare.clinic.forms.clients import (
     ReferralForm,
-    claim_submission,
-    complete_submission,
-    release_submission,
-    submission_pending,
 )
 from backcare.clinic.models import Referral, Role, Screening
 from backcare.clinic.services.courses import active_course
@@ -55,9 +51,9 @@ def referral_create(request: HttpRequest, pk: int) -> HttpResponse:
         form = ReferralForm(request.POST)
         if form.is_valid():
             key = form.cleaned_data["submission_key"]
-            first, previous = claim_submission(request.user, key)
+            first, previous = once.claim(request.user, key)
             if not first:
-                if submission_pending(previous):
+                if once.is_pending(previous):
                     messages.info(request, "This referral is already being saved.")
                     return redirect("client_detail", pk=client.pk)
                 messages.info(request, "This referral was already sent and is recorded once.")
@@ -73,10 +69,10 @@ def referral_create(request: HttpRequest, pk: int) -> HttpResponse:
                     request=request,
                 )
             except ValidationError as e:
-                release_submission(request.user, key)
+                once.release(request.user, key)
                 add_service_errors(form, e)
             else:
-                complete_submission(request.user, key, referral.pk)
+                once.complete(request.user, key, referral.pk)
                 messages.success(request, "The referral is recorded. Print or send its letter below.")
                 return redirect("referral_detail", pk=referral.pk)
     else:
