@@ -112,9 +112,27 @@ def latest_pain(course: Course) -> int | None:
 
 
 def review_course(course: Course) -> Review:
-    base, now = baseline_pain(course), latest_pain(course)
-    pain = pain_change(base, now) if base is not None and now is not None else None
-    rmdq_scores = {o.timepoint: o.score for o in course.outcomes.filter(instrument="rmdq")}
+    return review_scores(
+        pain_baseline=baseline_pain(course),
+        pain_now=latest_pain(course),
+        rmdq_scores={o.timepoint: o.score for o in course.outcomes.filter(instrument="rmdq")},
+        sessions_done=course.sessions.filter(status="completed").count(),
+        sessions_planned=course.sessions_planned,
+        active=course.status == "active",
+    )
+
+
+def review_scores(
+    *,
+    pain_baseline: int | None,
+    pain_now: int | None,
+    rmdq_scores: dict[str, int],
+    sessions_done: int,
+    sessions_planned: int,
+    active: bool,
+) -> Review:
+    """The review from scores already loaded (the dashboard loads them for many clients at once)."""
+    pain = pain_change(pain_baseline, pain_now) if pain_baseline is not None and pain_now is not None else None
     rmdq = None
     if "baseline" in rmdq_scores:
         later = rmdq_scores.get("discharge", rmdq_scores.get("reassessment"))
@@ -122,15 +140,22 @@ def review_course(course: Course) -> Review:
             rmdq = rmdq_change(rmdq_scores["baseline"], later)
     prompts: list[str] = []
     review = Review(pain=pain, rmdq=rmdq, prompts=prompts)
-    done = course.sessions.filter(status="completed").count()
     if "reassessment" in rmdq_scores and "discharge" not in rmdq_scores and not review.improved:
         prompts.append(
             "No meaningful improvement at reassessment: change the technique, or refer the client to their physician."
         )
-    finished = done >= course.sessions_planned or course.status != "active"
-    if finished and (pain is None or not pain.meaningful):
+    if (sessions_done >= sessions_planned or not active) and (pain is None or not pain.meaningful):
         prompts.append("The course has ended and pain is not meaningfully better: refer the client to their physician.")
     return review
 
 
-__all__ = ["Review", "baseline_pain", "latest_pain", "record_pain", "record_rmdq", "record_start_back", "review_course"]
+__all__ = [
+    "Review",
+    "baseline_pain",
+    "latest_pain",
+    "record_pain",
+    "record_rmdq",
+    "record_start_back",
+    "review_course",
+    "review_scores",
+]

@@ -36,8 +36,9 @@ from backcare.clinic.models import (
     StaffMember,
     TreatmentSession,
 )
+from backcare.clinic.services.outcomes import review_scores
 from backcare.clinic.services.screening import clearance_rules
-from backcare.clinical.instruments import pain_change, rmdq_change
+from backcare.clinical.instruments import pain_change
 from backcare.clinical.vocabulary import DECISION_TEXT
 
 REFERRAL_DECISIONS = ("refer_emergency", "refer_urgent", "postpone")
@@ -156,28 +157,19 @@ def reassessment_due(state: ClientState) -> bool:
 
 
 def review_prompts(state: ClientState) -> list[str]:
-    """As services.outcomes.review_course(...).prompts, for the client's latest course."""
+    """services.outcomes.review_course(...).prompts, for the client's latest course, on the loaded scores."""
     course = state.course
     if course is None:
         return []
     pain_scores = [o["score"] for o in state.outcomes if o["instrument"] == "pain_nrs"]
-    pain = pain_change(pain_scores[0], pain_scores[-1]) if pain_scores else None
-    rmdq_scores = {o["timepoint"]: o["score"] for o in state.outcomes if o["instrument"] == "rmdq"}
-    rmdq = None
-    if "baseline" in rmdq_scores:
-        later = rmdq_scores.get("discharge", rmdq_scores.get("reassessment"))
-        if later is not None:
-            rmdq = rmdq_change(rmdq_scores["baseline"], later)
-    improved = any(c is not None and c.meaningful for c in (pain, rmdq))
-    prompts: list[str] = []
-    if "reassessment" in rmdq_scores and "discharge" not in rmdq_scores and not improved:
-        prompts.append(
-            "No meaningful improvement at reassessment: change the technique, or refer the client to their physician."
-        )
-    finished = state.sessions_done >= course.sessions_planned or course.status != Course.Status.ACTIVE
-    if finished and (pain is None or not pain.meaningful):
-        prompts.append("The course has ended and pain is not meaningfully better: refer the client to their physician.")
-    return prompts
+    return review_scores(
+        pain_baseline=pain_scores[0] if pain_scores else None,
+        pain_now=pain_scores[-1] if pain_scores else None,
+        rmdq_scores={o["timepoint"]: o["score"] for o in state.outcomes if o["instrument"] == "rmdq"},
+        sessions_done=state.sessions_done,
+        sessions_planned=course.sessions_planned,
+        active=course.status == Course.Status.ACTIVE,
+    ).prompts
 
 
 def _last_activity(state: ClientState) -> dt.datetime | None:
