@@ -24,7 +24,6 @@ from django.urls import path, reverse
 
 from backcare.clinic import access, audit
 from backcare.clinic.models import (
-    AuditEvent,
     Clearance,
     Client,
     Course,
@@ -314,26 +313,6 @@ def _todays_clients(states: list[ClientState], staff: StaffMember) -> list[dict[
     return rows
 
 
-def _record_views(request: HttpRequest, clients: Iterable[Client]) -> None:
-    """One audit row per client whose clinical state the page showed, written in one query."""
-    actor = audit.actor_label(request.user)
-    address = request.META.get("REMOTE_ADDR")
-    unique = {c.pk: c for c in clients}
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            user=request.user,
-            actor=actor,
-            action="view",
-            client=c,
-            object_type="client",
-            object_id=str(c.pk),
-            detail={"page": "dashboard"},
-            ip_address=address,
-        )
-        for c in unique.values()
-    )
-
-
 def _owner_counts(staff: StaffMember) -> dict[str, Any]:
     clinic_courses = Course.objects.filter(client__clinic=staff.clinic)
     by_status = dict(clinic_courses.values_list("status").annotate(n=Count("id")).order_by())
@@ -381,7 +360,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     else:
         context["today"] = _todays_clients(states, staff)
         shown = [a.client for a in alerts] + [r["client"] for r in context["today"]]
-    _record_views(request, shown)
+    audit.viewed_many(request, shown, "dashboard")
     return render(request, "clinic/dashboard.html", context)
 
 
