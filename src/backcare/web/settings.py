@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "axes",
     "backcare.clinic",
     "backcare.scheduling",
+    "backcare.interop",
+    "backcare.api",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,8 @@ admin.site.site_header = "Backcare administration"
 # views that check permissions and record the access.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("backcare.api.urls")),
+    path("", include("backcare.interop.urls")),
     path("", include("backcare.scheduling.urls")),
     path("", include("backcare.clinic.urls")),
     path("", include("backcare.scheduling.feeds")),

@@ -1,0 +1,1 @@
+"""Data leaving and entering Backcare: FHIR R4 export and import."""
