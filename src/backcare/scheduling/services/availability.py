@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
@@ -146,6 +147,8 @@ class Intervals:
 # each side (resources.create_service checks it). Bounding busy_from from below lets the (clinic, busy_from) index
 # read only the window instead of all earlier history.
 MAX_BUSY_SPAN = timedelta(hours=12)
+BUSY_FIELDS = ("pk", "therapist_id", "room_id", "client_id", "starts_at", "ends_at", "busy_from", "busy_until")
+ROOM_FIELDS = ("room_id", "busy_from", "busy_until")
 
 
 def fetch_busy(clinic_id: int, lo: datetime, hi: datetime, *, now: datetime, exclude: int | None = None) -> list[Busy]:
@@ -155,17 +158,121 @@ def fetch_busy(clinic_id: int, lo: datetime, hi: datetime, *, now: datetime, exc
     ).order_by()
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
-    rows = qs.values_list(
-        "pk", "therapist_id", "room_id", "client_id", "starts_at", "ends_at", "busy_from", "busy_until"
-    )
+    rows = qs.values_list(*BUSY_FIELDS)
     return [Busy(*row) for row in rows]
 
 
-def therapists_for(clinic_id: int, needed: set[str], therapist: StaffMember | None = None) -> list[StaffMember]:
+def therapists_for(clinic_id: int, needed: set[str], therapist: StaffMember | int | None = None) -> list[StaffMember]:
+    """The clinic's active therapists qualified for every technique `needed` (only `therapist`, when given)."""
     qs = StaffMember.objects.filter(clinic_id=clinic_id, role=Role.THERAPIST, active=True)
     if therapist is not None:
-        qs = qs.filter(pk=therapist.pk)
+        qs = qs.filter(pk=therapist if isinstance(therapist, int) else therapist.pk)
     return [t for t in qs if not missing_techniques(t, needed)]
+
+
+def suitable_rooms_for(service: Service) -> list[Room]:
+    """The active rooms a service can use: those on its own list, or every room of the clinic when its list is
+    empty. (A service whose listed rooms are all closed gets none, rather than any room.) One query."""
+    listed = Service.rooms.through.objects.filter(service_id=service.pk, room_id=OuterRef("pk"))
+    rooms = list(
+        Room.objects.filter(clinic_id=service.clinic_id).annotate(listed=Exists(listed)).order_by("name", "pk")
+    )
+    if any(r.listed for r in rooms):
+        rooms = [r for r in rooms if r.listed]
+    return [r for r in rooms if r.active]
+
+
+class _Grid:
+    """Everything a search needs except the busy intervals: the zone, the rooms, the therapists with their weekly
+    hours and absences in the range. `starts` walks one therapist's step grid on one local day."""
+
+    def __init__(
+        self, service: Service, therapists: list[StaffMember], lo: datetime, hi: datetime, now: datetime, step: int
+    ) -> None:
+        self.service = service
+        self.zone = clinic_zone(service.clinic)
+        self.rooms = suitable_rooms_for(service) if therapists else []
+        self.therapists = therapists
+        self.now = now
+        self.step = timedelta(minutes=step)
+        ids = [t.pk for t in therapists]
+        self.hours: dict[int, dict[int, list[WorkingHours]]] = defaultdict(lambda: defaultdict(list))
+        absences: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        if therapists and self.rooms:
+            for block in WorkingHours.objects.filter(therapist_id__in=ids).order_by("starts"):
+                self.hours[block.therapist_id][block.weekday].append(block)
+            for a in Absence.objects.filter(therapist_id__in=ids, starts_at__lt=hi, ends_at__gt=lo):
+                absences[a.therapist_id].append((a.starts_at, a.ends_at))
+        self.away = {pk: Intervals(absences[pk]) for pk in ids}
+
+    def starts(self, therapist_id: int, day: date) -> Iterator[tuple[datetime, datetime]]:
+        """(start, end) in UTC of each time the service fits in the therapist's hours that day, in the future and
+        outside their absences, earliest first."""
+        service, zone = self.service, self.zone
+        for block in self.hours[therapist_id].get(day.weekday(), ()):
+            _, window_end = block_window(day, block, zone)
+            wall = datetime.combine(day, block.starts)
+            last = datetime.combine(day, block.ends)
+            while wall < last:
+                start = to_utc(wall, zone)
+                wall += self.step
+                if start is None or start <= self.now:
+                    continue
+                end = start + service.duration
+                if end > window_end:
+                    break
+                if not self.away[therapist_id].overlaps(start, end):
+                    yield start, end
+
+    def room_for(self, start: datetime, end: datetime, occupied: Occupancy) -> Room | None:
+        """The first suitable room free for the slot and its turnover."""
+        busy_from, busy_until = start - self.service.before, end + self.service.after
+        return next((r for r in self.rooms if not occupied.room(r.pk).overlaps(busy_from, busy_until)), None)
+
+    def slot(self, therapist: StaffMember, start: datetime, end: datetime, occupied: Occupancy) -> Slot | None:
+        """The slot when therapist, client and a room are free (absences and hours are `starts`'s business)."""
+        if occupied.client.overlaps(start, end):
+            return None
+        if occupied.therapist(therapist.pk).overlaps(start - self.service.before, end + self.service.after):
+            return None
+        room = self.room_for(start, end, occupied)
+        return Slot(start, end, therapist, room, self.service) if room is not None else None
+
+
+class Occupancy:
+    """Busy intervals grouped by therapist and by room (appointment plus turnover), and the client's own
+    appointments (without turnover: the client only needs to be free for the visit itself)."""
+
+    EMPTY = Intervals(())
+
+    def __init__(self, rows: Iterable[Busy], client_id: int | None) -> None:
+        by_therapist: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        by_room: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        mine: list[tuple[datetime, datetime]] = []
+        for b in rows:
+            by_therapist[b.therapist_id].append((b.busy_from, b.busy_until))
+            by_room[b.room_id].append((b.busy_from, b.busy_until))
+            if client_id is not None and b.client_id == client_id:
+                mine.append((b.starts_at, b.ends_at))
+        self._therapists = {k: Intervals(v) for k, v in by_therapist.items()}
+        self._rooms = {k: Intervals(v) for k, v in by_room.items()}
+        self.client = Intervals(mine)
+
+    @classmethod
+    def of_rooms(cls, rows: Iterable[tuple[int, datetime, datetime]]) -> Occupancy:
+        """Only the rooms' busy intervals, from (room_id, busy_from, busy_until) rows."""
+        by_room: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for room_id, busy_from, busy_until in rows:
+            by_room[room_id].append((busy_from, busy_until))
+        made = cls((), None)
+        made._rooms = {k: Intervals(v) for k, v in by_room.items()}
+        return made
+
+    def therapist(self, pk: int) -> Intervals:
+        return self._therapists.get(pk, self.EMPTY)
+
+    def room(self, pk: int) -> Intervals:
+        return self._rooms.get(pk, self.EMPTY)
 
 
 def find_slots(
@@ -187,75 +294,28 @@ def find_slots(
     the course's techniques), only times the `client` is free; `exclude` ignores one appointment (the one being
     moved)."""
     now = now or timezone.now()
-    clinic = Clinic.objects.get(pk=service.clinic_id)
-    zone = clinic_zone(clinic)
     if date_to < date_from:
         return []
+    zone = clinic_zone(service.clinic)
     lo, hi = day_bounds(date_from, date_to, zone)
-    therapists = therapists_for(clinic.pk, required_techniques(service, course, technique), therapist)
-    if not therapists:
+    therapists = therapists_for(service.clinic_id, required_techniques(service, course, technique), therapist)
+    grid = _Grid(service, therapists, lo, hi, now, step_minutes)
+    if not grid.rooms:
         return []
-    rooms = suitable_rooms_for(service)
-    if not rooms:
-        return []
-    ids = [t.pk for t in therapists]
-    hours: dict[int, dict[int, list[WorkingHours]]] = defaultdict(lambda: defaultdict(list))
-    for block in WorkingHours.objects.filter(therapist_id__in=ids):
-        hours[block.therapist_id][block.weekday].append(block)
-    absences: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for a in Absence.objects.filter(therapist_id__in=ids, starts_at__lt=hi, ends_at__gt=lo):
-        absences[a.therapist_id].append((a.starts_at, a.ends_at))
     margin = service.before + service.after + timedelta(days=1)
-    busy = fetch_busy(clinic.pk, lo - margin, hi + margin, now=now, exclude=exclude.pk if exclude else None)
-    by_therapist: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    by_room: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    mine: list[tuple[datetime, datetime]] = []
-    for b in busy:
-        by_therapist[b.therapist_id].append((b.busy_from, b.busy_until))
-        by_room[b.room_id].append((b.busy_from, b.busy_until))
-        if client is not None and b.client_id == client.pk:
-            mine.append((b.starts_at, b.ends_at))
-    room_busy = {r.pk: Intervals(by_room[r.pk]) for r in rooms}
-    client_busy = Intervals(mine)
-    step = timedelta(minutes=step_minutes)
+    busy = fetch_busy(service.clinic_id, lo - margin, hi + margin, now=now, exclude=exclude.pk if exclude else None)
+    occupied = Occupancy(busy, client.pk if client is not None else None)
     slots: list[Slot] = []
     for t in therapists:
-        t_busy = Intervals(by_therapist[t.pk])
-        t_away = Intervals(absences[t.pk])
         day = date_from
         while day <= date_to:
-            for block in sorted(hours[t.pk][day.weekday()], key=lambda b: b.starts):
-                _, window_end = block_window(day, block, zone)
-                wall = datetime.combine(day, block.starts)
-                last = datetime.combine(day, block.ends)
-                while wall < last:
-                    start = to_utc(wall, zone)
-                    wall += step
-                    if start is None or start <= now:
-                        continue
-                    end = start + service.duration
-                    if end > window_end:
-                        break
-                    if t_away.overlaps(start, end) or client_busy.overlaps(start, end):
-                        continue
-                    busy_from, busy_until = start - service.before, end + service.after
-                    if t_busy.overlaps(busy_from, busy_until):
-                        continue
-                    room = next((r for r in rooms if not room_busy[r.pk].overlaps(busy_from, busy_until)), None)
-                    if room is None:
-                        continue
-                    slots.append(Slot(start, end, t, room, service))
+            for start, end in grid.starts(t.pk, day):
+                slot = grid.slot(t, start, end, occupied)
+                if slot is not None:
+                    slots.append(slot)
             day += timedelta(days=1)
     slots.sort(key=lambda s: (s.starts_at, s.therapist.display_name, s.therapist_id))
     return slots
-
-
-def suitable_rooms_for(service: Service) -> list[Room]:
-    """The rooms a service can use: its own list, or every active room of the clinic when the list is empty."""
-    own = list(service.rooms.filter(active=True)) if service.pk else []
-    if own:
-        return sorted(own, key=lambda r: (r.name, r.pk))
-    return list(Room.objects.filter(clinic_id=service.clinic_id, active=True).order_by("name", "pk"))
 
 
 def course_spacing(course: Course, sessions: int, min_gap_days: int) -> int:
@@ -272,20 +332,21 @@ def suggest_course(
     now: datetime | None = None,
 ) -> list[Slot]:
     """Slots for the course's sessions, spread across its weeks and at least `min_gap_days` apart, with the
-    course's therapist when possible (first: all sessions with them; else each session with them where they are
-    free that day, otherwise another qualified therapist). Raises ValidationError when the sessions do not fit."""
+    course's therapist when possible (first: all sessions with them; else, day by day, the first day anyone is
+    free, with the course's therapist when they are free that day). Raises ValidationError when they do not fit.
+
+    Session i goes on the first day from `start + i * spacing` (and at least `min_gap_days` after the previous
+    session) with a free slot, at that day's earliest free time. The search stops at the first such day, so it
+    looks at a few days rather than computing every slot of the course's weeks (see docs/benchmarks.md): a bounded
+    handful of queries, each reading one therapist's or one day's busy intervals."""
     n = sessions if sessions is not None else course.sessions_planned
     last = start + timedelta(days=course.weeks * 7 - 1)
-    spacing = course_spacing(course, n, min_gap_days)
     if (n - 1) * min_gap_days > (last - start).days:
         raise ValidationError(f"{n} sessions at least {min_gap_days} days apart do not fit in {course.weeks} weeks.")
-    slots = find_slots(service, start, last, client=course.client, course=course, now=now)
-    clinic = Clinic.objects.get(pk=service.clinic_id)
-    zone = clinic_zone(clinic)
-    preferred = course.therapist_id
-    plan = _pick(slots, n, start, spacing, min_gap_days, zone, only=preferred) if preferred else None
+    search = _CourseSearch(course, service, start, last, n, min_gap_days, now or timezone.now())
+    plan = search.with_course_therapist() if course.therapist_id else None
     if plan is None:
-        plan = _pick(slots, n, start, spacing, min_gap_days, zone, prefer=preferred)
+        plan = search.with_anyone()
     if plan is None:
         raise ValidationError(
             f"Not enough free times for {n} sessions at least {min_gap_days} days apart between "
@@ -294,36 +355,144 @@ def suggest_course(
     return plan
 
 
-def _pick(
-    slots: Sequence[Slot],
-    n: int,
-    start: date,
-    spacing: int,
-    min_gap: int,
-    zone: ZoneInfo,
-    *,
-    only: int | None = None,
-    prefer: int | None = None,
-) -> list[Slot] | None:
-    by_day: dict[date, list[Slot]] = defaultdict(list)
-    for s in slots:
-        if only is None or s.therapist_id == only:
-            by_day[s.local(zone).date()].append(s)
-    days = sorted(by_day)
-    chosen: list[Slot] = []
-    previous: date | None = None
-    for i in range(n):
-        bound = start + timedelta(days=i * spacing)
-        if previous is not None:
-            bound = max(bound, previous + timedelta(days=min_gap))
-        day = next((d for d in days if d >= bound), None)
-        if day is None:
+class _CourseSearch:
+    """The day-by-day search behind `suggest_course`."""
+
+    def __init__(
+        self, course: Course, service: Service, first: date, last: date, n: int, min_gap: int, now: datetime
+    ) -> None:
+        self.course, self.service, self.first, self.last, self.n, self.now = course, service, first, last, n, now
+        self.min_gap = timedelta(days=min_gap)
+        self.spacing = timedelta(days=course_spacing(course, n, min_gap))
+        self.zone = clinic_zone(service.clinic)
+        self.lo, self.hi = day_bounds(first, last, self.zone)
+        self.needed = required_techniques(service, course)
+        self.margin = service.before + service.after
+
+    def greedy(self, pick_on: Callable[[date], Slot | None]) -> list[Slot] | None:
+        """Each session on the first day from its bound that `pick_on` finds a slot on."""
+        chosen: list[Slot] = []
+        previous: date | None = None
+        for i in range(self.n):
+            day = self.first + i * self.spacing
+            if previous is not None:
+                day = max(day, previous + self.min_gap)
+            pick = None
+            while day <= self.last and (pick := pick_on(day)) is None:
+                day += timedelta(days=1)
+            if pick is None:
+                return None
+            chosen.append(pick)
+            previous = day
+        return chosen
+
+    def day_window(self, day: date) -> tuple[datetime, datetime]:
+        lo, hi = day_bounds(day, day, self.zone)
+        return lo - self.margin, hi + self.margin
+
+    def busy(
+        self, parts: Sequence[tuple[Q, tuple[datetime, datetime]]], fields: Sequence[str] = BUSY_FIELDS
+    ) -> list[Any]:
+        """One query: the live appointments matching each part's filter that touch its window, as a UNION ALL
+        so each part seeks its own index range (an OR of ranges would make SQLite scan the clinic's rows)."""
+        queries = [
+            Appointment.objects.filter(
+                live_q(self.now),
+                who,
+                clinic_id=self.service.clinic_id,
+                busy_from__lt=hi,
+                busy_from__gt=lo - MAX_BUSY_SPAN,
+                busy_until__gt=lo,
+            )
+            .order_by()
+            .values_list(*fields)
+            for who, (lo, hi) in parts
+        ]
+        rows = queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
+        return [Busy(*row) for row in rows] if fields is BUSY_FIELDS else list(rows)
+
+    def with_course_therapist(self) -> list[Slot] | None:
+        """All sessions with the course's therapist. Their busy times and the client's over the whole range come
+        in one query; rooms are asked about only for the days a session could go on (one query for the days a
+        first pass picks, one more per day only if a room turns out to be taken all day)."""
+        therapists = therapists_for(self.service.clinic_id, self.needed, self.course.therapist_id)
+        if not therapists:
             return None
-        options = by_day[day]
-        pick = next((s for s in options if s.therapist_id == prefer), options[0]) if prefer else options[0]
-        chosen.append(pick)
-        previous = day
-    return chosen
+        therapist = therapists[0]
+        grid = _Grid(self.service, therapists, self.lo, self.hi, self.now, SLOT_STEP_MINUTES)
+        if not grid.rooms:
+            return None
+        whole = (self.lo - self.margin, self.hi + self.margin)
+        own = self.busy([(Q(therapist_id=therapist.pk), whole), (Q(client_id=self.course.client_id), whole)])
+        mine = Occupancy(own, self.course.client_id)
+        free_starts: dict[date, list[tuple[datetime, datetime]]] = {}
+
+        def candidates(day: date) -> list[tuple[datetime, datetime]]:
+            if day not in free_starts:
+                free_starts[day] = [
+                    (s, e)
+                    for s, e in grid.starts(therapist.pk, day)
+                    if not mine.client.overlaps(s, e)
+                    and not mine.therapist(therapist.pk).overlaps(s - self.service.before, e + self.service.after)
+                ]
+            return free_starts[day]
+
+        def without_rooms(day: date) -> Slot | None:
+            found = candidates(day)
+            return Slot(found[0][0], found[0][1], therapist, grid.rooms[0], self.service) if found else None
+
+        rooms_on: dict[date, Occupancy] = {}
+        in_rooms = Q(room_id__in=[r.pk for r in grid.rooms])
+        likely = [s.local(self.zone).date() for s in self.greedy(without_rooms) or []]
+        if likely:
+            rows = self.busy([(in_rooms, self.day_window(d)) for d in likely], ROOM_FIELDS)
+            for d in likely:
+                lo, hi = self.day_window(d)
+                rooms_on[d] = Occupancy.of_rooms(r for r in rows if r[1] < hi and r[2] > lo)
+
+        def with_room(day: date) -> Slot | None:
+            found = candidates(day)
+            if not found:
+                return None
+            if day not in rooms_on:
+                rooms_on[day] = Occupancy.of_rooms(self.busy([(in_rooms, self.day_window(day))], ROOM_FIELDS))
+            for s, e in found:
+                room = grid.room_for(s, e, rooms_on[day])
+                if room is not None:
+                    return Slot(s, e, therapist, room, self.service)
+            return None
+
+        return self.greedy(with_room)
+
+    def with_anyone(self) -> list[Slot] | None:
+        """Every qualified therapist, one query per day looked at (the clinic's whole day: therapists, rooms and
+        the client at once); on each day the course's therapist when free, otherwise the earliest slot."""
+        therapists = therapists_for(self.service.clinic_id, self.needed)
+        grid = _Grid(self.service, therapists, self.lo, self.hi, self.now, SLOT_STEP_MINUTES)
+        if not grid.rooms:
+            return None
+        preferred = [t for t in therapists if t.pk == self.course.therapist_id]
+        others = sorted(
+            (t for t in therapists if t.pk != self.course.therapist_id), key=lambda t: (t.display_name, t.pk)
+        )
+
+        def first_slot(therapist: StaffMember, day: date, occupied: Occupancy) -> Slot | None:
+            return next(
+                (slot for s, e in grid.starts(therapist.pk, day) if (slot := grid.slot(therapist, s, e, occupied))),
+                None,
+            )
+
+        def pick_on(day: date) -> Slot | None:
+            if not any(grid.hours[t.pk].get(day.weekday()) for t in therapists):
+                return None  # nobody works that day: no need to ask the database
+            occupied = Occupancy(self.busy([(Q(), self.day_window(day))]), self.course.client_id)
+            for t in preferred:
+                if (slot := first_slot(t, day, occupied)) is not None:
+                    return slot
+            found = [slot for t in others if (slot := first_slot(t, day, occupied)) is not None]
+            return min(found, key=lambda s: (s.starts_at, s.therapist.display_name, s.therapist_id), default=None)
+
+        return self.greedy(pick_on)
 
 
 def slot_summary(slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
