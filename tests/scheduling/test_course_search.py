@@ -181,6 +181,22 @@ def test_course_search_queries_do_not_grow_with_the_weeks(world):
 
 
 @pytest.mark.django_db
+def test_course_search_walking_far_makes_few_queries(world):
+    """Nobody can take the course for five weeks: the search walks day by day but asks the database for runs of
+    days (1, 2, 4, ...), not once per day."""
+    course = world.extra["course"]
+    course.weeks = 12
+    start = future_day(7)
+    for t in world.extra["therapists"]:
+        resources.add_absence(t, start, start + timedelta(days=34), by=world.owner.user)
+    with CaptureQueriesContext(connection) as ctx:
+        plan = availability.suggest_course(course, world.massage, start, sessions=2)
+    assert plan[0].local(LONDON).date() == start + timedelta(days=35)
+    busy_queries = [q for q in ctx.captured_queries if "scheduling_appointment" in q["sql"]]
+    assert len(busy_queries) <= 10, len(busy_queries)  # 35 days walked
+
+
+@pytest.mark.django_db
 def test_a_service_whose_rooms_are_all_closed_gets_no_slots(world):
     hot_stone = resources.create_service(
         world.clinic, by=world.owner.user, name="Hot stones", duration_minutes=60, techniques=["remedial"]

@@ -386,13 +386,12 @@ class _CourseSearch:
             previous = day
         return chosen
 
-    def day_window(self, day: date) -> tuple[datetime, datetime]:
-        lo, hi = day_bounds(day, day, self.zone)
+    def day_window(self, first: date, last: date | None = None) -> tuple[datetime, datetime]:
+        """The UTC window whose busy intervals can touch a slot on the local days `first`..`last`."""
+        lo, hi = day_bounds(first, last or first, self.zone)
         return lo - self.margin, hi + self.margin
 
-    def busy(
-        self, parts: Sequence[tuple[Q, tuple[datetime, datetime]]], fields: Sequence[str] = BUSY_FIELDS
-    ) -> list[Any]:
+    def busy(self, parts: Sequence[tuple[Q, tuple[datetime, datetime]]], fields: Sequence[str]) -> list[Any]:
         """One query: the live appointments matching each part's filter that touch its window, as a UNION ALL
         so each part seeks its own index range (an OR of ranges would make SQLite scan the clinic's rows)."""
         queries = [
@@ -408,13 +407,12 @@ class _CourseSearch:
             .values_list(*fields)
             for who, (lo, hi) in parts
         ]
-        rows = queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
-        return [Busy(*row) for row in rows] if fields is BUSY_FIELDS else list(rows)
+        return list(queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0])
 
     def with_course_therapist(self) -> list[Slot] | None:
         """All sessions with the course's therapist. Their busy times and the client's over the whole range come
         in one query; rooms are asked about only for the days a session could go on (one query for the days a
-        first pass picks, one more per day only if a room turns out to be taken all day)."""
+        first pass picks; more only when the rooms turn out to be taken on those days)."""
         therapists = therapists_for(self.service.clinic_id, self.needed, self.course.therapist_id)
         if not therapists:
             return None
@@ -423,8 +421,10 @@ class _CourseSearch:
         if not grid.rooms:
             return None
         whole = (self.lo - self.margin, self.hi + self.margin)
-        own = self.busy([(Q(therapist_id=therapist.pk), whole), (Q(client_id=self.course.client_id), whole)])
-        mine = Occupancy(own, self.course.client_id)
+        own = self.busy(
+            [(Q(therapist_id=therapist.pk), whole), (Q(client_id=self.course.client_id), whole)], BUSY_FIELDS
+        )
+        mine = Occupancy((Busy(*row) for row in own), self.course.client_id)
         free_starts: dict[date, list[tuple[datetime, datetime]]] = {}
 
         def candidates(day: date) -> list[tuple[datetime, datetime]]:
@@ -441,23 +441,12 @@ class _CourseSearch:
             found = candidates(day)
             return Slot(found[0][0], found[0][1], therapist, grid.rooms[0], self.service) if found else None
 
-        rooms_on: dict[date, Occupancy] = {}
-        in_rooms = Q(room_id__in=[r.pk for r in grid.rooms])
-        likely = [s.local(self.zone).date() for s in self.greedy(without_rooms) or []]
-        if likely:
-            rows = self.busy([(in_rooms, self.day_window(d)) for d in likely], ROOM_FIELDS)
-            for d in likely:
-                lo, hi = self.day_window(d)
-                rooms_on[d] = Occupancy.of_rooms(r for r in rows if r[1] < hi and r[2] > lo)
+        rooms = _DayRuns(self, Q(room_id__in=[r.pk for r in grid.rooms]), ROOM_FIELDS, Occupancy.of_rooms)
+        rooms.prefetch([s.local(self.zone).date() for s in self.greedy(without_rooms) or []])
 
         def with_room(day: date) -> Slot | None:
-            found = candidates(day)
-            if not found:
-                return None
-            if day not in rooms_on:
-                rooms_on[day] = Occupancy.of_rooms(self.busy([(in_rooms, self.day_window(day))], ROOM_FIELDS))
-            for s, e in found:
-                room = grid.room_for(s, e, rooms_on[day])
+            for s, e in candidates(day):
+                room = grid.room_for(s, e, rooms[day])
                 if room is not None:
                     return Slot(s, e, therapist, room, self.service)
             return None
@@ -465,8 +454,8 @@ class _CourseSearch:
         return self.greedy(with_room)
 
     def with_anyone(self) -> list[Slot] | None:
-        """Every qualified therapist, one query per day looked at (the clinic's whole day: therapists, rooms and
-        the client at once); on each day the course's therapist when free, otherwise the earliest slot."""
+        """Every qualified therapist; the clinic's whole days (therapists, rooms and the client at once) fetched a
+        run of days at a time; on each day the course's therapist when free, otherwise the earliest slot."""
         therapists = therapists_for(self.service.clinic_id, self.needed)
         grid = _Grid(self.service, therapists, self.lo, self.hi, self.now, SLOT_STEP_MINUTES)
         if not grid.rooms:
@@ -475,6 +464,8 @@ class _CourseSearch:
         others = sorted(
             (t for t in therapists if t.pk != self.course.therapist_id), key=lambda t: (t.display_name, t.pk)
         )
+        client_id = self.course.client_id
+        days = _DayRuns(self, Q(), BUSY_FIELDS, lambda rows: Occupancy((Busy(*r) for r in rows), client_id))
 
         def first_slot(therapist: StaffMember, day: date, occupied: Occupancy) -> Slot | None:
             return next(
@@ -485,7 +476,7 @@ class _CourseSearch:
         def pick_on(day: date) -> Slot | None:
             if not any(grid.hours[t.pk].get(day.weekday()) for t in therapists):
                 return None  # nobody works that day: no need to ask the database
-            occupied = Occupancy(self.busy([(Q(), self.day_window(day))]), self.course.client_id)
+            occupied = days[day]
             for t in preferred:
                 if (slot := first_slot(t, day, occupied)) is not None:
                     return slot
@@ -493,6 +484,48 @@ class _CourseSearch:
             return min(found, key=lambda s: (s.starts_at, s.therapist.display_name, s.therapist_id), default=None)
 
         return self.greedy(pick_on)
+
+
+class _DayRuns:
+    """Busy intervals per local day, fetched for a run of days at a time: one day, then the next two, four, ...
+    so a search that stops at once makes one query, and one that has to walk far a few more (logarithmic in the
+    days walked, never one per day). `prefetch` fetches chosen days in one query."""
+
+    def __init__(
+        self, search: _CourseSearch, who: Q, fields: Sequence[str], make: Callable[[list[Any]], Occupancy]
+    ) -> None:
+        self.search, self.who, self.fields, self.make = search, who, fields, make
+        self.at, self.until = fields.index("busy_from"), fields.index("busy_until")
+        self.days: dict[date, Occupancy] = {}
+        self.run = 1
+
+    def __getitem__(self, day: date) -> Occupancy:
+        if day not in self.days:
+            last = min(day + timedelta(days=self.run - 1), self.search.last)
+            self.run *= 2
+            self._fetch([d for d in _dates(day, last) if d not in self.days], [self.search.day_window(day, last)])
+        return self.days[day]
+
+    def prefetch(self, days: Sequence[date]) -> None:
+        wanted = sorted(set(days) - set(self.days))
+        if wanted:
+            self._fetch(wanted, [self.search.day_window(d) for d in wanted])
+
+    def _fetch(self, days: list[date], windows: list[tuple[datetime, datetime]]) -> None:
+        rows = self.search.busy([(self.who, w) for w in windows], self.fields)
+        rows.sort(key=lambda r: r[self.at])
+        starts = [r[self.at] for r in rows]
+        for d in days:
+            lo, hi = self.search.day_window(d)
+            # A busy interval touching [lo, hi) starts before hi, and at most MAX_BUSY_SPAN before lo.
+            near = rows[bisect_left(starts, lo - MAX_BUSY_SPAN) : bisect_left(starts, hi)]
+            self.days[d] = self.make([r for r in near if r[self.until] > lo])
+
+
+def _dates(first: date, last: date) -> Iterator[date]:
+    while first <= last:
+        yield first
+        first += timedelta(days=1)
 
 
 def slot_summary(slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
