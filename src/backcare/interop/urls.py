@@ -1,5 +1,7 @@
+"""The interop app's pages: the FHIR import of clients (the FHIR API itself lives in `backcare.api`)."""
+
 from __future__ import annotations
 
-from typing import Any
+from backcare.interop.views import urlpatterns as import_pages
 
-urlpatterns: list[Any] = []
+urlpatterns = [*import_pages]
