@@ -7,6 +7,7 @@ The forms only check input and turn the clinic's local date and time into an ins
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from django.db.models import QuerySet
 
 from backcare.clinic.models import Client, Clinic, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
-from backcare.scheduling.models import Room, Service
+from backcare.scheduling.models import Absence, Room, Service, WorkingHours
 from backcare.scheduling.services.availability import clinic_zone, to_utc
 
 DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"]
@@ -380,4 +381,231 @@ class WaitlistForm(_ClinicForm):
             self.add_error("latest", "Last day that suits you: it must be on or after the first day.")
         elif first and last and (last - first) > timedelta(days=92):
             self.add_error("latest", "Last day that suits you: choose at most three months.")
+        return cleaned
+
+
+# --- the clinic's set-up (owner; hours and absences also the front desk and the therapist) ---------------------------
+
+
+def number_widget(low: int, high: int) -> forms.NumberInput:
+    """A number box with the browser's own limits; the service checks them again (and says what is wrong)."""
+    return forms.NumberInput(attrs={"min": low, "max": high, "step": 1})
+
+
+class RoomForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        name_fields(self)
+
+
+class ServiceForm(_ClinicForm):
+    """A service's fields. The limits (length 5-480 minutes, turnover 0-120) are the service layer's: it keeps an
+    appointment's busy time within the 12 hours the availability search relies on."""
+
+    name = forms.CharField(label="Name", max_length=200)
+    duration_minutes = forms.IntegerField(label="Length (minutes)", widget=number_widget(5, 480))
+    turnover_before_minutes = forms.IntegerField(
+        label="Turnover before (minutes)",
+        initial=0,
+        widget=number_widget(0, 120),
+        help_text="Time the therapist and the room need before the client's time (setting up).",
+    )
+    turnover_after_minutes = forms.IntegerField(
+        label="Turnover after (minutes)",
+        initial=0,
+        widget=number_widget(0, 120),
+        help_text="Time they need after it (notes, cleaning the room).",
+    )
+    assessment = forms.BooleanField(
+        label="First assessment visit",
+        required=False,
+        help_text="Bookable before the client's intake is screened (the visit where it is reviewed).",
+    )
+    techniques = forms.MultipleChoiceField(
+        label="Techniques the therapist must hold",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    rooms = forms.ModelMultipleChoiceField(
+        label="Rooms",
+        queryset=Room.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any open room of the clinic.",
+    )
+    active = forms.BooleanField(
+        label="Bookable",
+        required=False,
+        initial=True,
+        help_text="Untick to stop new bookings and waitlist entries; booked appointments stay booked.",
+    )
+
+    def __init__(self, *args: Any, clinic: Clinic, editing: bool = False, **kwargs: Any) -> None:
+        self.editing = editing
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["techniques"].choices = list(TECHNIQUES.items())  # type: ignore[attr-defined]
+        self.fields["rooms"].queryset = Room.objects.filter(clinic=self.clinic).order_by("name", "pk")  # type: ignore[attr-defined]
+        if not self.editing:
+            del self.fields["active"]
+
+
+class WeeklyHoursForm(forms.Form):
+    """A week of working hours as a grid: for each weekday, `rows` blocks of start and end (local clinic time).
+
+    The form only reads the times and pairs them up; whether the blocks end after they start and do not overlap is
+    the service's rule (`resources.set_working_hours`), whose messages the page shows beside the day they name."""
+
+    MAX_ROWS = 8
+    rows = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=MAX_ROWS)
+
+    def __init__(self, *args: Any, rows: int = 3, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["rows"].error_messages["required"] = "The form was incomplete: please reload the page."
+        if self.is_bound:
+            with contextlib.suppress(ValueError):
+                rows = int(str(self.data.get("rows", rows)))
+        self.row_count = min(max(rows, 1), self.MAX_ROWS)
+        for weekday, day in WorkingHours.Weekday.choices:
+            for i in range(self.row_count):
+                for end, word in (("start", "starts"), ("end", "ends")):
+                    self.fields[self.name_of(weekday, i, end)] = forms.TimeField(
+                        label=f"{day}, block {i + 1} {word}",
+                        required=False,
+                        input_formats=TIME_INPUT_FORMATS,
+                        widget=time_widget(),
+                    )
+        name_fields(self)
+        self.day_errors: dict[int, list[str]] = {}
+
+    @staticmethod
+    def name_of(weekday: int, row: int, end: str) -> str:
+        return f"d{weekday}_{row}_{end}"
+
+    @classmethod
+    def initial_from(cls, blocks: Any) -> tuple[dict[str, Any], int]:
+        """Initial values from the therapist's WorkingHours rows, and the rows needed (one spare per day)."""
+        per_day: dict[int, list[Any]] = {}
+        for block in sorted(blocks, key=lambda b: (b.weekday, b.starts)):
+            per_day.setdefault(block.weekday, []).append(block)
+        rows = min(max([3, *(len(v) + 1 for v in per_day.values())]), cls.MAX_ROWS)
+        initial: dict[str, Any] = {"rows": rows}
+        for weekday, day_blocks in per_day.items():
+            for i, block in enumerate(day_blocks[:rows]):
+                initial[cls.name_of(weekday, i, "start")] = block.starts
+                initial[cls.name_of(weekday, i, "end")] = block.ends
+        return initial, rows
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        weekly: dict[int, list[tuple[Any, Any]]] = {}
+        for weekday, day in WorkingHours.Weekday.choices:
+            for i in range(self.row_count):
+                start_name, end_name = self.name_of(weekday, i, "start"), self.name_of(weekday, i, "end")
+                if start_name in self.errors or end_name in self.errors:
+                    continue
+                start, end = cleaned.get(start_name), cleaned.get(end_name)
+                if start and not end:
+                    self.add_error(end_name, f"{day}, block {i + 1}: give the end time too, or clear the start.")
+                elif end and not start:
+                    self.add_error(start_name, f"{day}, block {i + 1}: give the start time too, or clear the end.")
+                elif start and end:
+                    weekly.setdefault(weekday, []).append((start, end))
+        cleaned["weekly"] = weekly
+        return cleaned
+
+    def add_day_errors(self, error: ValidationError) -> None:
+        """Put the service's messages ("Monday: the blocks overlap.") beside the day they name."""
+        messages = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+        for key, texts in messages.items():
+            if key.startswith("day_") and key[4:].isdigit():
+                self.day_errors.setdefault(int(key[4:]), []).extend(texts)
+            else:
+                self.add_error(None, texts)
+
+    def grid(self) -> list[dict[str, Any]]:
+        """The days as the page shows them: each with its blocks (bound fields) and its messages."""
+        days = []
+        for weekday, day in WorkingHours.Weekday.choices:
+            blocks = [
+                (self[self.name_of(weekday, i, "start")], self[self.name_of(weekday, i, "end")])
+                for i in range(self.row_count)
+            ]
+            days.append(
+                {"weekday": weekday, "label": day, "blocks": blocks, "errors": self.day_errors.get(weekday, [])}
+            )
+        return days
+
+
+class AbsenceForm(forms.Form):
+    first_day = forms.DateField(label="First day", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    last_day = forms.DateField(label="Last day", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    kind = forms.ChoiceField(label="Kind", choices=Absence.Kind.choices)
+    note = forms.CharField(label="Note (optional)", required=False, max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        name_fields(self)
+
+
+# --- the staff waitlist ----------------------------------------------------------------------------------------------
+
+WAITLIST_SHOWN = {
+    "open": ("Waiting or offered a time", ["waiting", "offered"]),
+    "waiting": ("Waiting", ["waiting"]),
+    "offered": ("Offered a time now", ["offered"]),
+    "booked": ("Booked from the waitlist", ["booked"]),
+    "withdrawn": ("Withdrawn", ["withdrawn"]),
+    "all": ("All", ["waiting", "offered", "booked", "withdrawn"]),
+}
+
+
+class WaitlistFilterForm(_ClinicForm):
+    status = forms.ChoiceField(
+        label="Show", required=False, choices=[(k, label) for k, (label, _) in WAITLIST_SHOWN.items()]
+    )
+    service = forms.ModelChoiceField(
+        label="Service", queryset=Service.objects.none(), required=False, empty_label="Any service"
+    )
+    therapist = forms.ModelChoiceField(
+        label="Therapist asked for",
+        queryset=StaffMember.objects.none(),
+        required=False,
+        empty_label="Any",
+    )
+
+    def setup(self) -> None:
+        self.fields["service"].queryset = Service.objects.filter(clinic=self.clinic).order_by("name", "pk")  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+
+class StaffWaitlistForm(_ClinicForm):
+    client = forms.ModelChoiceField(label="Client", queryset=Client.objects.none(), empty_label="Choose the client")
+    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
+    therapist = forms.ModelChoiceField(
+        label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+    earliest = forms.DateField(label="First suitable day", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    latest = forms.DateField(label="Last suitable day", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    note = forms.CharField(label="Note (optional)", required=False, max_length=200)
+
+    def __init__(self, *args: Any, clinic: Clinic, clients: QuerySet[Client], **kwargs: Any) -> None:
+        self.clients = clients
+        super().__init__(*args, clinic=clinic, **kwargs)
+
+    def setup(self) -> None:
+        self.fields["client"].queryset = self.clients  # type: ignore[attr-defined]
+        self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, last = cleaned.get("earliest"), cleaned.get("latest")
+        if first and last and last < first:
+            self.add_error("latest", "Last suitable day: it must be on or after the first suitable day.")
+        elif first and last and (last - first) > timedelta(days=92):
+            self.add_error("latest", "Last suitable day: choose at most three months.")
         return cleaned

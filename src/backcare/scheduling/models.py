@@ -118,6 +118,9 @@ class Absence(models.Model):
         constraints = [models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="scheduling_absence_order")]
 
 
+LIVE_STATUSES = ("booked", "held")  # the statuses that can take time (a hold only until it expires)
+
+
 class Appointment(models.Model):
     """A booked visit, or a time-limited hold offered to a waitlisted client.
 
@@ -162,9 +165,20 @@ class Appointment(models.Model):
 
     class Meta:
         ordering = ["starts_at", "id"]
+        # The busy-interval searches read only live rows, so their indexes hold only live rows: at chain scale most
+        # rows are history (cancelled, lapsed offers) that would otherwise be read and thrown away. `live_q` names
+        # the statuses as literals (`LiteralIn`) so that SQLite, which does not match bound parameters against an
+        # index's condition, uses them too.
         indexes = [
-            models.Index(fields=["clinic", "busy_from"]),
-            models.Index(fields=["therapist", "busy_from"]),
+            models.Index(
+                fields=["clinic", "busy_from"], condition=Q(status__in=LIVE_STATUSES), name="appt_live_clinic"
+            ),
+            models.Index(
+                fields=["therapist", "busy_from"], condition=Q(status__in=LIVE_STATUSES), name="appt_live_therapist"
+            ),
+            models.Index(
+                fields=["client", "busy_from"], condition=Q(status__in=LIVE_STATUSES), name="appt_live_client"
+            ),
             models.Index(fields=["client", "starts_at"]),
         ]
         constraints = [
@@ -189,10 +203,28 @@ class Appointment(models.Model):
         return self.status == self.Status.HELD and self.hold_expires_at is not None and self.hold_expires_at > now
 
 
+class LiteralIn(models.lookups.In):
+    """`IN` with the values written into the SQL rather than bound as parameters, so that SQLite can match the
+    condition of a partial index. Only for fixed, known values (checked: lower-case letters and underscores)."""
+
+    lookup_name = "literal_in"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if not all(isinstance(v, str) and v.replace("_", "").isalpha() and v.islower() for v in self.rhs):
+            raise ValueError(f"literal_in takes fixed lower-case words, not {self.rhs!r}")
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} IN ({', '.join(repr(v) for v in sorted(self.rhs))})", list(params)
+
+
+Appointment._meta.get_field("status").register_lookup(LiteralIn)
+
+
 def live_q(now: datetime, prefix: str = "") -> Q:
-    """Appointments that take their time: booked, or held with an unexpired hold."""
-    return Q(**{f"{prefix}status": Appointment.Status.BOOKED}) | Q(
-        **{f"{prefix}status": Appointment.Status.HELD, f"{prefix}hold_expires_at__gt": now}
+    """Appointments that take their time: booked, or held with an unexpired hold. The first term repeats the
+    statuses in the form the partial indexes' condition has, so that the database may use them."""
+    return Q(**{f"{prefix}status__literal_in": LIVE_STATUSES}) & (
+        Q(**{f"{prefix}status": Appointment.Status.BOOKED})
+        | Q(**{f"{prefix}status": Appointment.Status.HELD, f"{prefix}hold_expires_at__gt": now})
     )
 
 
@@ -246,7 +278,8 @@ def as_dict(appointment: Appointment) -> dict[str, Any]:
 
 
 class ReminderLog(models.Model):
-    """One email about one appointment: a reminder for one start time, or a confirmation of one change.
+    """One email about one appointment: a reminder for one start time, a confirmation of one change, or the offer of
+    a time held for a waitlisted client (one per hold).
 
     The row is claimed (created, or a failed row taken back) in its own transaction BEFORE the email is sent, and the
     unique constraint lets only one process claim it, so the same email never goes twice, even when two runs of
@@ -258,6 +291,7 @@ class ReminderLog(models.Model):
         BOOKED = "booked", "Booking confirmation"
         RESCHEDULED = "rescheduled", "Change confirmation"
         CANCELLED = "cancelled", "Cancellation confirmation"
+        OFFERED = "offered", "Waitlist offer (a held time)"
 
     class Status(models.TextChoices):
         SENDING = "sending", "Being sent"

@@ -1,5 +1,5 @@
-"""Emails to clients about their appointments: confirmations with a calendar invitation, and the claim-send-mark
-protocol that reminders share, so the same email never goes twice.
+"""Emails to clients about their appointments: confirmations with a calendar invitation, offers of a time held for
+a waitlisted client, and the claim-send-mark protocol that reminders share, so the same email never goes twice.
 
 The protocol, for every email (see `ReminderLog`):
 1. claim: create the log row (appointment, kind, start time, sequence) in its own transaction, or take back a
@@ -13,6 +13,10 @@ A process that dies between 1 and 3 leaves the row SENDING; it is never sent aga
     transaction.on_commit(lambda: notifications.send_confirmation(appointment, "booked"))
 
 It never raises for a mail failure: the booking stands, the failure is logged and retried.
+
+`send_offer(hold)` runs the same way after a waitlist hold is placed (`waitlist.place_hold`): one email per hold,
+saying the time, the therapist, until when it is held and where to accept or decline it. No calendar file: nothing is
+booked until the client accepts.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from backcare.scheduling import calendars
@@ -45,6 +50,7 @@ EXPECTED_STATUS = {
     ReminderLog.Kind.BOOKED: Appointment.Status.BOOKED,
     ReminderLog.Kind.RESCHEDULED: Appointment.Status.BOOKED,
     ReminderLog.Kind.CANCELLED: Appointment.Status.CANCELLED,
+    ReminderLog.Kind.OFFERED: Appointment.Status.HELD,
 }
 
 
@@ -233,14 +239,18 @@ class RetryResult:
 
 
 def retry_failed_confirmations(*, max_attempts: int = MAX_ATTEMPTS) -> RetryResult:
-    """Try again the confirmations that failed, while they still describe the appointment as it is."""
+    """Try again the confirmations that failed, while they still describe the appointment as it is, and the offers
+    that failed while their hold is still open (`send_reminders` calls this on every run)."""
     result = RetryResult()
     failed = ReminderLog.objects.filter(
-        kind__in=CONFIRMATION_KINDS, status=ReminderLog.Status.FAILED, attempts__lt=max_attempts
+        kind__in=[*CONFIRMATION_KINDS, ReminderLog.Kind.OFFERED],
+        status=ReminderLog.Status.FAILED,
+        attempts__lt=max_attempts,
     ).select_related("appointment__clinic", "appointment__client", "appointment__therapist", "appointment__room")
     for old in failed.select_related("appointment__service"):
         appointment = old.appointment
-        check = _confirmation_still_valid(old.kind, old.starts_at, old.sequence)
+        offer = old.kind == ReminderLog.Kind.OFFERED
+        check = _offer_still_valid if offer else _confirmation_still_valid(old.kind, old.starts_at, old.sequence)
         reason = check(appointment)
         if reason:
             ReminderLog.objects.filter(pk=old.pk, status=ReminderLog.Status.FAILED).update(
@@ -252,9 +262,9 @@ def retry_failed_confirmations(*, max_attempts: int = MAX_ATTEMPTS) -> RetryResu
         if row is None:
             continue
         try:
-            message = confirmation_message(appointment, old.kind, old.sequence)
+            message = offer_message(appointment) if offer else confirmation_message(appointment, old.kind, old.sequence)
         except Exception as error:  # a broken template is recorded on the row, like a failed send
-            logger.exception("confirmation for appointment %s could not be made", appointment.pk)
+            logger.exception("email for appointment %s could not be made", appointment.pk)
             ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
             result.failed += 1
             continue
@@ -265,4 +275,75 @@ def retry_failed_confirmations(*, max_attempts: int = MAX_ATTEMPTS) -> RetryResu
     return result
 
 
-__all__ = ["MAX_ATTEMPTS", "claim", "deliver", "local_when", "retry_failed_confirmations", "send_confirmation"]
+# --- waitlist offers -------------------------------------------------------------------------------------------------
+
+
+def portal_link() -> str:
+    """Where the client accepts or declines: the portal's appointments page, absolute when the site's address is
+    configured (`BACKCARE["SITE_URL"]`, as invitation links use), else the path alone."""
+    path = reverse("portal_appointments")
+    base = str(getattr(settings, "BACKCARE", {}).get("SITE_URL", "") or "").rstrip("/")
+    return f"{base}{path}"
+
+
+def _offer_still_valid(fresh: Appointment) -> str:
+    if fresh.status != Appointment.Status.HELD:
+        return f"the offer is {fresh.get_status_display().lower()} now"
+    if fresh.hold_expires_at is None or fresh.hold_expires_at <= timezone.now():
+        return "the offer has run out"
+    if not fresh.client.email:
+        return "the client has no email address"
+    return ""
+
+
+def offer_message(hold: Appointment) -> EmailMessage:
+    assert hold.hold_expires_at is not None
+    held_for = max(round((hold.hold_expires_at - hold.created_at).total_seconds() / 60), 1)
+    link = portal_link()
+    context = email_context(
+        hold,
+        held_until=local_when(hold.hold_expires_at, hold.clinic),
+        held_for=held_for,
+        link=link,
+        link_is_absolute=link.startswith(("http://", "https://")),
+        same_day=local_when(hold.hold_expires_at, hold.clinic)["date"]
+        == local_when(timezone.now(), hold.clinic)["date"],
+    )
+    subject, body = render_email("offer", context)
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [hold.client.email])
+    if hold.clinic.email:
+        message.reply_to = [hold.clinic.email]
+    return message
+
+
+def send_offer(hold: Appointment) -> ReminderLog | None:
+    """Email the client that a time they wait for is held for them, once per hold. Call it after the hold has
+    committed (`waitlist.place_hold` does). Returns the log row, or None when there is nothing to send (no email
+    address, the hold is no longer open, or the email was claimed already). Never raises for a mail failure."""
+    hold = Appointment.objects.select_related("clinic", "client", "therapist", "room", "service").get(pk=hold.pk)
+    if not hold.client.email or _offer_still_valid(hold):
+        return None
+    row = claim(hold, ReminderLog.Kind.OFFERED, still_valid=_offer_still_valid)
+    if row is None:
+        return None
+    try:
+        message = offer_message(hold)
+    except Exception as error:  # a broken template must not break the waitlist
+        logger.exception("offer email for hold %s could not be made", hold.pk)
+        ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
+        return ReminderLog.objects.get(pk=row.pk)
+    deliver(row, message)
+    return ReminderLog.objects.get(pk=row.pk)
+
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "claim",
+    "deliver",
+    "local_when",
+    "offer_message",
+    "portal_link",
+    "retry_failed_confirmations",
+    "send_confirmation",
+    "send_offer",
+]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from backcare.scheduling.views import booking, calendar, portal
+from backcare.scheduling.views import booking, calendar, portal, setup, waitlist
 
-urlpatterns = [*calendar.urlpatterns, *booking.urlpatterns, *portal.urlpatterns]
+urlpatterns = [
+    *calendar.urlpatterns,
+    *booking.urlpatterns,
+    *portal.urlpatterns,
+    *setup.urlpatterns,
+    *waitlist.urlpatterns,
+]

@@ -5,6 +5,10 @@ appointment with status `held` that expires after `HOLD_MINUTES`. A hold is live
 book that time while it stands (see `backcare.scheduling.locking`). Accepting the hold books it; declining it, or
 letting it run out, frees the time and offers it to the next client in line. `release_expired_holds()` is meant to
 run every few minutes (a scheduled job); bookings also release expired holds in their way as they go.
+
+Every hold is emailed to its client once the hold has committed (`notifications.send_offer`, idempotent through the
+`ReminderLog` claim): the time, the therapist, until when it is held and the portal page to accept or decline it.
+Leaving the waitlist while a time is held declines the hold, so the time goes to the next client at once.
 """
 
 from __future__ import annotations
@@ -88,12 +92,19 @@ def join_waitlist(
 
 @transaction.atomic
 def leave_waitlist(entry: WaitlistEntry, *, by: Any, request: Any = None) -> WaitlistEntry:
+    """Withdraw the entry. A time held for it is declined, and so offered to the next client in line."""
     actor = actor_for(by, entry.clinic_id)
     if actor.client is not None and actor.client.pk != entry.client_id:
         raise PermissionDenied("Clients may only change their own waitlist entries.")
+    now = timezone.now()
+    declined = []
+    for hold in entry.holds.filter(status=Appointment.Status.HELD, hold_expires_at__gt=now):
+        decline_hold(hold, by=by, request=request)
+        declined.append(hold.pk)
     entry.status = WaitlistEntry.Status.WITHDRAWN
     entry.save(update_fields=["status"])
-    audit.record(actor.audit_user, "leave_waitlist", client=entry.client, obj=entry, request=request)
+    detail = {"declined_holds": declined} if declined else None
+    audit.record(actor.audit_user, "leave_waitlist", client=entry.client, obj=entry, detail=detail, request=request)
     return entry
 
 
@@ -124,8 +135,9 @@ def place_hold(
     hold_minutes: int = HOLD_MINUTES,
     request: Any = None,
 ) -> Appointment:
-    """Hold this time for the entry's client. Raises BookingConflict when it is taken (by a booking or a hold)."""
-    return place(
+    """Hold this time for the entry's client, and email them the offer once it has committed. Raises BookingConflict
+    when it is taken (by a booking or a hold)."""
+    hold = place(
         actor=actor_for(SYSTEM, entry.clinic_id),
         client=entry.client,
         service=entry.service,
@@ -136,6 +148,16 @@ def place_hold(
         entry=entry,
         request=request,
     )
+    _offer_after_commit(hold)
+    return hold
+
+
+def _offer_after_commit(hold: Appointment) -> None:
+    """Email the offer once the hold is committed (never for a hold that was rolled back). `robust`: a failure here
+    is logged, and never undoes or breaks the cancellation or move that freed the time."""
+    from backcare.scheduling import notifications
+
+    transaction.on_commit(lambda: notifications.send_offer(hold), robust=True)
 
 
 def offer_slot(
