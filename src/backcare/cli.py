@@ -263,6 +263,9 @@ DJANGO_COMMANDS = {
     "demo": "load the demo clinic into an empty database",
     "backup": "back up the clinic's database and uploaded files (safe while it runs)",
     "restore": "restore a backup made by `backcare backup`",
+    "fhir_export": "export clients' records as FHIR R4 bundles (one JSON file per client)",
+    "fhir_import": "import clients from FHIR R4 bundles, all or nothing",
+    "retention": "delete clinical records whose retention ended after an erasure request (--dry-run to list)",
     "manage": "run any Django management command (migrate, createsuperuser, ...)",
 }
 

@@ -393,3 +393,41 @@ class AuditEvent(models.Model):
 
 REGION_CHOICES = _choices(REGIONS)
 TECHNIQUE_CHOICES = [(code, name) for code, name in TECHNIQUES.items()]
+
+
+class ErasureRequest(models.Model):
+    """A client's request to erase their data (see docs/data-rights.md and `services.datarights`).
+
+    Requested (from the portal, or recorded by the owner for a request by phone, letter or email) -> confirmed by the
+    owner, which deletes at once what may be deleted and keeps the clinical record until `keep_until` -> the
+    `retention` command deletes the clinical record, this row with it; the audit trail keeps the history."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested, waiting for the owner to confirm"
+        CONFIRMED = "confirmed", "Confirmed: clinical record kept until its retention period ends"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Channel(models.TextChoices):
+        PORTAL = "portal", "The client's portal"
+        PHONE = "phone", "Telephone"
+        LETTER = "letter", "Letter"
+        EMAIL = "email", "Email"
+        IN_PERSON = "in_person", "In person"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="erasure_requests")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    requested_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    keep_until = models.DateField(null=True, blank=True, help_text="The clinical record may be deleted after this day.")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"], condition=Q(status__in=["requested", "confirmed"]), name="one_open_erasure_request"
+            )
+        ]

@@ -14,6 +14,7 @@ AREAS = [
     "referrals",
     "courses",
     "documents",
+    "datarights",
 ]
 
 urlpatterns = [p for area in AREAS for p in import_module(f"backcare.clinic.views.{area}").urlpatterns]

@@ -1,0 +1,439 @@
+"""Data rights: erasure requests under the clinical-record retention duty (this module), a client's full export
+(`datarights_export`) and the de-identified research export (`datarights_research`). docs/data-rights.md explains
+every choice to the clinic. Every write is in these modules and audited; the views only check who asks.
+
+Erasure in two steps. `request_erasure` records the request (portal or owner); `confirm_erasure` (the owner) deletes
+at once what the clinic has no duty to keep and marks the clinical record with the day it may go (`keep_until`: last
+clinical contact + `retention_years`); `run_retention` (the `retention` command, from cron) deletes the clinical
+records whose day has passed. The audit trail itself is never touched.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max, ProtectedError, QuerySet
+from django.utils import timezone
+
+from backcare.clinic import access, audit
+from backcare.clinic.models import (
+    Clearance,
+    Client,
+    Clinic,
+    Consent,
+    Course,
+    ErasureRequest,
+    Intake,
+    Invitation,
+    Outcome,
+    Referral,
+    Role,
+    Screening,
+    StaffMember,
+    TreatmentSession,
+)
+from backcare.clinic.services.datarights_export import client_zone
+
+# --- Erasure ------------------------------------------------------------------------------------------------------
+
+OPEN = (ErasureRequest.Status.REQUESTED, ErasureRequest.Status.CONFIRMED)
+STAFF_CHANNELS = [c for c in ErasureRequest.Channel if c != ErasureRequest.Channel.PORTAL]
+ERASED_CONTACT_FIELDS = ("email", "phone", "address")
+CANCEL_REASON = "Cancelled by the clinic: the client asked for their data to be erased."
+
+
+def open_request(client: Client) -> ErasureRequest | None:
+    return client.erasure_requests.filter(status__in=OPEN).first()
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """The same calendar day `years` later (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def respond_by(erasure: ErasureRequest) -> dt.date:
+    """One calendar month after the request (the GDPR's time to act; the last day of a shorter month if needed)."""
+    day = erasure.requested_at.astimezone(client_zone(erasure.client)).date()
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def last_clinical_contact(client: Client) -> dt.datetime | None:
+    """The latest moment anything was added to the clinical record; retention runs from here."""
+    moments: list[dt.datetime | None] = [
+        client.intakes.exclude(status=Intake.Status.DRAFT).aggregate(m=Max("updated_at"))["m"],
+        client.intakes.aggregate(m=Max("reviewed_at"))["m"],
+        client.screenings.aggregate(m=Max("created_at"))["m"],
+        client.clearances.aggregate(m=Max("recorded_at"))["m"],
+        client.courses.aggregate(m=Max("started_at"))["m"],
+        client.courses.aggregate(m=Max("ended_at"))["m"],
+        TreatmentSession.objects.filter(course__client=client).aggregate(m=Max("held_at"))["m"],
+        TreatmentSession.objects.filter(course__client=client).aggregate(m=Max("recorded_at"))["m"],
+        client.outcomes.aggregate(m=Max("recorded_at"))["m"],
+        client.referrals.aggregate(m=Max("created_at"))["m"],
+        client.consents.aggregate(m=Max("signed_at"))["m"],
+        client.consents.aggregate(m=Max("withdrawn_at"))["m"],
+    ]
+    found = [m for m in moments if m is not None]
+    return max(found) if found else None
+
+
+def retention_years(clinic: Clinic) -> int:
+    """How long clinical records are kept: the clinic's own period (`Clinic.retention_years`), never less than the
+    installation's minimum (BACKCARE_RETENTION_YEARS), which the operator sets to the law where the clinic works."""
+    return max(int(clinic.retention_years), int(settings.BACKCARE.get("RETENTION_YEARS", 0)))
+
+
+def keep_until(client: Client, *, today: dt.date | None = None) -> dt.date:
+    """The last day the clinical record is kept: last clinical contact + the clinic's retention years. A client with
+    no clinical record at all has nothing to keep: today."""
+    zone = client_zone(client)
+    today = today or timezone.localdate(timezone=zone)
+    last = last_clinical_contact(client)
+    if last is None:
+        return today
+    return add_years(last.astimezone(zone).date(), retention_years(client.clinic))
+
+
+@dataclass
+class ErasurePlan:
+    """What confirming an erasure does, for the pages to show before anyone confirms."""
+
+    delete_now: list[tuple[str, int]]
+    keep: list[tuple[str, int]]
+    keep_until: dt.date
+    retention_years: int
+
+
+def _future_appointments(client: Client, now: dt.datetime) -> QuerySet[Any]:
+    from backcare.scheduling.models import Appointment, live_q
+
+    return Appointment.objects.filter(client=client, starts_at__gt=now).filter(live_q(now)).order_by("starts_at")
+
+
+def erasure_plan(client: Client) -> ErasurePlan:
+    from backcare.scheduling.models import CalendarToken, WaitlistEntry
+
+    now = timezone.now()
+    contact = [f for f in ERASED_CONTACT_FIELDS if getattr(client, f)]
+    delete_now = [
+        ("portal login", 1 if client.user_id else 0),
+        ("contact details (" + ", ".join(contact) + ")" if contact else "contact details", len(contact)),
+        ("portal invitations", client.invitations.count()),
+        ("calendar feed addresses", CalendarToken.objects.filter(client=client).count()),
+        ("waitlist places", WaitlistEntry.objects.filter(client=client).count()),
+        ("future appointments (cancelled)", _future_appointments(client, now).count()),
+        ("unfinished health questionnaires", client.intakes.filter(status=Intake.Status.DRAFT).count()),
+    ]
+    keep = [
+        ("signed consent forms", client.consents.count()),
+        ("health questionnaires", client.intakes.exclude(status=Intake.Status.DRAFT).count()),
+        ("screenings", client.screenings.count()),
+        ("doctor's clearances", client.clearances.count()),
+        ("courses", client.courses.count()),
+        ("session notes", TreatmentSession.objects.filter(course__client=client).count()),
+        ("scores", client.outcomes.count()),
+        ("referrals", client.referrals.count()),
+    ]
+    return ErasurePlan(delete_now, keep, keep_until(client), retention_years(client.clinic))
+
+
+def _owner(by: Any, client: Client) -> StaffMember:
+    staff = access.staff_of(by)
+    if staff is None or staff.role != Role.OWNER or staff.clinic_id != client.clinic_id:
+        raise PermissionDenied("Only the clinic owner records and confirms erasure requests.")
+    return staff
+
+
+@transaction.atomic
+def request_erasure(
+    client: Client,
+    *,
+    by: Any,
+    channel: str = ErasureRequest.Channel.PORTAL,
+    requested_on: dt.date | None = None,
+    request: Any = None,
+) -> ErasureRequest:
+    """Record a request to erase the client's data: from the portal by the client, or by the owner for a request
+    made by phone, letter, email or in person. An open request is returned as it is (asking twice is harmless)."""
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    existing = open_request(client)
+    if existing is not None:
+        return existing
+    own = access.client_of(by)
+    staff: StaffMember | None = None
+    if access.staff_of(by) is None and own is not None and own.pk == client.pk:
+        channel = ErasureRequest.Channel.PORTAL
+        requested_at = timezone.now()
+    else:
+        staff = _owner(by, client)
+        if channel not in STAFF_CHANNELS:
+            raise ValidationError({"channel": "Choose how the client made the request: telephone, letter, email or in "
+                                   "person."})  # fmt: skip
+        today = timezone.localdate(timezone=client_zone(client))
+        requested_on = requested_on or today
+        if requested_on > today:
+            raise ValidationError({"requested_on": "The day the request was made cannot be in the future."})
+        requested_at = (
+            timezone.now()
+            if requested_on == today
+            else dt.datetime.combine(requested_on, dt.time(12), tzinfo=client_zone(client))
+        )
+    erasure = ErasureRequest.objects.create(
+        client=client, channel=channel, requested_at=requested_at, recorded_by=staff
+    )
+    client.erasure_requested_at = requested_at
+    client.save(update_fields=["erasure_requested_at"])
+    audit.record(
+        by,
+        "erasure_requested",
+        client=client,
+        obj=erasure,
+        detail={"channel": channel, "requested_at": requested_at.isoformat()},
+        request=request,
+    )
+    return erasure
+
+
+@transaction.atomic
+def withdraw_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -> ErasureRequest:
+    """The client changed their mind before the owner confirmed: nothing was erased, nothing will be."""
+    erasure = ErasureRequest.objects.select_for_update().select_related("client").get(pk=erasure.pk)
+    client = erasure.client
+    own = access.client_of(by)
+    if not (access.staff_of(by) is None and own is not None and own.pk == client.pk):
+        _owner(by, client)
+    if erasure.status == ErasureRequest.Status.WITHDRAWN:
+        return erasure
+    if erasure.status != ErasureRequest.Status.REQUESTED:
+        raise ValidationError("This request was already carried out and can no longer be withdrawn.")
+    erasure.status = ErasureRequest.Status.WITHDRAWN
+    erasure.withdrawn_at = timezone.now()
+    erasure.save(update_fields=["status", "withdrawn_at"])
+    client.erasure_requested_at = None
+    client.save(update_fields=["erasure_requested_at"])
+    audit.record(by, "erasure_withdrawn", client=client, obj=erasure, request=request)
+    return erasure
+
+
+@transaction.atomic
+def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -> ErasureRequest:
+    """Step 1, by the owner: delete now what the clinic has no duty to keep, and mark the clinical record with the
+    day it may be deleted. Confirming again changes nothing."""
+    from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
+    from backcare.scheduling.services import booking, waitlist
+
+    erasure = ErasureRequest.objects.select_for_update().select_related("client", "client__clinic").get(pk=erasure.pk)
+    client = erasure.client
+    owner = _owner(by, client)
+    if erasure.status == ErasureRequest.Status.CONFIRMED:
+        return erasure
+    if erasure.status != ErasureRequest.Status.REQUESTED:
+        raise ValidationError("This request was withdrawn; record a new request if the client asks again.")
+    now = timezone.now()
+    done: Counter[str] = Counter()
+    # The waitlist first, so that freeing the client's appointments never offers them to the client again.
+    done["waitlist_entries"] = (
+        WaitlistEntry.objects.filter(client=client).delete()[1].get("scheduling.WaitlistEntry", 0)
+    )
+    for hold in Appointment.objects.filter(client=client, status=Appointment.Status.HELD):
+        waitlist.decline_hold(hold, by=owner.user, request=request)
+        done["offers_declined"] += 1
+    for appointment in _future_appointments(client, now).filter(status=Appointment.Status.BOOKED):
+        booking.cancel_appointment(
+            appointment, by=owner.user, reason=CANCEL_REASON, late_reason=CANCEL_REASON, request=request
+        )
+        done["appointments_cancelled"] += 1
+    ReminderLog.objects.filter(appointment__client=client).exclude(recipient="").update(recipient="")
+    done["calendar_tokens"] = CalendarToken.objects.filter(client=client).delete()[1].get("scheduling.CalendarToken", 0)
+    done["invitations"] = Invitation.objects.filter(client=client).delete()[1].get("clinic.Invitation", 0)
+    done["draft_intakes"] = client.intakes.filter(status=Intake.Status.DRAFT).delete()[1].get("clinic.Intake", 0)
+    if client.user_id is not None:
+        user = client.user
+        assert user is not None
+        tokens = getattr(user, "api_tokens", None)  # the API's personal tokens go with the login (cascade)
+        done["api_tokens"] = tokens.count() if tokens is not None else 0
+        done["login_records"] = _delete_login_records(user.get_username())
+        client.user = None
+        client.save(update_fields=["user"])
+        user.delete()  # every session of this login stops working: the user it names no longer exists
+        done["portal_login"] = 1
+    erased = [f for f in ERASED_CONTACT_FIELDS if getattr(client, f)]
+    for name in ERASED_CONTACT_FIELDS:
+        setattr(client, name, "")
+    client.save(update_fields=list(ERASED_CONTACT_FIELDS))
+    erasure.status = ErasureRequest.Status.CONFIRMED
+    erasure.confirmed_at = now
+    erasure.confirmed_by = owner
+    erasure.keep_until = keep_until(client)
+    erasure.save(update_fields=["status", "confirmed_at", "confirmed_by", "keep_until"])
+    audit.record(
+        by,
+        "erasure_confirmed",
+        client=client,
+        obj=erasure,
+        detail={
+            "deleted": {k: v for k, v in done.items() if v},
+            "contact_fields_erased": erased,
+            "keep_until": erasure.keep_until.isoformat(),
+            "retention_years": retention_years(client.clinic),
+        },
+        request=request,
+    )
+    return erasure
+
+
+def _delete_login_records(username: str) -> int:
+    """The login throttle's records of this username (django-axes: attempts, failures, successful logins with IP
+    address and browser): security logs of a login that no longer exists."""
+    if not apps.is_installed("axes"):
+        return 0
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    models = (AccessAttempt, AccessFailureLog, AccessLog)
+    return sum(model.objects.filter(username=username).delete()[0] for model in models)
+
+
+def effective_keep_until(erasure: ErasureRequest) -> dt.date:
+    """The later of the day set at confirmation and the day computed now (anything added since, or a longer
+    retention period, keeps the record longer; nothing makes it go sooner)."""
+    computed = keep_until(erasure.client)
+    return max(erasure.keep_until, computed) if erasure.keep_until else computed
+
+
+# --- Retention (step 2) ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RetentionItem:
+    client_id: int
+    clinic: str
+    keep_until: dt.date
+    due: bool
+    counts: dict[str, int]
+    error: str = ""
+
+
+@dataclass
+class RetentionRun:
+    now: dt.datetime
+    dry_run: bool
+    items: list[RetentionItem] = field(default_factory=list)
+
+    @property
+    def due(self) -> list[RetentionItem]:
+        return [i for i in self.items if i.due]
+
+    @property
+    def failed(self) -> list[RetentionItem]:
+        return [i for i in self.items if i.error]
+
+
+def record_counts(client: Client) -> dict[str, int]:
+    """How many rows of each kind deleting this client's clinical record removes (for the dry run)."""
+    from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
+
+    counts = {
+        "clinic.Client": 1,
+        "clinic.Consent": client.consents.count(),
+        "clinic.Intake": client.intakes.count(),
+        "clinic.Screening": client.screenings.count(),
+        "clinic.Clearance": client.clearances.count(),
+        "clinic.Course": client.courses.count(),
+        "clinic.TreatmentSession": TreatmentSession.objects.filter(course__client=client).count(),
+        "clinic.Outcome": client.outcomes.count(),
+        "clinic.Referral": client.referrals.count(),
+        "clinic.Invitation": client.invitations.count(),
+        "clinic.ErasureRequest": client.erasure_requests.count(),
+        "scheduling.Appointment": Appointment.objects.filter(client=client).count(),
+        "scheduling.ReminderLog": ReminderLog.objects.filter(appointment__client=client).count(),
+        "scheduling.WaitlistEntry": WaitlistEntry.objects.filter(client=client).count(),
+        "scheduling.CalendarToken": CalendarToken.objects.filter(client=client).count(),
+    }
+    return {k: v for k, v in counts.items() if v}
+
+
+def _delete_record(client: Client) -> dict[str, int]:
+    """Delete the client and everything about them except the audit trail. The order matters: appointments,
+    clearances and courses protect the client or its screenings, so they go first."""
+    from backcare.scheduling.models import Appointment
+
+    letters = [c.letter for c in client.clearances.all() if c.letter]
+    counts: Counter[str] = Counter()
+    for qs in (
+        Appointment.objects.filter(client=client),
+        Clearance.objects.filter(client=client),
+        Referral.objects.filter(client=client),
+        Course.objects.filter(client=client),
+        Outcome.objects.filter(client=client),
+        Screening.objects.filter(client=client),
+        Consent.objects.filter(client=client),
+        Client.objects.filter(pk=client.pk),
+    ):
+        counts.update(qs.delete()[1])
+    names = [(letter.storage, letter.name) for letter in letters]
+    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
+    return {k: v for k, v in counts.items() if v}
+
+
+def run_retention(*, now: dt.datetime | None = None, dry_run: bool = False) -> RetentionRun:
+    """Step 2: delete the clinical record of every confirmed erasure whose retention has ended (`keep_until` is
+    before today in the clinic's zone). One transaction per client; an audit event for each deletion stays.
+    `dry_run` lists what would go and changes nothing. Running it again finds nothing more to do."""
+    now = now or timezone.now()
+    run = RetentionRun(now=now, dry_run=dry_run)
+    pending = ErasureRequest.objects.filter(status=ErasureRequest.Status.CONFIRMED).select_related("client__clinic")
+    for erasure in pending.order_by("keep_until", "id"):
+        client = erasure.client
+        until = effective_keep_until(erasure)
+        due = until < now.astimezone(client_zone(client)).date()
+        item = RetentionItem(client.pk, client.clinic.name, until, due, record_counts(client) if due else {})
+        run.items.append(item)
+        if not due or dry_run:
+            continue
+        try:
+            with transaction.atomic():
+                audit.record(
+                    None,
+                    "erasure_completed",
+                    client=client,
+                    detail={
+                        "by": "system",
+                        "command": "retention",
+                        "erasure_request": erasure.pk,
+                        "keep_until": until.isoformat(),
+                        "retention_years": retention_years(client.clinic),
+                        "deleted": item.counts,
+                    },
+                )
+                item.counts = _delete_record(client)
+        except ProtectedError as e:
+            item.error = f"could not delete client {client.pk}: {e.args[0] if e.args else e}"
+    return run
+
+
+__all__ = [
+    "ErasurePlan",
+    "RetentionRun",
+    "confirm_erasure",
+    "effective_keep_until",
+    "erasure_plan",
+    "keep_until",
+    "open_request",
+    "request_erasure",
+    "respond_by",
+    "retention_years",
+    "run_retention",
+    "withdraw_erasure",
+]
