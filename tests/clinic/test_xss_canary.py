@@ -87,8 +87,9 @@ NOT_USER_TEXT = {
     "scheduling.CalendarToken.token_hash": "made by the system",
 }
 
-# Responses a browser does not render as a page: calendar files (a calendar app shows their text as text) and PDFs.
-NOT_HTML = ("text/calendar", "application/pdf")
+# Responses a browser does not render as a page: calendar files (a calendar app shows their text as text), PDFs and
+# downloads (the data-rights ZIP and CSV; the record's HTML inside the ZIP is checked in the documents test below).
+NOT_HTML = ("text/calendar", "application/pdf", "application/zip", "text/csv")
 
 
 def text_fields():
@@ -186,3 +187,8 @@ def test_document_html_escapes_the_canary(world):
     html = documents.referral_letter_html(Referral.objects.get(pk=world.x.ids["referral"]))
     assert not unescaped(html)
     assert html.count("&lt;script&gt;alert(") >= 3  # the client, the physician and the reason at least
+    from backcare.clinic.services.datarights_export import record_html
+
+    html = record_html(world.x.client)  # the client's whole record, in the data-rights export (HTML and PDF)
+    assert not unescaped(html)
+    assert html.count("&lt;script&gt;alert(") >= 20

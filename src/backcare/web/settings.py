@@ -209,7 +209,13 @@ BACKCARE = {
     "START_BACK": env_bool("BACKCARE_START_BACK", True),
     "INVITATION_DAYS": env_int("BACKCARE_INVITATION_DAYS", 14),
     "RETENTION_YEARS": env_int("BACKCARE_RETENTION_YEARS", 8),
+    # The clinic's public address (https://clinic.example): emails sent without a request (reminders, offers,
+    # invitations sent from a command) need it to make absolute links.
+    "SITE_URL": os.environ.get("BACKCARE_SITE_URL", ""),
 }
+
+# REST API rate limit per personal API token (backcare.api.throttling), e.g. 600/minute, 10/second, 5000/hour.
+BACKCARE_API_RATE = os.environ.get("BACKCARE_API_RATE", "600/minute")
 
 LOGGING = {
     "version": 1,
