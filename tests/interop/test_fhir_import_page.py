@@ -179,3 +179,10 @@ def test_the_commands_are_part_of_the_backcare_command(cli):
         done = cli(name, "--help")
         assert done.returncode == 0, done.stderr
         assert "--user" in done.stdout
+
+
+def test_the_client_list_links_to_the_import_for_those_who_may_import(client, owner, therapist, front_desk):
+    for staff, shown in ((owner, True), (therapist, True), (front_desk, False)):
+        login(client, staff)
+        page = client.get("/clients/").content.decode()
+        assert ('href="/clients/import/"' in page) is shown, staff.role
