@@ -207,3 +207,109 @@ def test_a_service_whose_rooms_are_all_closed_gets_no_slots(world):
     world.room2.active = False
     world.room2.save()
     assert availability.find_slots(hot_stone, day, day) == []
+
+
+@pytest.mark.django_db
+def test_the_compiled_busy_query_finds_what_the_orm_query_finds(world):
+    """`BusyQuery` runs SQL the ORM compiled once, with new values put in: for any windows, `now` and filter it
+    returns the same rows, with the same times (as epoch seconds), as the ORM query built afresh, and live rows
+    only (a hold counts until it expires; cancelled rows never)."""
+    from django.db.models import Q
+
+    from backcare.scheduling.models import Appointment, live_q
+    from backcare.scheduling.services.availability import (
+        BUSY_FIELDS,
+        MAX_BUSY_SPAN,
+        ROOM_FIELDS,
+        BusyQuery,
+        busy_query,
+        epoch,
+    )
+
+    start = future_day(7)
+    therapists, clients = world.extra["therapists"], [world.cora, *world.extra["clients"]]
+    made = []
+    for day in range(4):
+        for i, hour in enumerate((9, 10, 11)):
+            made.append(
+                booking.book_appointment(
+                    clients[(day + i) % len(clients)],
+                    world.massage,
+                    at(start + timedelta(days=day), hour),
+                    therapist=therapists[i],
+                    room=(world.room1, world.room2)[(day + i) % 2],
+                    by=world.owner.user,
+                )
+            )
+    hold_ends = at(start, 8)
+    Appointment.objects.filter(pk__in=[made[1].pk, made[4].pk]).update(status="held", hold_expires_at=hold_ends)
+    Appointment.objects.filter(pk=made[2].pk).update(status="cancelled")
+
+    def times(a: Any) -> tuple[Any, ...]:
+        return (a.starts_at, a.ends_at, a.busy_from, a.busy_until)
+
+    def orm(who: Q, fields: tuple[Any, ...], lo: Any, hi: Any, now: Any) -> list[tuple[Any, ...]]:
+        rows = Appointment.objects.filter(
+            live_q(now), who, busy_from__lt=hi, busy_from__gt=lo - MAX_BUSY_SPAN, busy_until__gt=lo
+        )
+        if fields is ROOM_FIELDS:
+            return [(a.room_id, epoch(a.busy_from), epoch(a.busy_until, end=True)) for a in rows]
+        return [
+            (a.pk, a.therapist_id, a.room_id, a.client_id, *(epoch(m, end=i % 2 == 1) for i, m in enumerate(times(a))))
+            for a in rows
+        ]
+
+    shapes = [
+        (Q(therapist_id=therapists[0].pk), BUSY_FIELDS),
+        (Q(client_id=world.cora.pk), BUSY_FIELDS),
+        (Q(clinic_id=world.clinic.pk, room_id__in=[world.room1.pk, world.room2.pk]), ROOM_FIELDS),
+        (Q(clinic_id=world.clinic.pk), BUSY_FIELDS),
+    ]
+    windows = [
+        (at(start, 0), at(start + timedelta(days=1), 0)),
+        (at(start, 10), at(start, 10, 30)),  # inside one appointment's busy time
+        (at(start + timedelta(days=1), 10) + timedelta(minutes=5), at(start + timedelta(days=3), 9, 55)),
+        (at(start + timedelta(days=9), 0), at(start + timedelta(days=10), 0)),  # nothing there
+    ]
+    for now in (hold_ends - timedelta(minutes=1), hold_ends):  # the holds count, then they do not
+        for who, fields in shapes:
+            query = busy_query(who, fields)
+            assert busy_query(who, fields) is query  # compiled once
+            parts = [(query, lo, hi) for lo, hi in windows]
+            expected = sorted(row for lo, hi in windows for row in orm(who, fields, lo, hi, now))
+            assert sorted(BusyQuery.run(parts, now)) == expected
+        everyone = busy_query(Q(clinic_id=world.clinic.pk), BUSY_FIELDS)
+        pks = {row[0] for row in BusyQuery.run([(everyone, at(start, 0), at(start + timedelta(days=5), 0))], now)}
+        assert made[2].pk not in pks
+        assert (made[1].pk in pks) is (now < hold_ends)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("micro", [0, 1, 1_000, 250_000, 500_000, 999_000, 999_999])
+@pytest.mark.parametrize(
+    "when",
+    [
+        (2026, 3, 29, 0, 59, 59),  # the last second before the clocks go forward in London (UTC is stored)
+        (2026, 10, 25, 1, 0, 0),
+        (2027, 12, 31, 23, 59, 59),
+        (2038, 1, 19, 3, 14, 8),  # past 32-bit seconds
+        (2099, 2, 28, 12, 30, 0),
+    ],
+)
+def test_the_database_counts_epoch_seconds_as_python_does(when, micro):
+    """`Epoch` rounds a start down and an end up in the database, exactly as `epoch` does in Python, so the search
+    compares the same intervals whatever the database and however many microseconds a time has."""
+    from datetime import UTC, datetime
+
+    from django.db.models import DateTimeField, Value
+
+    from backcare.clinic.models import Clinic
+    from backcare.scheduling.services.availability import Epoch, epoch
+
+    moment = datetime(*when, micro, tzinfo=UTC)
+    value = Value(moment, output_field=DateTimeField())
+    Clinic.objects.create(name="Epoch", time_zone="Europe/London")
+    down, up = Clinic.objects.annotate(down=Epoch(value), up=Epoch(value, end=True)).values_list("down", "up").first()
+    assert (down, up) == (epoch(moment), epoch(moment, end=True))
+    assert down == int(moment.replace(microsecond=0).timestamp())
+    assert up == down + (1 if micro else 0)
