@@ -119,6 +119,8 @@ class Absence(models.Model):
 
 
 LIVE_STATUSES = ("booked", "held")  # the statuses that can take time (a hold only until it expires)
+# What the availability search reads of a live appointment besides whose it is (see Appointment.Meta.indexes).
+BUSY_COLUMNS = ("busy_from", "busy_until", "starts_at", "ends_at", "status", "hold_expires_at")
 
 
 class Appointment(models.Model):
@@ -168,16 +170,24 @@ class Appointment(models.Model):
         # The busy-interval searches read only live rows, so their indexes hold only live rows: at chain scale most
         # rows are history (cancelled, lapsed offers) that would otherwise be read and thrown away. `live_q` names
         # the statuses as literals (`LiteralIn`) so that SQLite, which does not match bound parameters against an
-        # index's condition, uses them too.
+        # index's condition, uses them too. Each index also holds every column the searches read (BUSY_COLUMNS), so
+        # they are answered from the index alone: live rows lie scattered among the history in the table, and
+        # fetching each from there was what made a search slower at a million rows than at ten thousand.
         indexes = [
             models.Index(
-                fields=["clinic", "busy_from"], condition=Q(status__in=LIVE_STATUSES), name="appt_live_clinic"
+                fields=["clinic", *BUSY_COLUMNS, "therapist", "room", "client", "id"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="appt_busy_clinic",
             ),
             models.Index(
-                fields=["therapist", "busy_from"], condition=Q(status__in=LIVE_STATUSES), name="appt_live_therapist"
+                fields=["therapist", *BUSY_COLUMNS, "room", "client", "id"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="appt_busy_therapist",
             ),
             models.Index(
-                fields=["client", "busy_from"], condition=Q(status__in=LIVE_STATUSES), name="appt_live_client"
+                fields=["client", *BUSY_COLUMNS, "therapist", "room", "id"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="appt_busy_client",
             ),
             models.Index(fields=["client", "starts_at"]),
         ]
