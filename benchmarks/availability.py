@@ -8,6 +8,11 @@ data with `backcare.scheduling.scale.build_scale` (50 therapists, 20 rooms, 100,
 It prints one JSON document: median and p95 per size, the ratio of the large to the small size per database, the
 time the busy-interval query alone takes, the query plans, and the machine.
 
+Spread over two years, 10,000 visits fill 7% of the places while the 1,000,000 data set is 80% full, and a fuller
+calendar means more busy intervals per day and more days looked at: that ratio mixes the table's size with the
+calendar's fullness. So each smaller size is also built as full as the largest (over just enough weeks, see
+`scale.weeks_at_occupancy`), and the ratio against that run measures the table's size alone. Both are reported.
+
 Targets (issue): p95 of 20 ms or less, and no more than 1.5 times slower at 1,000,000 than at 10,000 appointments.
 The 1,000,000 build takes minutes; `--sizes 10000,100000` or `--databases sqlite` make quicker runs.
 """
@@ -70,12 +75,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     from backcare.clinic.models import Clinic, Course
     from backcare.scheduling.models import Appointment, Service, live_q
-    from backcare.scheduling.scale import build_scale
+    from backcare.scheduling.scale import build_scale, weeks_at_occupancy
     from backcare.scheduling.services import availability
     from backcare.scheduling.services.availability import clinic_zone, day_bounds, fetch_busy
 
     call_command("migrate", interactive=False, verbosity=0)
-    log(f"[{args.db} {args.size:,}] building the data")
+    weeks = weeks_at_occupancy(args.size, args.therapists, args.rooms) if args.as_full else None
+    label = f"{args.db} {args.size:,}{f' over {weeks} weeks' if weeks else ''}"
+    log(f"[{label}] building the data")
     report = build_scale(
         clinics=1,
         therapists=args.therapists,
@@ -83,13 +90,16 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         clients=args.clients,
         appointments=args.size,
         years=args.years,
+        weeks=weeks,
         seed=args.seed,
-        progress=lambda m: log(f"[{args.db} {args.size:,}] {m}"),
+        progress=lambda m: log(f"[{label}] {m}"),
     )
-    log(f"[{args.db} {args.size:,}] built in {report.seconds['total']:.0f} s")
+    log(f"[{label}] built in {report.seconds['total']:.0f} s")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")  # what autovacuum does after a bulk load
+            # What autovacuum does after a bulk load: statistics, and the visibility map that lets an index-only scan
+            # answer from the index without visiting the table.
+            cursor.execute("VACUUM ANALYZE")
 
     clinic = Clinic.objects.get(pk=report.clinic_ids[0])
     zone = clinic_zone(clinic)
@@ -117,16 +127,22 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             except ValidationError:
                 plan = None
             elapsed = (time.perf_counter() - t0) * 1000
+            if i >= args.warmup:
+                search_ms.append(elapsed)
+                plans.append([(s.starts_at, s.therapist_id, s.room_id) for s in plan] if plan else None)
+        # Then, for comparison and in a loop of its own (so its thousands of rows do not push the searches' pages
+        # out of the database's cache between two searches): the single query for all busy intervals of the same
+        # windows that find_slots makes.
+        for i, day in enumerate(days):
+            now = moment_before(day)
             lo, hi = day_bounds(day, day + timedelta(days=6 * 7 - 1), zone)
             margin = service.before + service.after + timedelta(days=1)
             t1 = time.perf_counter()
             rows = fetch_busy(clinic.pk, lo - margin, hi + margin, now=now)
             busy_elapsed = (time.perf_counter() - t1) * 1000
             if i >= args.warmup:
-                search_ms.append(elapsed)
                 busy_ms.append(busy_elapsed)
                 busy_rows.append(len(rows))
-                plans.append([(s.starts_at, s.therapist_id, s.room_id) for s in plan] if plan else None)
         figures = {
             "searches": len(search_ms),
             "courses_that_fit": sum(p is not None for p in plans),
@@ -135,13 +151,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         }
         return figures, plans
 
-    log(f"[{args.db} {args.size:,}] timing searches")
+    log(f"[{label}] timing searches")
     stock, stock_plans = time_searches(starts[: args.warmup + (args.stock_searches or args.searches)])
     changed: dict[str, Any] | None = None
     if args.prelude:
         # Try a change (an index, a rewritten function) without editing the code: the file runs here, after the
         # stock timing, with Django set up; the same searches are then timed again and their answers compared.
-        log(f"[{args.db} {args.size:,}] running {args.prelude}, then timing again")
+        log(f"[{label}] running {args.prelude}, then timing again")
         exec(compile(Path(args.prelude).read_text(), args.prelude, "exec"), {"__name__": "prelude"})
         changed, changed_plans = time_searches(starts)
         changed["same_answers_as_stock"] = changed_plans[: len(stock_plans)] == stock_plans
@@ -170,6 +186,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "database_version": db_version,
         "appointments": report.counts["appointments"],
         "live_appointments": report.counts["live"],
+        "span": f"{report.first_day} to {report.last_day}",
+        "weeks": weeks,
         "build_seconds": round(report.seconds["total"], 1),
         **stock,
         **({"with_prelude": changed} if changed is not None else {}),
@@ -199,17 +217,20 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_worker(db: str, size: int, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+def run_worker(
+    db: str, size: int, args: argparse.Namespace, env: dict[str, str], as_full: bool = False
+) -> dict[str, Any]:
     cmd = [
         sys.executable, __file__, "--worker", "--db", db, "--size", str(size), "--searches", str(args.searches),
         "--warmup", str(args.warmup), *(["--stock-searches", str(args.stock_searches)] if args.stock_searches else []),
         "--seed", str(args.seed), "--clients", str(args.clients), "--therapists",
         str(args.therapists), "--rooms", str(args.rooms), "--years", str(args.years),
+        *(["--as-full"] if as_full else []),
         *(["--prelude", str(Path(args.prelude).resolve())] if args.prelude else []),
     ]  # fmt: skip
     done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"the {db} run with {size:,} appointments failed (exit {done.returncode})")
+        raise SystemExit(f"the {db} run with {size:,} appointments {' as full' if as_full else ''} failed")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -217,6 +238,12 @@ def run_worker(db: str, size: int, args: argparse.Namespace, env: dict[str, str]
 def drive(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",")]
     databases = [d.strip() for d in args.databases.split(",")]
+    large = max(sizes)
+    # (key, appointments, as full as the largest?): every size over the whole span, and each smaller one again over
+    # the weeks that make it as full as the largest.
+    plan: list[tuple[str, int, bool]] = [(str(n), n, False) for n in sorted(sizes)]
+    if not args.no_same_fullness:
+        plan += [(f"{n} as full", n, True) for n in sorted(sizes) if n < large]
     base_env = {**os.environ, "BACKCARE_ENV": "development", "BACKCARE_DEBUG": "0", "PYTHONUNBUFFERED": "1"}
     base_env.pop("DATABASE_URL", None)
     out: dict[str, Any] = {
@@ -238,10 +265,10 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     for db in databases:
         runs: dict[str, Any] = {}
         if db == "sqlite":
-            for size in sizes:
+            for key, size, as_full in plan:
                 folder = tempfile.mkdtemp(prefix="backcare-bench-")
                 try:
-                    runs[str(size)] = run_worker(db, size, args, {**base_env, "BACKCARE_DATA_DIR": folder})
+                    runs[key] = run_worker(db, size, args, {**base_env, "BACKCARE_DATA_DIR": folder}, as_full)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
         elif db == "postgres":
@@ -256,8 +283,8 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
 
             with pgcluster.PgCluster() as cluster:
                 assert cluster.url is not None
-                for size in sizes:
-                    name = f"bench_{size}"
+                for i, (key, size, as_full) in enumerate(plan):
+                    name = f"bench_{i}_{size}"
                     with psycopg.connect(cluster.url, autocommit=True) as conn:
                         conn.execute(f"CREATE DATABASE {name}")
                     folder = tempfile.mkdtemp(prefix="backcare-bench-")
@@ -267,25 +294,31 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                             "BACKCARE_DATA_DIR": folder,
                             "DATABASE_URL": pgcluster.database_url(name, cluster.url),
                         }
-                        runs[str(size)] = run_worker(db, size, args, env)
+                        runs[key] = run_worker(db, size, args, env, as_full)
                     finally:
                         shutil.rmtree(folder, ignore_errors=True)
                         with psycopg.connect(cluster.url, autocommit=True) as conn:
                             conn.execute(f"DROP DATABASE IF EXISTS {name}")
         else:
             raise SystemExit(f"unknown database {db!r}: use sqlite and/or postgres")
-        small, large = str(min(sizes)), str(max(sizes))
+        small, big = str(min(sizes)), str(large)
         entry: dict[str, Any] = {"sizes": runs}
-        if small != large:
-            entry["ratio_large_to_small"] = {
-                "median": round(runs[large]["search"]["median_ms"] / runs[small]["search"]["median_ms"], 2),
-                "p95": round(runs[large]["search"]["p95_ms"] / runs[small]["search"]["p95_ms"], 2),
+
+        def ratio(a: str, b: str, runs: dict[str, Any] = runs) -> dict[str, float]:
+            return {
+                "median": round(runs[b]["search"]["median_ms"] / runs[a]["search"]["median_ms"], 2),
+                "p95": round(runs[b]["search"]["p95_ms"] / runs[a]["search"]["p95_ms"], 2),
             }
-        entry["meets_p95_target"] = all(r["search"]["p95_ms"] <= TARGET_P95_MS for r in runs.values())
-        if "ratio_large_to_small" in entry:
+
+        if small != big:
+            entry["ratio_large_to_small"] = ratio(small, big)
             entry["meets_ratio_target"] = entry["ratio_large_to_small"]["p95"] <= TARGET_RATIO
-        if args.prelude and small != large:
-            a, b = runs[small]["with_prelude"]["search"], runs[large]["with_prelude"]["search"]
+            if f"{small} as full" in runs:
+                entry["ratio_large_to_small_as_full"] = ratio(f"{small} as full", big)
+                entry["meets_ratio_target_as_full"] = entry["ratio_large_to_small_as_full"]["p95"] <= TARGET_RATIO
+        entry["meets_p95_target"] = all(r["search"]["p95_ms"] <= TARGET_P95_MS for r in runs.values())
+        if args.prelude and small != big:
+            a, b = runs[small]["with_prelude"]["search"], runs[big]["with_prelude"]["search"]
             entry["with_prelude"] = {
                 "ratio_large_to_small": {
                     "median": round(b["median_ms"] / a["median_ms"], 2),
@@ -316,6 +349,10 @@ def main() -> int:
     p.add_argument("--therapists", type=int, default=50)
     p.add_argument("--rooms", type=int, default=20)
     p.add_argument("--years", type=int, default=2)
+    p.add_argument(
+        "--no-same-fullness", action="store_true", help="skip building the smaller sizes as full as the largest"
+    )
+    p.add_argument("--as-full", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", help="also write the JSON to this file")
     p.add_argument("--prelude", help="a Python file each run executes after building, before timing (to try a change)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
 from collections import defaultdict
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WorkingHours, live_q
-from backcare.scheduling.scale import build_scale
+from backcare.scheduling.scale import build_scale, weeks_at_occupancy
 from backcare.scheduling.services import availability, booking
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +209,21 @@ def test_build_scale_rejects_impossible_sizes():
         build_scale(clinics=3, therapists=2, rooms=3, clients=10, appointments=10)
     with pytest.raises(ValueError, match="occupancy"):
         build_scale(therapists=2, rooms=1, clients=10, appointments=10, occupancy=0)
+
+
+def test_a_span_in_weeks_at_the_occupancy_that_fills_it():
+    """The benchmark builds a small calendar as full as the large one: `weeks` sets the span, and
+    `weeks_at_occupancy` picks the weeks in which the visits fill about 80% of the places."""
+    weeks = weeks_at_occupancy(3_000, therapists=10, rooms=4)
+    assert weeks == math.ceil(3_000 / (6 * 2 * 6 * 4 * 0.97 * 0.8))  # 4 rooms bind: 10 / 2 * 5/6 therapists on duty
+    report = build_scale(therapists=10, rooms=4, clients=200, appointments=3_000, weeks=weeks, first_day=next_monday())
+    assert (report.last_day - report.first_day).days == weeks * 7 - 1
+    assert report.counts["live"] / 3_000 >= 0.7 and report.counts["live"] <= 3_000
+    (clinic_id,) = report.clinic_ids
+    rows = live_rows(clinic_id)
+    zone = ZoneInfo("Europe/London")
+    assert max(r["ends_at"] for r in rows).astimezone(zone).date() <= report.last_day
+    assert overlaps_by(rows, "therapist_id", "busy_from", "busy_until") == []
+    assert weeks_at_occupancy(10, therapists=50, rooms=20) == 8  # never shorter than a course search needs
+    with pytest.raises(ValueError, match="weeks"):
+        build_scale(therapists=2, rooms=1, clients=5, appointments=10, weeks=0)

@@ -21,6 +21,7 @@ The same seed gives the same rows (names, times, people), apart from database id
 
 from __future__ import annotations
 
+import math
 import random
 import time as clock
 from collections.abc import Callable, Iterator
@@ -103,9 +104,20 @@ def _monday_on_or_before(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def default_first_day(years: int) -> date:
+def default_first_day(years: int = 2, *, span_days: int | None = None) -> date:
     """Half the span in the past and half ahead, starting on a Monday: history and a booked future."""
-    return _monday_on_or_before(timezone.now().date() - timedelta(days=round(years * 365 / 2)))
+    span = span_days if span_days is not None else years * 365
+    return _monday_on_or_before(timezone.now().date() - timedelta(days=round(span / 2)))
+
+
+def weeks_at_occupancy(appointments: int, therapists: int, rooms: int, occupancy: float = 0.8) -> int:
+    """About how many weeks `appointments` booked visits take to fill `occupancy` of one clinic's places, by the
+    rules of the grid below (so a small data set can be made as full as a large one: see benchmarks/availability.py).
+    At least 8 weeks, so a 6-week course search always lies inside the data."""
+    on_duty = therapists / len(SHIFTS) * (len(OPEN_DAYS) - 1) / len(OPEN_DAYS)
+    hours = sum(end.hour - begin.hour for begin, end in SHIFTS) / len(SHIFTS)
+    places_per_week = len(OPEN_DAYS) * len(SHIFTS) * hours * min(on_duty, rooms) * 0.97  # 0.97: absences
+    return max(8, math.ceil(appointments / (places_per_week * occupancy)))
 
 
 def _insert_rows(
@@ -183,6 +195,7 @@ def build_scale(
     clients: int = 100_000,
     appointments: int = 1_000_000,
     years: int = 2,
+    weeks: int | None = None,
     seed: int = 2026,
     first_day: date | None = None,
     occupancy: float = 0.8,
@@ -190,16 +203,20 @@ def build_scale(
     batch_size: int = BATCH,
     progress: Progress | None = None,
 ) -> ScaleReport:
-    """Build `clinics` clinics sharing out the therapists, rooms, clients and appointments, over `years` years from
-    `first_day` (a Monday; default: half the span ago). `courses` clients get a screening and an active 4-session,
-    6-week course, for course searches. Returns what was made; `progress` (e.g. print) hears how it goes."""
+    """Build `clinics` clinics sharing out the therapists, rooms, clients and appointments, over `years` years (or
+    `weeks` weeks, when given) from `first_day` (a Monday; default: half the span ago). `courses` clients get a
+    screening and an active 4-session, 6-week course, for course searches. Returns what was made; `progress` (e.g.
+    print) hears how it goes."""
     if clinics < 1 or therapists < clinics or rooms < clinics or clients < clinics:
         raise ValueError("each clinic needs at least one therapist, one room and one client")
     if not 0 < occupancy <= 1:
         raise ValueError("occupancy is a fraction of the capacity, above 0 and at most 1")
+    if weeks is not None and weeks < 1:
+        raise ValueError("weeks must be 1 or more")
     rng = random.Random(seed)
-    start = first_day or default_first_day(years)
-    days = [start + timedelta(days=i) for i in range(years * 365)]
+    span = weeks * 7 if weeks is not None else years * 365
+    start = first_day or default_first_day(span_days=span)
+    days = [start + timedelta(days=i) for i in range(span)]
     report = ScaleReport(first_day=days[0], last_day=days[-1])
     counts = dict.fromkeys(("clinics", "therapists", "rooms", "clients", "appointments", "live", "absences"), 0)
     t0 = clock.perf_counter()
@@ -433,7 +450,6 @@ def _absences(
     """Each year: a holiday week (Monday to Saturday) and two single sick days per therapist."""
     away: set[tuple[int, date]] = set()
     rows: list[Absence] = []
-    years = max(len(days) // 365, 1)
 
     def add(t: StaffMember, first: date, last: date, kind: str) -> None:
         rows.append(
@@ -451,14 +467,17 @@ def _absences(
             d += timedelta(days=1)
 
     for t in staff:
-        for y in range(years):
-            base = y * 365
-            monday = _monday_on_or_before(days[base + rng.randrange(7, 350)])
-            add(t, monday, monday + timedelta(days=5), Absence.Kind.HOLIDAY)
+        # A holiday week and two sick days a year; a part of a year gets each with the chance of its share.
+        for base in range(0, len(days), 365):
+            chunk = min(365, len(days) - base)
+            if chunk >= 15 and (chunk == 365 or rng.random() < chunk / 365):
+                monday = _monday_on_or_before(days[base + rng.randrange(7, min(350, chunk - 7))])
+                add(t, monday, monday + timedelta(days=5), Absence.Kind.HOLIDAY)
             for _ in range(2):
-                day = days[base + rng.randrange(0, 364)]
-                if (t.pk, day) not in away:
-                    add(t, day, day, Absence.Kind.SICK)
+                if chunk == 365 or rng.random() < chunk / 365:
+                    day = days[base + rng.randrange(0, min(364, chunk))]
+                    if (t.pk, day) not in away:
+                        add(t, day, day, Absence.Kind.SICK)
     return away, rows
 
 

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=100_000)
         parser.add_argument("--appointments", type=int, default=1_000_000)
         parser.add_argument("--years", type=int, default=2)
+        parser.add_argument("--weeks", type=int, help="a span in weeks instead of --years")
         parser.add_argument("--seed", type=int, default=2026, help="the same seed builds the same data")
         parser.add_argument(
             "--first-day",
@@ -51,6 +52,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--first-day must be a Monday; {options['first_day']:%Y-%m-%d} is a {options['first_day']:%A}."
             )
+        if options["weeks"] is not None and options["weeks"] < 1:
+            raise CommandError("--weeks must be 1 or more.")
         call_command("migrate", interactive=False, verbosity=0)
         quiet = options["json"] or options["verbosity"] == 0
         try:
@@ -61,6 +64,7 @@ class Command(BaseCommand):
                 clients=options["clients"],
                 appointments=options["appointments"],
                 years=options["years"],
+                weeks=options["weeks"],
                 seed=options["seed"],
                 first_day=options["first_day"],
                 progress=None if quiet else self.stdout.write,
