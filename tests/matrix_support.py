@@ -69,6 +69,7 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "progress_chart_svg": {"pk": "client"},
     "client_export": {"pk": "client"},
     "client_erasure": {"pk": "client"},
+    "client_retention_delete": {"pk": "client"},
     "clearance_create": {"pk": "client", "screening": "clearance_screening"},
     "clearance_letter": {"pk": "clearance"},
     "referral_detail": {"pk": "referral"},

@@ -91,6 +91,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # data rights: the export is clinical (the client's own from the portal), erasure and research for the owner
     "client_export": ("302", "200", "200", "404", "403", "403", "403"),
     "client_erasure": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "client_retention_delete": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
     "portal_export": ("302", "403", "403", "403", "403", "200", "200"),
     "portal_erasure": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
     "datarights_overview": ("302", "200", "403", "403", "403", "403", "403"),

@@ -6,6 +6,10 @@ Erasure in two steps. `request_erasure` records the request (portal or owner); `
 at once what the clinic has no duty to keep and marks the clinical record with the day it may go (`keep_until`: last
 clinical contact + `retention_years`); `run_retention` (the `retention` command, from cron) deletes the clinical
 records whose day has passed. The audit trail itself is never touched.
+
+Records nobody asked to erase are not kept for ever either: `past_retention` lists the clients whose clinical record
+has outlived its retention period, and the owner deletes each after checking (`delete_past_retention`); the
+`retention` command counts them so the owner hears of them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.conf import settings
@@ -423,16 +428,93 @@ def run_retention(*, now: dt.datetime | None = None, dry_run: bool = False) -> R
     return run
 
 
+# --- Records past their retention period, with no erasure request -------------------------------------------------
+
+
+@dataclass
+class PastRetention:
+    client: Client
+    last_contact: dt.datetime
+    keep_until: dt.date
+
+
+def retention_status(client: Client, *, now: dt.datetime | None = None) -> tuple[PastRetention | None, str]:
+    """The client's record as past its retention period, or None and why it is kept."""
+    now = now or timezone.now()
+    today = now.astimezone(client_zone(client)).date()
+    if client.erasure_requests.filter(status__in=OPEN).exists():
+        return None, "An erasure request is under way: it deletes the record when its retention period ends."
+    last = last_clinical_contact(client)
+    if last is None:
+        return None, "The client has no clinical record, so no retention period applies."
+    until = add_years(last.astimezone(client_zone(client)).date(), retention_years(client.clinic))
+    if until >= today:
+        return None, f"The clinical record is kept until {until:%d %b %Y} (last clinical contact + retention period)."
+    if _future_appointments(client, now).exists():
+        return None, "The client has appointments to come: cancel them first if the record should go."
+    return PastRetention(client, last, until), ""
+
+
+def past_retention(clinic: Clinic, *, now: dt.datetime | None = None) -> list[PastRetention]:
+    """The clinic's clients whose clinical record has outlived its retention period (last clinical contact +
+    `retention_years` before today), with no erasure request under way and nothing booked: records the clinic no
+    longer has a duty to keep, for the owner to review. Oldest contact first. Only clients added longer ago than the
+    retention period can qualify (their record is newer than they are), so only those are looked at."""
+    now = now or timezone.now()
+    zone = ZoneInfo(clinic.time_zone)
+    today = now.astimezone(zone).date()
+    added_before = dt.datetime.combine(add_years(today, -retention_years(clinic)), dt.time.min, tzinfo=zone)
+    candidates = (
+        Client.objects.filter(clinic=clinic, created_at__lt=added_before)
+        .exclude(erasure_requests__status__in=OPEN)
+        .select_related("clinic")
+        .order_by("pk")
+    )
+    found = [due for client in candidates if (due := retention_status(client, now=now)[0]) is not None]
+    return sorted(found, key=lambda d: (d.last_contact, d.client.pk))
+
+
+@transaction.atomic
+def delete_past_retention(
+    client: Client, *, by: Any, request: Any = None, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """The owner deletes a record that has outlived its retention period (see `past_retention`): the client and
+    their whole clinical record, as the retention job does after an erasure; the audit trail stays, with a
+    `retention_deleted` event. Refused, saying why, when the record must still be kept."""
+    _owner(by, client)
+    now = now or timezone.now()
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    due, why = retention_status(client, now=now)
+    if due is None:
+        raise ValidationError(why)
+    detail = {
+        "last_clinical_contact": due.last_contact.isoformat(),
+        "keep_until": due.keep_until.isoformat(),
+        "retention_years": retention_years(client.clinic),
+        "deleted": record_counts(client),
+    }
+    audit.record(by, "retention_deleted", client=client, detail=detail, request=request)
+    try:
+        with transaction.atomic():
+            return _delete_record(client)
+    except ProtectedError as e:
+        raise ValidationError(f"The record could not be deleted: {e.args[0] if e.args else e}") from None
+
+
 __all__ = [
     "ErasurePlan",
+    "PastRetention",
     "RetentionRun",
     "confirm_erasure",
+    "delete_past_retention",
     "effective_keep_until",
     "erasure_plan",
     "keep_until",
     "open_request",
+    "past_retention",
     "request_erasure",
     "respond_by",
+    "retention_status",
     "retention_years",
     "run_retention",
     "withdraw_erasure",

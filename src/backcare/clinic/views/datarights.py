@@ -209,6 +209,54 @@ def client_erasure(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+# --- Records past their retention period ------------------------------------------------------------------------
+
+
+class RetentionDeleteForm(forms.Form):
+    checked = forms.BooleanField(
+        label=(
+            "I have checked that the clinic need not keep this record any longer: no complaint, claim, inquiry or "
+            "request about it is in progress."
+        ),
+        error_messages={"required": "Tick the box once you have checked that nothing requires the record any more."},
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def client_retention_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    require_staff(request.user, Role.OWNER)
+    client = get_client(request.user, pk, clinical=True)
+    form = RetentionDeleteForm()
+    if request.method == "POST":
+        form = RetentionDeleteForm(request.POST)
+        if form.is_valid():
+            name = client.full_name
+            try:
+                datarights.delete_past_retention(client, by=request.user, request=request)
+            except ValidationError as e:
+                _errors_from(form, e)
+            else:
+                messages.success(request, f"The record of {name} is deleted. The audit trail keeps that it was.")
+                return redirect("datarights_overview")
+    _mark_invalid(form)
+    due, why_kept = datarights.retention_status(client)
+    audit.viewed(request, client, "retention review")
+    return render(
+        request,
+        "clinic/datarights_retention_delete.html",
+        {
+            "client": client,
+            "form": form,
+            "due": due,
+            "why_kept": why_kept,
+            "retention_years": datarights.retention_years(client.clinic),
+            **_plan(client),
+        },
+    )
+
+
 # --- The owner's overview and the research export -------------------------------------------------------------------
 
 
@@ -223,11 +271,18 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
     for erasure in requests:
         erasure.effective_keep_until = datarights.effective_keep_until(erasure)  # type: ignore[attr-defined]
-    audit.viewed_many(request, [e.client for e in requests], "data rights overview")
+    past = datarights.past_retention(staff.clinic)
+    audit.viewed_many(request, [e.client for e in requests] + [d.client for d in past], "data rights overview")
     return render(
         request,
         "clinic/datarights_overview.html",
-        {"requests": requests, "k": datarights_research.K_ANONYMITY, "clinic": staff.clinic},
+        {
+            "requests": requests,
+            "past_retention": past,
+            "retention_years": datarights.retention_years(staff.clinic),
+            "k": datarights_research.K_ANONYMITY,
+            "clinic": staff.clinic,
+        },
     )
 
 
@@ -242,6 +297,7 @@ def research_export(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("clients/<int:pk>/export.zip", client_export, name="client_export"),
     path("clients/<int:pk>/erasure/", client_erasure, name="client_erasure"),
+    path("clients/<int:pk>/retention/", client_retention_delete, name="client_retention_delete"),
     path("portal/my-data/export.zip", portal_export, name="portal_export"),
     path("portal/my-data/erase/", portal_erasure, name="portal_erasure"),
     path("data-rights/", overview, name="datarights_overview"),

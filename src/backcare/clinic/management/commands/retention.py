@@ -1,6 +1,9 @@
 """`backcare retention [--dry-run] [--now WHEN]`: step 2 of an erasure request. Deletes the clinical record of every
 client whose erasure the owner confirmed and whose retention period has ended; the audit trail keeps an event for
-each. Safe to run from cron as often as you like (daily is plenty): a record already deleted is not found again."""
+each. Safe to run from cron as often as you like (daily is plenty): a record already deleted is not found again.
+
+It also counts, per clinic, the records that have outlived their retention period with no erasure request; it does
+not delete those (the owner checks each on the Data rights page), but says so, so the owner hears of them."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ class Command(BaseCommand):
     help = (
         "Delete the clinical records whose retention period has ended after a confirmed erasure request (the audit "
         "trail stays). --dry-run lists what would be deleted and changes nothing. Exit status 1 when a record could "
-        "not be deleted."
+        "not be deleted. Also counts, per clinic, the records past their retention period that nobody asked to erase; "
+        "the owner deletes those after checking, on the Data rights page."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +40,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from backcare.clinic.services.datarights import run_retention
+        from backcare.clinic.models import Clinic
+        from backcare.clinic.services.datarights import past_retention, run_retention
 
         now = _moment(options["now"]) if options["now"] else timezone.now()
         run = run_retention(now=now, dry_run=options["dry_run"])
@@ -57,5 +62,12 @@ class Command(BaseCommand):
             f"{'Dry run: ' if run.dry_run else ''}{done} record(s) {'due' if run.dry_run else 'deleted'}, "
             f"{len(run.items) - len(run.due)} still within their retention period."
         )
+        for clinic in Clinic.objects.order_by("name", "pk"):
+            past = past_retention(clinic, now=now)
+            if past:
+                self.stdout.write(
+                    f"{clinic.name}: {len(past)} record(s) past their retention period with no erasure request; the "
+                    "owner reviews and deletes them on the Data rights page (/data-rights/)."
+                )
         if run.failed:
             raise CommandError(f"{len(run.failed)} record(s) could not be deleted (see above)", returncode=1)
