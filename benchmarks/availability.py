@@ -230,7 +230,7 @@ def run_worker(
     ]  # fmt: skip
     done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"the {db} run with {size:,} appointments {' as full' if as_full else ''} failed")
+        raise SystemExit(f"the {db} run with {size:,} appointments{' as full' if as_full else ''} failed")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

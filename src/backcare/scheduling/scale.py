@@ -104,10 +104,9 @@ def _monday_on_or_before(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def default_first_day(years: int = 2, *, span_days: int | None = None) -> date:
+def default_first_day(span_days: int) -> date:
     """Half the span in the past and half ahead, starting on a Monday: history and a booked future."""
-    span = span_days if span_days is not None else years * 365
-    return _monday_on_or_before(timezone.now().date() - timedelta(days=round(span / 2)))
+    return _monday_on_or_before(timezone.now().date() - timedelta(days=round(span_days / 2)))
 
 
 def weeks_at_occupancy(appointments: int, therapists: int, rooms: int, occupancy: float = 0.8) -> int:
@@ -215,7 +214,7 @@ def build_scale(
         raise ValueError("weeks must be 1 or more")
     rng = random.Random(seed)
     span = weeks * 7 if weeks is not None else years * 365
-    start = first_day or default_first_day(span_days=span)
+    start = first_day or default_first_day(span)
     days = [start + timedelta(days=i) for i in range(span)]
     report = ScaleReport(first_day=days[0], last_day=days[-1])
     counts = dict.fromkeys(("clinics", "therapists", "rooms", "clients", "appointments", "live", "absences"), 0)

@@ -270,14 +270,10 @@ class BusyQuery:
 
 
 @lru_cache(maxsize=256)
-def _compiled(alias: str, vendor: str, who: Q, fields: tuple[Any, ...]) -> BusyQuery:
-    return BusyQuery(alias, who, fields)
-
-
 def busy_query(who: Q, fields: tuple[Any, ...], using: str = DEFAULT_DB_ALIAS) -> BusyQuery:
     """The compiled busy query for this filter and these columns (at most 256 are kept). Filter on the therapist
     or the client alone (each has its own index), or on the clinic (`Q(clinic_id=...)`, with rooms if wanted)."""
-    return _compiled(using, connections[using].vendor, who, fields)
+    return BusyQuery(using, who, fields)
 
 
 def therapists_for(clinic_id: int, needed: set[str], therapist: StaffMember | int | None = None) -> list[StaffMember]:
