@@ -99,6 +99,66 @@ def screen_client() -> Any:
 
 
 def login(page_client: Any, user: Any) -> Any:
-    """Log a Django test client in as this user (bypassing axes, which needs a request)."""
+    """Log a Django test client in as this user (bypassing axes, which needs a request), past the second step of
+    signing in where the user needs one (see `pass_second_factor`)."""
     page_client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    pass_second_factor(page_client, user)
     return page_client
+
+
+# --- Two-factor sign-in ------------------------------------------------------------------------------------------
+
+
+def enrol_app(user: Any) -> Any:
+    """Give the user a confirmed authenticator app (a TOTP device) and recovery codes, as the set-up page does;
+    returns the device, whose key tests use to compute real codes (`totp_code`)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from backcare.clinic.services import two_factor
+
+    device = two_factor.app_device(user)
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=two_factor.APP_NAME, confirmed=True)
+        two_factor._issue_recovery_codes(user)
+    return device
+
+
+def totp_code(device: Any, *, steps_ahead: int = 0) -> str:
+    """The 6-digit code an authenticator app with this device's key shows now (or `steps_ahead` 30-second steps
+    later, which the server also accepts for one step of clock drift), computed with django-otp's RFC 6238 code."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def fresh_totp_code(device: Any) -> str:
+    """A code the server has not seen yet: now's, or the next step's when now's was used already (a real app's user
+    would wait for it)."""
+    import time
+
+    device.refresh_from_db()
+    now_t = int((time.time() - device.t0) // device.step)
+    return totp_code(device, steps_ahead=0 if now_t > device.last_t else 1)
+
+
+def pass_second_factor(page_client: Any, user: Any) -> None:
+    """For a user who must use a second factor (every owner, staff of a clinic that requires it, anyone with an app):
+    enrol an app if they have none and mark the test client's session as past the code step, as the code page does
+    with django_otp.login. The code step itself is tested through the pages in tests/clinic/test_two_factor.py."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from backcare.clinic.access import staff_of
+    from backcare.clinic.services import two_factor
+
+    staff = staff_of(user)
+    if staff is None or not (two_factor.required_for(staff) or two_factor.has_app(user)):
+        return
+    device = enrol_app(user)
+    session = page_client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

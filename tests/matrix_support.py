@@ -20,6 +20,8 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from clinic_fixtures import pass_second_factor
+
 PASSWORD = "correct-horse-battery-9"
 SKIPPED_PREFIXES = ("admin/", "static/", "media/", "api/", "fhir/")  # the API has its own matrix (tests/api)
 LETTER = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -96,6 +98,7 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "setup_room": {"pk": "room"},
     "setup_service": {"pk": "service"},
     "setup_hours": {"pk": "therapist"},
+    "staff_two_factor_reset": {"pk": "therapist"},
     "setup_absences": {"pk": "therapist"},
     "setup_absence_remove": {"pk": "absence"},
     # tokens
@@ -466,6 +469,7 @@ def login_as(page_client: Any, user: Any) -> Any:
     page_client.logout()
     if user is not None:
         page_client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        pass_second_factor(page_client, user)
     return page_client
 
 

@@ -10,6 +10,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from clinic_fixtures import login
 from matrix_support import (
     all_patterns,
     build_world,
@@ -167,7 +168,7 @@ def test_same_client_form_twice_creates_one_client(client, world):
     from backcare.clinic.models import Client
 
     page_client = client
-    page_client.force_login(world.owner.user, backend="django.contrib.auth.backends.ModelBackend")
+    login(page_client, world.owner.user)
     url = reverse("client_create")
     data = {
         "first_name": "Nina",

@@ -24,6 +24,14 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "login": ("200/200", "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
     "logout": ("405/302", "405/302", "405/302", "405/302", "405/302", "405/302", "405/302"),
     "dashboard": (L, "200/200", "200/200", "200/200", "200/200", "302/302", "302/302"),
+    # two-factor sign-in: staff manage their own app; the code step sends everyone on who has passed it or needs none;
+    # the clinic's rule and resetting a member's app (here therapist A's) are the owner's
+    "two_factor_verify": (L, "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
+    "two_factor": ("302", "200", "200", "200", "200", "403", "403"),
+    "two_factor_setup": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    "two_factor_recovery_codes": (L, "405/200", "405/302", "405/302", "405/302", "405/403", "405/403"),
+    "staff_security": (L, "200/302", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "staff_two_factor_reset": (L, "405/302", "405/403", "405/403", "405/403", "405/403", "405/403"),
     # clients: contact details for all staff, the record for X's therapists, sharing and audit for the owner
     "client_list": ("302", "200", "200", "200", "200", "403", "403"),
     "client_create": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
@@ -109,7 +117,7 @@ CLINICAL_KINDS = {"client", "course", "session", "referral", "clearance", "clear
 # Pages taking a client id that show only contact details, which every staff member may see.
 CONTACT_PAGES = {"client_edit", "invite_client"}
 # Pages about therapist A (their hours and absences), not about client X: sharing X with B opens none of them.
-STAFF_PAGES = {"setup_hours", "setup_absences", "setup_absence_remove"}
+STAFF_PAGES = {"setup_hours", "setup_absences", "setup_absence_remove", "staff_two_factor_reset"}
 
 
 @pytest.fixture(autouse=True)

@@ -81,6 +81,8 @@ NOT_USER_TEXT = {
     "clinic.AuditEvent.action": "made by the system",
     "clinic.AuditEvent.object_type": "made by the system",
     "clinic.AuditEvent.object_id": "made by the system",
+    "clinic.RecoveryCodes.name": "made by the system",
+    "clinic.RecoveryCode.digest": "made by the system",
     "scheduling.Appointment.submission_key": "hidden one-time key",
     "scheduling.ReminderLog.recipient": "made by the system",
     "scheduling.ReminderLog.last_error": "made by the system",

@@ -10,12 +10,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from fhir_support import PASSWORD, other_system_bundle
 
+from clinic_fixtures import login as clinic_login
+
 pytestmark = pytest.mark.django_db
 URL = "/clients/import/"
 
 
 def login(page, staff_or_user):
-    page.force_login(getattr(staff_or_user, "user", staff_or_user))
+    clinic_login(page, getattr(staff_or_user, "user", staff_or_user))
 
 
 def test_who_may_open_the_page(client, owner, therapist, front_desk, client_record):

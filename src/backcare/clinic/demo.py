@@ -81,6 +81,11 @@ def format_logins(logins: list[DemoLogin]) -> str:
     lines = ["Demo logins (demo only; the passwords are public):"]
     for login in logins:
         lines.append(f"  {login.username:<{width}}  password {login.password:<22}  {login.who}")
+    if any(login.username == "owner" for login in logins):
+        lines.append(
+            "  The owner also signs in with an authenticator app: at the first sign-in the page shows a QR code"
+        )
+        lines.append("  and its key to add to one (two-factor sign-in is required for owners).")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ digest, so a decision can always be explained later exactly as it was made.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from backcare.clinical.vocabulary import DECISIONS, REGIONS, TECHNIQUES
 
@@ -32,6 +34,10 @@ class Clinic(models.Model):
     )
     retention_years = models.PositiveSmallIntegerField(default=8)
     cancellation_hours = models.PositiveSmallIntegerField(default=24)
+    require_two_factor = models.BooleanField(
+        default=False,
+        help_text="Every staff member signs in with a code from an authenticator app (owners always do).",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -72,6 +78,42 @@ class StaffMember(models.Model):
     @property
     def is_front_desk(self) -> bool:
         return self.role == Role.FRONT_DESK
+
+
+def recovery_code_digest(code: str) -> str:
+    """The stored form of a recovery code: SHA-256 of the code without spaces or hyphens, in lower case. The codes
+    carry 80 random bits, so a digest cannot be turned back into a code (as for API tokens)."""
+    normal = "".join(code.split()).replace("-", "").lower()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+class RecoveryCodes(TimestampMixin, ThrottlingMixin, Device):
+    """A staff member's one-time recovery codes, a django-otp device beside their authenticator app (TOTPDevice).
+
+    Only the digests are stored (see `recovery_code_digest`); a used code is deleted, so each works once. Wrong codes
+    are throttled like the app's (an ever longer wait after each failure)."""
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_STATIC_THROTTLE_FACTOR", 1))
+
+    def verify_token(self, token: Any) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        match = self.codes.filter(digest=recovery_code_digest(str(token))).first()
+        if match is None:
+            self.throttle_increment()
+            return False
+        match.delete()
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save()
+        return True
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodes, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64, db_index=True)
 
 
 class Client(models.Model):

@@ -6,6 +6,7 @@ from importlib import import_module
 
 AREAS = [
     "accounts",
+    "two_factor",
     "dashboard",
     "clients",
     "portal",

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "backcare.clinic",
     "backcare.scheduling",
     "backcare.interop",
@@ -60,11 +62,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
     "backcare.clinic.middleware.IdleTimeoutMiddleware",
+    "backcare.clinic.middleware.SecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "backcare.web.urls"
@@ -129,6 +133,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "clinic/locked_out.html"
 AXES_VERBOSE = False
+
+# Two-factor sign-in (django-otp): staff who have an authenticator app, every owner, and all staff of a clinic that
+# requires it enter a code after their password (SecondFactorMiddleware). Wrong codes wait ever longer (1 s, 2 s,
+# 4 s, ...); five wrong codes in one sign-in send the user back to the password.
+OTP_TOTP_ISSUER = os.environ.get("BACKCARE_TOTP_ISSUER", "Backcare")
+BACKCARE_SECOND_FACTOR_TRIES = env_int("BACKCARE_SECOND_FACTOR_TRIES", 5)
 
 # Sessions end after 30 minutes without a request (IdleTimeoutMiddleware) and when the browser closes.
 SESSION_IDLE_SECONDS = env_int("BACKCARE_IDLE_MINUTES", 30) * 60
