@@ -87,19 +87,29 @@ def pending_device(user: Any) -> Enrolment:
 
 def confirm_enrolment(user: Any, code: str, *, request: HttpRequest | None = None) -> tuple[TOTPDevice, list[str]]:
     """Confirm the pending app with a code it shows now. Replaces any app set up before and issues new recovery
-    codes (returned in clear this once). Raises ValidationError naming the `code` field when the code is wrong."""
+    codes (returned in clear this once). Raises ValidationError naming the `code` field when the code is wrong (the
+    refusal and django-otp's throttling count are kept: the error is raised after the transaction commits)."""
+    refused: str | None = None
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-id").first()
         if device is None:
-            raise ValidationError({"code": "The set-up has expired: open this page again to get a new QR code."})
-        if not device.verify_token(_digits(code)):
+            refused = "The set-up has expired: open this page again to get a new QR code."
+        elif waiting := _waiting_seconds(device):
+            refused = _wait_message(waiting)
+        elif not device.verify_token(_digits(code)):
+            refused = _wrong_code_message(device)
+        if refused is not None:
             audit.record(user, "two_factor_setup_refused", obj=device, request=request)
-            raise ValidationError({"code": _wrong_code_message(device)})
-        replaced = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()[0]
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-        codes = _issue_recovery_codes(user)
-        audit.record(user, "two_factor_enrol", obj=device, detail={"replaced_apps": replaced}, request=request)
+        else:
+            assert device is not None
+            replaced = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()[0]
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            codes = _issue_recovery_codes(user)
+            audit.record(user, "two_factor_enrol", obj=device, detail={"replaced_apps": replaced}, request=request)
+    if refused is not None:
+        raise ValidationError({"code": refused})
+    assert device is not None
     return device, codes
 
 
@@ -138,9 +148,11 @@ class Verified:
 def verify_code(user: Any, code: str, *, request: HttpRequest | None = None) -> Verified:
     """Check a sign-in code: six digits for the app, anything else as a recovery code. Returns the device that
     accepted it; raises ValidationError (on `code`) when it is wrong, reused or the device is waiting out failures.
-    Every outcome is audited."""
+    Every outcome is audited, and a refusal (with django-otp's throttling count) is committed before the error."""
     digits = _digits(code)
     recovery = not (digits.isascii() and digits.isdigit() and len(digits) == 6)
+    kind = "recovery code" if recovery else "app code"
+    refused: tuple[str, str] | None = None
     with transaction.atomic():
         if recovery:
             device: TOTPDevice | RecoveryCodes | None = (
@@ -148,24 +160,22 @@ def verify_code(user: Any, code: str, *, request: HttpRequest | None = None) -> 
             )
         else:
             device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("-id").first()
-        kind = "recovery code" if recovery else "app code"
         if device is None:
-            audit.record(user, "two_factor_refused", detail={"kind": kind, "why": "no device"}, request=request)
-            raise ValidationError({"code": "That code did not match. Type the 6 digits your app shows now."})
-        waiting = _waiting_seconds(device)
-        if waiting:
-            audit.record(
-                user, "two_factor_refused", obj=device, detail={"kind": kind, "why": "throttled"}, request=request
-            )
-            raise ValidationError({"code": _wait_message(waiting)})
-        if not device.verify_token(code.strip() if recovery else digits):
-            audit.record(user, "two_factor_refused", obj=device, detail={"kind": kind, "why": "wrong"}, request=request)
-            raise ValidationError({"code": _wrong_code_message(device)})
-        left = recovery_codes_left(user)
-        detail: dict[str, Any] = {"kind": kind}
-        if recovery:
-            detail["recovery_codes_left"] = left
-        audit.record(user, "two_factor_sign_in", obj=device, detail=detail, request=request)
+            refused = ("no device", _wrong_code_message(RecoveryCodes() if recovery else TOTPDevice()))
+        elif waiting := _waiting_seconds(device):
+            refused = ("throttled", _wait_message(waiting))
+        elif not device.verify_token(code.strip() if recovery else digits):
+            refused = ("wrong", _wrong_code_message(device))
+        if refused is not None:
+            detail = {"kind": kind, "why": refused[0]}
+            audit.record(user, "two_factor_refused", obj=device, detail=detail, request=request)
+        else:
+            left = recovery_codes_left(user)
+            detail = {"kind": kind, **({"recovery_codes_left": left} if recovery else {})}
+            audit.record(user, "two_factor_sign_in", obj=device, detail=detail, request=request)
+    if refused is not None:
+        raise ValidationError({"code": refused[1]})
+    assert device is not None
     return Verified(device=device, recovery=recovery, codes_left=left)
 
 
@@ -213,8 +223,10 @@ def reset_for(member: StaffMember, *, by: StaffMember, request: HttpRequest | No
     if member.pk == by.pk:
         raise ValidationError("You cannot reset your own two-factor sign-in here: set up a new app instead.")
     with transaction.atomic():
-        removed = TOTPDevice.objects.filter(user=member.user).delete()[0]
-        removed += RecoveryCodes.objects.filter(user=member.user).delete()[0]
+        removed = TOTPDevice.objects.filter(user=member.user, confirmed=True).count()
+        removed += RecoveryCodes.objects.filter(user=member.user).count()
+        TOTPDevice.objects.filter(user=member.user).delete()
+        RecoveryCodes.objects.filter(user=member.user).delete()
         audit.record(
             by.user,
             "two_factor_reset",
