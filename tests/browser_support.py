@@ -331,6 +331,16 @@ class Ui:
         return path
 
 
+def pass_code_step(ui: Ui, user: Any) -> None:
+    """On the code step after the password: type the code the user's authenticator app shows now, computed from the
+    key of their app (clinic_fixtures.enrol_app), and go on."""
+    from clinic_fixtures import enrol_app, fresh_totp_code
+
+    assert ui.path().startswith("/login/code/"), f"not on the code step but on {ui.path()}"
+    ui.page.get_by_label("Code", exact=True).fill(fresh_totp_code(enrol_app(user)))
+    ui.submit(ui.page.get_by_role("button", name="Continue"))
+
+
 @pytest.fixture
 def ui(chromium: Any, browser_db: Any, request: pytest.FixtureRequest) -> Iterator[Ui]:
     folder = ARTIFACTS / _slug(request.node.name)

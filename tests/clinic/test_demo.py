@@ -101,6 +101,7 @@ def test_demo_loads_and_prints_the_logins(demo):
     ]:
         line = next(line for line in done.stdout.splitlines() if line.strip().startswith(username + " "))
         assert password in line
+    assert "The owner also signs in with an authenticator app" in done.stdout  # set up at the first sign-in
     assert "http://localhost:8000/" in done.stdout
     assert "backcare serve" in done.stdout
 
@@ -259,8 +260,8 @@ def test_demo_logins_open_the_right_pages(client):
     for login in LOGINS:
         client.logout()
         response = client.post("/login/", {"username": login.username, "password": login.password}, follow=True)
-        expected = "/portal/" if login.username == "client" else "/dashboard/"
-        assert response.redirect_chain[-1][0] == expected, login.username
+        expected = {"client": "/portal/", "owner": "/account/two-factor/setup/"}.get(login.username, "/dashboard/")
+        assert response.redirect_chain[-1][0] == expected, login.username  # the owner sets up an app first
         assert response.status_code == 200, login.username
 
 

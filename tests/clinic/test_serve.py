@@ -109,9 +109,34 @@ def test_sign_in_page_is_served_with_security_headers(server):
         assert response.status == 200 and "text/css" in response.headers["Content-Type"]
 
 
+def app_code(secret: str) -> str:
+    """The code an authenticator app shows now for this base32 key (RFC 6238, computed with django-otp's code)."""
+    import base64
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(base64.b32decode(secret + "=" * (-len(secret) % 8)))
+    totp.time = time.time()
+    return f"{totp.token():06d}"
+
+
 def test_owner_signs_in_and_sees_the_dashboard(server):
+    """The demo owner has no authenticator app yet: after the password the page to set one up comes first (owners
+    must use one), then the dashboard."""
     opener = browser()
     response = sign_in(opener, server.url, "owner", "demo-owner-2026")
+    assert response.status == 200 and response.geturl() == f"{server.url}/account/two-factor/setup/"
+    assert_security_headers(response)
+    page = response.read().decode()
+    secret = re.search(r'data-secret="([A-Z2-7]+)"', page)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert secret and token, "the set-up page shows the key and carries a CSRF token"
+    assert opener.open(f"{server.url}/dashboard/", timeout=30).geturl().endswith("/account/two-factor/setup/")
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1), "code": app_code(secret.group(1))})
+    request = urllib.request.Request(response.geturl(), data=form.encode(), headers={"Referer": response.geturl()})
+    done = opener.open(request, timeout=30)
+    assert done.status == 200 and "Two-factor sign-in is on" in done.read().decode()
+    response = opener.open(f"{server.url}/dashboard/", timeout=30)
     assert response.status == 200 and response.geturl() == f"{server.url}/dashboard/"
     assert_security_headers(response)
     again = opener.open(f"{server.url}/dashboard/", timeout=30)

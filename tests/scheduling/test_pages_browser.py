@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from clinic_fixtures import PASSWORD
+from browser_support import pass_code_step
+from clinic_fixtures import PASSWORD, enrol_app
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +59,7 @@ def live_world(live_clinic: Any, live_therapist: Any) -> dict[str, Any]:
     document = make_intake()
     document["id"], document["age"] = f"client-{client.pk}", client.age_on()
     run_screening(client, document, kind="intake")
+    enrol_app(owner.user)  # owners sign in with an authenticator app
     return {"owner": owner, "room": room, "service": service, "client": client}
 
 
@@ -95,6 +97,7 @@ def test_front_desk_books_from_a_free_time(ui: Any, live_world: dict[str, Any]) 
 
 def test_owner_overbooking_reason_shows_when_ticked(ui: Any, live_world: dict[str, Any]) -> None:
     sign_in(ui, "olivia")
+    pass_code_step(ui, live_world["owner"].user)
     ui.goto("appointment_book")
     reason = ui.page.get_by_label("Reason for overbooking")
     assert not reason.is_visible()
