@@ -339,3 +339,22 @@ def test_the_owner_resets_a_lost_phone_and_the_member_sets_up_a_new_app(client, 
     # the owner cannot reset themself here (they set up a new app instead)
     assert client.post(reverse("staff_two_factor_reset", args=[owner.pk])).status_code == 302
     assert TOTPDevice.objects.filter(user=owner.user, confirmed=True).exists()
+
+
+def test_the_operator_resets_an_owner_who_lost_phone_and_codes(owner, capsys):
+    from django.core.management import CommandError, call_command
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from backcare.clinic.models import RecoveryCodes
+
+    enrol_app(owner.user)
+    call_command("two_factor_reset", "olivia")
+    assert "Removed olivia's app" in capsys.readouterr().out
+    assert not TOTPDevice.objects.filter(user=owner.user).exists()
+    assert not RecoveryCodes.objects.filter(user=owner.user).exists()
+    (reset,) = events("two_factor_reset")
+    assert reset.actor.startswith("operator") and reset.detail == {"username": "olivia", "devices_removed": 2}
+    call_command("two_factor_reset", "olivia")
+    assert "nothing changed" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="no user is called 'nobody'"):
+        call_command("two_factor_reset", "nobody")

@@ -237,6 +237,26 @@ def reset_for(member: StaffMember, *, by: StaffMember, request: HttpRequest | No
     return removed
 
 
+def reset_by_operator(user: Any) -> int:
+    """`backcare manage two_factor_reset USERNAME`: the operator removes a user's app and recovery codes (an owner
+    who lost both, with no other owner to reset them). Audited as the operator; returns the devices removed."""
+    from backcare.clinic.models import AuditEvent
+
+    with transaction.atomic():
+        removed = TOTPDevice.objects.filter(user=user, confirmed=True).count()
+        removed += RecoveryCodes.objects.filter(user=user).count()
+        TOTPDevice.objects.filter(user=user).delete()
+        RecoveryCodes.objects.filter(user=user).delete()
+        AuditEvent(
+            actor="operator (backcare manage two_factor_reset)",
+            action="two_factor_reset",
+            object_type="user",
+            object_id=str(user.pk),
+            detail={"username": user.get_username(), "devices_removed": removed},
+        ).save()
+    return removed
+
+
 def set_required_for_staff(
     clinic: Clinic, required: bool, *, by: StaffMember, request: HttpRequest | None = None
 ) -> None:
