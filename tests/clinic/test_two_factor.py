@@ -358,3 +358,14 @@ def test_the_operator_resets_an_owner_who_lost_phone_and_codes(owner, capsys):
     assert "nothing changed" in capsys.readouterr().out
     with pytest.raises(CommandError, match="no user is called 'nobody'"):
         call_command("two_factor_reset", "nobody")
+
+
+def test_an_admin_user_with_an_app_passes_the_code_step_too(client, db):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser(username="ada", password=PASSWORD, email="ada@x.test")
+    device = enrol_app(admin)
+    assert client.post("/admin/login/", {"username": "ada", "password": PASSWORD, "next": "/admin/"}).status_code == 302
+    assert client.get("/admin/")["Location"] == "/login/code/?next=/admin/"
+    assert client.post("/login/code/", {"code": totp_code(device), "next": "/admin/"})["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200

@@ -63,7 +63,7 @@ class SecondFactorMiddleware:
         if not user.is_authenticated or user.is_verified():  # type: ignore[union-attr]
             return None
         staff = staff_of(user)
-        if staff is None:
+        if staff is None and not user.is_staff:  # portal clients; an admin user with an app is held too
             return None
         name = _url_name(request)
         if two_factor.has_app(user):
