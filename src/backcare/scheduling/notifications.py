@@ -178,7 +178,8 @@ def queue_confirmation(appointment: Appointment, kind: str) -> OutboundMessage |
     """Queue the email telling the client that their appointment was booked, moved or cancelled, with an .ics
     attachment (one UID per appointment, SEQUENCE counting its changes). Call it inside the change's transaction,
     after its audit event (the sequence counts it). None when there is nothing to send (no email address, queued
-    already, or the appointment is not in that state). A broken template is logged and never undoes or breaks the booking."""
+    already, or the appointment is not in that state). A broken template is logged, and never undoes or breaks
+    the booking."""
     kind = ReminderLog.Kind(kind)
     if kind not in CONFIRMATION_KINDS:
         raise ValueError(f"{kind!r} is not a confirmation")
