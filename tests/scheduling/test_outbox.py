@@ -279,3 +279,21 @@ def test_two_workers_at_once_send_each_email_once(
     assert all(r.sent > 0 for r in results), [r.sent for r in results]  # both really worked
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {"sent"}
     assert set(OutboundMessage.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_worker_told_to_stop_finishes_the_email_in_hand_and_gives_the_rest_back(db, smtp):
+    _, inbox = smtp
+    for n in range(3):
+        outbox.enqueue_email(key=f"stop-{n}", kind="test.stop", to=[f"s{n}@x.test"], subject=f"S{n}", body="b")
+    asked = []
+
+    def stopping() -> bool:
+        asked.append(True)
+        return len(asked) > 1  # told to stop while the first email is being sent
+
+    result = outbox.send_due(worker="w", stopping=stopping)
+    assert result.sent == 1 and inbox.subjects() == ["S0"]
+    rest = OutboundMessage.objects.exclude(status="sent")
+    assert {(m.status, m.attempts, m.claimed_by) for m in rest} == {("pending", 0, "")}  # due again, uncounted
+    assert outbox.send_due().sent == 2
+    assert inbox.subjects() == ["S0", "S1", "S2"]

@@ -298,10 +298,24 @@ def deliver(message: OutboundMessage, *, now: datetime | None = None, mail_conne
     return Status.SENT
 
 
+def release(messages: Iterable[OutboundMessage]) -> int:
+    """Give back claimed messages not tried yet (a worker told to stop): due again at once, the attempt uncounted."""
+    return sum(
+        _mine(m).update(status=Status.PENDING, attempts=F("attempts") - 1, claimed_by="", lease_expires_at=None)
+        for m in messages
+    )
+
+
 def send_due(
-    *, now: datetime | None = None, worker: str | None = None, only: Sequence[int] | None = None, batches: int = 0
+    *,
+    now: datetime | None = None,
+    worker: str | None = None,
+    only: Sequence[int] | None = None,
+    batches: int = 0,
+    stopping: Callable[[], bool] | None = None,
 ) -> SendResult:
-    """Send every message that is due, batch after batch until none is left (or `batches` batches, when given)."""
+    """Send every message that is due, batch after batch until none is left (or `batches` batches, when given).
+    When `stopping()` turns true, the message in hand is finished and the rest of the batch given back."""
     worker = worker or uuid.uuid4().hex
     result = SendResult()
     done = 0
@@ -311,7 +325,10 @@ def send_due(
         if not claimed:
             break
         mail_connection = get_connection()
-        for message in claimed:
+        for n, message in enumerate(claimed):
+            if stopping is not None and stopping():
+                release(claimed[n:])
+                return result
             status = deliver(message, now=now, mail_connection=mail_connection)
             if status == Status.SENT:
                 result.sent += 1
@@ -380,7 +397,7 @@ class Worker:
         return self._stop.is_set()
 
     def run_once(self) -> SendResult:
-        result = send_due(worker=self.name, batches=1)
+        result = send_due(worker=self.name, batches=1, stopping=self._stop.is_set)
         for name in ("sent", "retrying", "failed", "cancelled"):
             setattr(self.total, name, getattr(self.total, name) + getattr(result, name))
         return result
@@ -449,6 +466,7 @@ __all__ = [
     "forget_client",
     "kick",
     "register_check",
+    "release",
     "retry",
     "send_due",
     "start_in_process",
