@@ -297,3 +297,14 @@ def test_a_worker_told_to_stop_finishes_the_email_in_hand_and_gives_the_rest_bac
     assert {(m.status, m.attempts, m.claimed_by) for m in rest} == {("pending", 0, "")}  # due again, uncounted
     assert outbox.send_due().sent == 2
     assert inbox.subjects() == ["S0", "S1", "S2"]
+
+
+def test_old_sent_emails_lose_their_bodies_and_keep_what_happened(world, smtp):
+    book(world, world.cora, at(future_day(7), 10))
+    assert outbox.send_due().sent == 1
+    message = OutboundMessage.objects.get()
+    assert outbox.prune() == 0  # sent just now: kept
+    assert outbox.prune(now=timezone.now() + timedelta(days=31)) == 1
+    message.refresh_from_db()
+    assert (message.body_text, message.attachments, message.status) == ("", [], "sent")
+    assert message.to == ["cora@x.test"] and message.subject.startswith("Booked:")

@@ -47,7 +47,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.utils import DNS_NAME
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "POLL_SECONDS": 15,
     "SEND_ON_COMMIT": True,
     "IN_PROCESS": False,
+    "KEEP_BODIES_DAYS": 30,
 }
 
 
@@ -366,6 +367,18 @@ def forget_client(client_id: int) -> int:
     return rows.update(to=[], reply_to=[], subject="(erased)", body_text="", body_html="", attachments=[], context={})
 
 
+def prune(*, now: datetime | None = None) -> int:
+    """Blank the bodies and attachments of emails sent or cancelled more than KEEP_BODIES_DAYS ago: what they said
+    is the record's business, not the outbox's. What, to whom, when and how it went stays."""
+    cutoff = (now or timezone.now()) - timedelta(days=float(option("KEEP_BODIES_DAYS")))
+    old = Q(status=Status.SENT, sent_at__lt=cutoff) | Q(status=Status.CANCELLED, created_at__lt=cutoff)
+    return (
+        OutboundMessage.objects.filter(old)
+        .exclude(body_text="", body_html="", attachments=[])
+        .update(body_text="", body_html="", attachments=[])
+    )
+
+
 # --- workers ---------------------------------------------------------------------------------------------------------
 
 
@@ -382,6 +395,7 @@ class Worker:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.total = SendResult()
+        self._pruned_at: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -397,6 +411,9 @@ class Worker:
         return self._stop.is_set()
 
     def run_once(self) -> SendResult:
+        if self._pruned_at is None or timezone.now() - self._pruned_at > timedelta(hours=1):
+            prune()
+            self._pruned_at = timezone.now()
         result = send_due(worker=self.name, batches=1, stopping=self._stop.is_set)
         for name in ("sent", "retrying", "failed", "cancelled"):
             setattr(self.total, name, getattr(self.total, name) + getattr(result, name))
@@ -405,6 +422,7 @@ class Worker:
     def run(self) -> None:
         try:
             while not self._stop.is_set():
+                close_old_connections()  # as between requests: a connection the database dropped is replaced
                 try:
                     result = self.run_once()
                 except Exception:  # the database went away for a moment, say: log, wait, go on
@@ -465,6 +483,7 @@ __all__ = [
     "enqueue_email",
     "forget_client",
     "kick",
+    "prune",
     "register_check",
     "release",
     "retry",

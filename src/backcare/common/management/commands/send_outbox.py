@@ -19,6 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         result = outbox.send_due()
         self.stdout.write(result.summary())
+        outbox.prune()
         if result.failed:
             raise CommandError(
                 f"{result.failed} email(s) failed after their last attempt; see the outbox page", returncode=1
