@@ -101,6 +101,8 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "staff_two_factor_reset": {"pk": "therapist"},
     "setup_absences": {"pk": "therapist"},
     "setup_absence_remove": {"pk": "absence"},
+    # the outbox (an email about X)
+    "outbox_retry": {"pk": "outbox_message"},
     # tokens
     "register": {"token": "invitation_token"},
     "calendar_feed": {"token": "calendar_token"},
@@ -383,7 +385,10 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
         note=text("waitlist note"),
     )
     hold = waitlist.place_hold(entry, therapist=therapist, room=room, starts_at=at + dt.timedelta(days=1))
+    from backcare.scheduling.models import ReminderLog
+
     side.ids.update(
+        outbox_message=ReminderLog.objects.get(appointment=booked, kind="booked").message_id,
         appointment=booked.pk,
         cancelled_appointment=cancelled.pk,
         late_cancelled_appointment=late.pk,

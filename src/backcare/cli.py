@@ -266,6 +266,7 @@ DJANGO_COMMANDS = {
     "fhir_export": "export clients' records as FHIR R4 bundles (one JSON file per client)",
     "fhir_import": "import clients from FHIR R4 bundles, all or nothing",
     "retention": "delete clinical records whose retention ended after an erasure request (--dry-run to list)",
+    "worker": "send the outbox's emails with retries until stopped (beside `serve`)",
     "manage": "run any Django management command (migrate, createsuperuser, ...)",
 }
 

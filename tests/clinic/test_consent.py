@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from backcare.clinic.models import AuditEvent, Consent, ConsentText, Invitation
 from backcare.clinic.services.consent import current_consent_text, token_hash
+from backcare.common import outbox
+from backcare.common.models import OutboundMessage
 from clinic_fixtures import login
 
 NEW_PASSWORD = "walnut-harbour-lantern-42"
@@ -35,6 +37,7 @@ def test_invitation_flow_end_to_end(client, make_client, front_desk, settings):
     invitation = Invitation.objects.get(client=newbie)
     assert invitation.token_hash == token_hash(token) and token not in invitation.token_hash
     assert invitation.expires_at - invitation.created_at == dt.timedelta(days=settings.BACKCARE["INVITATION_DAYS"])
+    assert outbox.send_due().sent == 1  # the worker sends what the invitation queued
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["nina@x.test"] and link in mail.outbox[0].body
     # Shown once: a second look no longer shows the link.
     assert link not in client.get(reverse("invite_client", args=[newbie.pk])).content.decode()
@@ -153,11 +156,13 @@ def test_invite_sent_twice_makes_one_invitation(client, make_client, therapist):
     url = reverse("invite_client", args=[newbie.pk])
     client.post(url)  # the client page's button (no key)
     client.post(url)  # a double click
+    outbox.send_due()
     assert Invitation.objects.filter(client=newbie).count() == 1 and len(mail.outbox) == 1
     assert "<code>http" in client.get(url).content.decode()
 
 
-def test_invitation_still_shown_when_email_fails(client, make_client, therapist, settings):
+def test_an_invitation_waits_in_the_outbox_while_the_mail_server_is_down(client, make_client, therapist, settings):
+    """Queued with the invitation, sent once the server answers; its row never keeps the link after sending."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
     newbie = make_client(therapist, first_name="Mo", last_name="Mailless", email="mo@x.test")
@@ -165,4 +170,31 @@ def test_invitation_still_shown_when_email_fails(client, make_client, therapist,
     link = invite(client, newbie)
     assert "/register/" in link
     assert Invitation.objects.filter(client=newbie).count() == 1
-    assert AuditEvent.objects.get(action="invite", client=newbie).detail["email_failed"] is True
+    assert AuditEvent.objects.get(action="invite", client=newbie).detail["emailed"] is True
+    assert outbox.send_due().retrying == 1
+    message = OutboundMessage.objects.get(kind="clinic.invitation")
+    assert message.status == "pending" and message.secret and link in message.body_text
+    assert message.client_id == newbie.pk and message.clinic_id == newbie.clinic_id
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # the mail server is back
+    assert outbox.send_due(now=message.next_attempt_at).sent == 1
+    [email] = mail.outbox
+    assert email.to == ["mo@x.test"] and link in email.body
+    message.refresh_from_db()
+    assert message.status == "sent" and message.body_text == "" and link not in str(message.attachments)
+
+
+def test_an_invitation_used_or_replaced_before_its_email_went_is_not_sent(make_client, therapist):
+    from backcare.clinic.services.consent import create_invitation
+
+    newbie = make_client(therapist, first_name="Rae", last_name="Replaced", email="rae@x.test")
+    create_invitation(newbie, therapist)
+    create_invitation(newbie, therapist)  # the first stops working
+    result = outbox.send_due()
+    assert (result.sent, result.cancelled) == (1, 1)
+    assert len(mail.outbox) == 1
+    first = OutboundMessage.objects.filter(kind="clinic.invitation").order_by("pk").first()
+    assert (first.status, first.last_error) == (
+        "cancelled",
+        "the invitation has expired or was replaced by a newer one",
+    )

@@ -271,10 +271,15 @@ def test_demo_sends_no_email():
 
     from backcare.clinic.demo import build_demo
     from backcare.clinic.models import Invitation
+    from backcare.common import outbox
+    from backcare.common.models import OutboundMessage
 
     build_demo()
     assert Invitation.objects.count() == 1
+    assert outbox.send_due().claimed == 0  # nothing the demo queued is ever sent
     assert mail.outbox == []
+    assert OutboundMessage.objects.exists()
+    assert set(OutboundMessage.objects.values_list("status", flat=True)) == {"cancelled"}
 
 
 def app_code(secret: str) -> str:

@@ -25,7 +25,7 @@ from matrix_support import (
 OPENERS = ("owner", "therapist_a", "client_x", "anonymous")
 TEXT_KINDS = {"text", "textarea", "email", "tel", "search", "url", "password"}
 # Pages whose form is one button acting on the record (nothing to type), or which are not data-entry forms.
-NO_INPUT_FORMS = {"logout"}
+NO_INPUT_FORMS = {"logout", "outbox"}
 # At least these pages must be found with a form (guards against the search silently finding nothing).
 KNOWN_FORMS = {
     "client_create",

@@ -104,6 +104,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "portal_erasure": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
     "datarights_overview": ("302", "200", "403", "403", "403", "403", "403"),
     "research_export": ("302", "200", "403", "403", "403", "403", "403"),
+    # the outbox: the owner's only (what, to whom, the mail server's answer; never a body); retry is a button
+    "outbox": ("302", "200", "403", "403", "403", "403", "403"),
+    "outbox_retry": (L, "405/302", "405/403", "405/403", "405/403", "405/403", "405/403"),
     # FHIR import of clients: owner and therapists (an empty post shows the form again with its message)
     "client_import": (L, "200/200", "200/200", "200/200", "403/403", "403/403", "403/403"),
     # the secret feed address is the credential: it answers without a login

@@ -31,6 +31,7 @@ from backcare.clinic.models import (
     TreatmentSession,
 )
 from backcare.clinic.services import datarights
+from backcare.common.models import OutboundMessage
 from backcare.scheduling import calendars
 from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
 from matrix_support import PASSWORD, build_world, login_as
@@ -63,7 +64,8 @@ def x_extras(world):
     Invitation.objects.create(client=x, token_hash="0" * 64, expires_at=timezone.now() + dt.timedelta(days=3))
     Intake.objects.create(client=x, status=Intake.Status.DRAFT, answers={"notes": "half finished"})
     booked = Appointment.objects.get(pk=world.x.ids["appointment"])
-    ReminderLog.objects.create(appointment=booked, kind="booked", starts_at=booked.starts_at, recipient=x.email)
+    assert ReminderLog.objects.get(appointment=booked, kind="booked").recipient == x.email  # queued by the booking
+    assert OutboundMessage.objects.filter(client_id=x.pk, to=[x.email]).exists()
     return x
 
 
@@ -132,6 +134,8 @@ def test_client_asks_in_the_portal_and_the_owner_confirms(client, world, x_extra
     assert Appointment.objects.get(pk=world.x.ids["overbooked_appointment"]).status == "cancelled"
     assert not Appointment.objects.filter(client=x, starts_at__gt=timezone.now(), status="booked").exists()
     assert set(ReminderLog.objects.filter(appointment__client=x).values_list("recipient", flat=True)) == {""}
+    emails = OutboundMessage.objects.filter(client_id=x.pk)
+    assert {(tuple(m.to), m.body_text, m.status) for m in emails} == {((), "", "cancelled")}  # none will go
     assert not AccessLog.objects.filter(username=username).exists()  # the throttle's log of the good login
     refused = portal_login(PageClient(), username)
     assert refused.status_code == 200 and "_auth_user_id" not in refused.wsgi_request.session

@@ -1,7 +1,7 @@
-"""Emails offering a freed time to a waitlisted client, delivered to a real SMTP server on loopback: sent only after
-the hold commits, saying the time, the therapist, until when it is held and where to accept or decline it; exactly
-once per hold (also when two senders overlap); none without an address, for a rolled-back hold, or for a hold that
-is no longer open; a failed send tried again while the hold is open."""
+"""Emails offering a freed time to a waitlisted client, queued in the outbox with the hold and delivered to a real SMTP
+server on loopback: sent only after the hold commits, saying the time, the therapist, until when it is held and
+where to accept or decline it; exactly once per hold (also when two senders overlap); none without an address, for a
+rolled-back hold, or for a hold that is no longer open; a failed send tried again while the hold is open."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from sched_helpers import LONDON, at, build_world, future_day
 from test_reminders import file_db  # noqa: F401  (a fixture: a database threads can share)
 from test_reminders_smtp import Inbox, attachments, body_text, smtp_server
 
+from backcare.common import outbox
+from backcare.common.models import OutboundMessage
 from backcare.scheduling import notifications
 from backcare.scheduling.models import Appointment, ReminderLog
-from backcare.scheduling.reminders import send_due_reminders
 from backcare.scheduling.services import booking, waitlist
 from clinic_fixtures import login
 
@@ -88,7 +89,7 @@ def test_a_cancellation_emails_the_offer_after_it_commits(client, world, smtp, d
     assert "the time goes to the next person on the waitlist" in body
     assert attachments(message) == []  # nothing is booked yet: no calendar entry
     log = ReminderLog.objects.get(appointment=hold)
-    assert (log.kind, log.status, log.recipient) == ("offered", "sent", "wanda@x.test")
+    assert (log.kind, log.status, log.recipient, log.message.status) == ("offered", "queued", "wanda@x.test", "sent")
 
 
 def test_the_link_is_absolute_when_the_sites_address_is_set(world, smtp, settings, django_capture_on_commit_callbacks):
@@ -140,8 +141,8 @@ def test_an_offer_goes_once(world, smtp, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         booking.cancel_appointment(appointment, by=world.front_desk.user)
     hold = Appointment.objects.get(status="held")
-    assert notifications.send_offer(hold) is None  # called again (a retry, a second worker): nothing more
-    assert send_due_reminders(hours_ahead=1).confirmations_sent == 0
+    assert notifications.queue_offer(hold) is None  # asked again (a retry, a second worker): nothing more
+    assert outbox.send_due().sent == 0
     assert len(inbox.to("wanda@x.test")) == 1
     assert ReminderLog.objects.filter(kind="offered").count() == 1
 
@@ -157,7 +158,7 @@ def test_no_email_without_an_address(world, smtp, django_capture_on_commit_callb
     hold = Appointment.objects.get(status="held")
     assert hold.client == wanda  # the time is still held for her: she sees it in the portal
     assert inbox.to("wanda@x.test") == [] and not ReminderLog.objects.filter(kind="offered").exists()
-    assert notifications.send_offer(hold) is None
+    assert notifications.queue_offer(hold) is None
 
 
 def test_a_hold_that_is_rolled_back_sends_nothing(world, smtp, django_capture_on_commit_callbacks):
@@ -178,31 +179,38 @@ def test_a_hold_that_is_rolled_back_sends_nothing(world, smtp, django_capture_on
 def test_a_hold_no_longer_open_is_not_emailed(world, smtp):
     _, inbox = smtp
     day, _, (entry,) = booked_and_waiting(world, world.extra["wanda"])
+    outbox.send_due()  # Cora's booking confirmation
     hold = waitlist.place_hold(entry, therapist=world.therapist2, room=world.room2, starts_at=at(day, 14))
     Appointment.objects.filter(pk=hold.pk).update(hold_expires_at=timezone.now() - timedelta(seconds=1))
-    assert notifications.send_offer(hold) is None
     other = waitlist.place_hold(entry, therapist=world.therapist2, room=world.room2, starts_at=at(day, 15, 30))
     waitlist.accept_hold(other, by=world.extra["wanda"].user)
-    assert notifications.send_offer(other) is None
-    assert inbox.to("wanda@x.test") == []
+    outbox.send_due()
+    assert [str(m["subject"]).split(":")[0] for m in inbox.to("wanda@x.test")] == ["Booked"]  # no offer
+    reasons = dict(OutboundMessage.objects.filter(kind="scheduling.offered").values_list("status", "last_error"))
+    assert set(OutboundMessage.objects.filter(kind="scheduling.offered").values_list("last_error", flat=True)) == {
+        "the offer has run out",
+        "the offer is booked now",
+    }
+    assert reasons.keys() == {"cancelled"}
 
 
-def test_a_failed_offer_is_sent_by_the_next_run_while_the_hold_is_open(world):
+def test_a_failed_offer_is_sent_later_while_the_hold_is_open(world):
     day, _, (entry,) = booked_and_waiting(world, world.extra["wanda"])
+    OutboundMessage.objects.update(status="sent")  # Cora's confirmation
     hold = waitlist.place_hold(entry, therapist=world.therapist2, room=world.room2, starts_at=at(day, 14))
     later = waitlist.place_hold(entry, therapist=world.therapist2, room=world.room2, starts_at=at(day, 16))
     with smtp_server() as (controller, _):
         controller.stop()
-        assert notifications.send_offer(hold).status == "failed"  # never raises into the waitlist
-        assert notifications.send_offer(later).status == "failed"
+        assert outbox.send_due().retrying == 2  # never raises into the waitlist
     Appointment.objects.filter(pk=later.pk).update(hold_expires_at=timezone.now() - timedelta(seconds=1))
     with smtp_server() as (_, inbox):
-        assert send_due_reminders(hours_ahead=1).confirmations_sent == 1
+        result = outbox.send_due(now=timezone.now() + timedelta(minutes=2))
+        assert (result.sent, result.cancelled) == (1, 1)
         [message] = inbox.to("wanda@x.test")
         assert "at 14:00" in str(message["subject"])
-    assert ReminderLog.objects.get(appointment=hold).status == "sent"
-    late = ReminderLog.objects.get(appointment=later)
-    assert (late.status, late.last_error) == ("skipped", "the offer has run out")
+    assert ReminderLog.objects.get(appointment=hold).message.status == "sent"
+    late = ReminderLog.objects.get(appointment=later).message
+    assert (late.status, late.last_error) == ("cancelled", "the offer has run out")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -216,11 +224,12 @@ def test_two_overlapping_senders_send_an_offer_once(
     make_client,
     screen_client,
     client_record,
+    settings,
 ):
+    settings.BACKCARE_OUTBOX = {**settings.BACKCARE_OUTBOX, "SEND_ON_COMMIT": False}  # the two senders send it
     world = _world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
     day, _, (entry,) = booked_and_waiting(world, world.extra["wanda"])
-    # `booking.place` is what `waitlist.place_hold` runs before it schedules the email: the hold without its email
-    # yet, so the two senders below race for the first claim.
+    OutboundMessage.objects.update(status="sent")  # Cora's confirmation
     hold = booking.place(
         actor=booking.actor_for(booking.SYSTEM, clinic.pk),
         client=entry.client,
@@ -237,7 +246,7 @@ def test_two_overlapping_senders_send_an_offer_once(
     def send() -> None:
         try:
             barrier.wait(timeout=10)
-            results.append(notifications.send_offer(hold))
+            results.append(outbox.send_due())
         except Exception as error:  # reported below
             errors.append(error)
         finally:
@@ -251,5 +260,5 @@ def test_two_overlapping_senders_send_an_offer_once(
             t.join(timeout=60)
         assert not errors, errors
         assert len(inbox.to("wanda@x.test")) == 1
-    assert sorted(r is None for r in results) == [False, True]
-    assert ReminderLog.objects.get(appointment=hold, kind="offered").status == "sent"
+    assert sorted(r.sent for r in results) == [0, 1]
+    assert ReminderLog.objects.get(appointment=hold, kind="offered").message.status == "sent"

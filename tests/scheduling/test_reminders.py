@@ -1,6 +1,7 @@
-"""Reminders through `backcare manage send_reminders`, delivered to a real SMTP server on loopback: each reminder
-exactly once (also when two runs overlap), none for cancelled appointments or old times of moved ones, failed sends
-retried by a later run, and times in the clinic's zone across a daylight-saving change."""
+"""Reminders queued by `backcare manage send_reminders` and sent by the outbox (`send_outbox`), delivered to a real
+SMTP server on loopback: each reminder exactly once (also when two runs overlap), none for cancelled appointments or
+old times of moved ones, failed sends retried by the outbox, and times in the clinic's zone across a daylight-saving
+change."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
-from django.utils import timezone
 from sched_helpers import at, build_world, future_day, next_transition
 from test_reminders_smtp import Inbox, body_text, smtp_server
 
+from backcare.common import outbox
+from backcare.common.models import OutboundMessage
 from backcare.scheduling.models import Appointment, ReminderLog
-from backcare.scheduling.reminders import send_due_reminders
+from backcare.scheduling.reminders import queue_due_reminders
 from backcare.scheduling.services import booking
 
 
@@ -52,7 +54,16 @@ def book(world, client, start, *, therapist=None, room=None, service=None):
 
 
 def run(*args: str) -> None:
+    """One cron run: queue the reminders, then send the outbox (as `backcare worker` would)."""
     call_command("send_reminders", *args)
+    call_command("send_outbox")
+
+
+def send_due_reminders(*, hours_ahead: float, now=None) -> outbox.SendResult:
+    """Queue the reminders and send what is due in the outbox, leaving the confirmations aside (already sent)."""
+    OutboundMessage.objects.exclude(kind="scheduling.reminder").update(status="sent")
+    queue_due_reminders(hours_ahead=hours_ahead, now=now)
+    return outbox.send_due()
 
 
 def tomorrow():
@@ -72,6 +83,7 @@ def test_each_reminder_arrives_once_with_the_right_content(world, smtp):
     no_email.save()
     book(world, no_email, at(day, 14))
 
+    OutboundMessage.objects.update(status="sent")  # the bookings' confirmations: not what this test is about
     run("--hours-ahead", "48")
     run("--hours-ahead", "48")
 
@@ -88,7 +100,7 @@ def test_each_reminder_arrives_once_with_the_right_content(world, smtp):
     assert "less than 24 hours" in text
     assert mine["from"] and "@" in str(mine["from"])
     logs = ReminderLog.objects.filter(kind="reminder")
-    assert sorted(logs.values_list("status", flat=True)) == ["sent", "sent"]
+    assert sorted(logs.values_list("message__status", flat=True)) == ["sent", "sent"]
     assert logs.get(appointment=cora).starts_at == cora.starts_at
 
 
@@ -100,63 +112,62 @@ def test_cancelled_and_moved_appointments(world, smtp):
     gone = book(world, other, at(day, 12))
 
     booking.cancel_appointment(gone, by=world.front_desk.user, reason="Ill", late_reason="Phoned in ill")
+    OutboundMessage.objects.update(status="sent")  # the confirmations: not what this test is about
     run("--hours-ahead", "48")
     assert [m["to"] for m in inbox.messages] == ["cora@x.test"]
     assert "10:00" in str(inbox.messages[0]["subject"])
 
     booking.reschedule_appointment(moving, at(day, 15), by=world.front_desk.user, late_reason="Client asked")
+    OutboundMessage.objects.exclude(kind="scheduling.reminder").update(status="sent")
     run("--hours-ahead", "48")
     run("--hours-ahead", "48")
     subjects = [str(m["subject"]) for m in inbox.to("cora@x.test")]
     assert len(subjects) == 2 and "15:00" in subjects[1]
     assert not inbox.to(other.email)
-    assert ReminderLog.objects.filter(appointment=moving, status="sent").count() == 2
+    assert ReminderLog.objects.filter(appointment=moving, kind="reminder", message__status="sent").count() == 2
 
 
-def test_a_reminder_claimed_by_another_run_is_not_sent_again(world, smtp):
-    """The claim is the guard: a row in progress (or one whose process died after sending) is never sent twice."""
-    _, inbox = smtp
+def test_a_reminder_already_queued_is_not_queued_again(world):
     a = book(world, world.cora, at(tomorrow(), 10))
-    ReminderLog.objects.create(appointment=a, kind="reminder", starts_at=a.starts_at, status="sending")
-    result = send_due_reminders(hours_ahead=48)
-    assert (result.sent, result.stuck, len(inbox.messages)) == (0, 0, 0)
-    # A run that died more than an hour ago is reported, still not sent again.
-    ReminderLog.objects.filter(appointment=a).update(claimed_at=timezone.now() - timedelta(hours=2))
-    result = send_due_reminders(hours_ahead=48)
-    assert (result.sent, result.stuck, len(inbox.messages)) == (0, 1, 0)
-    assert "1 email(s) were being sent by a run that stopped half-way" in result.summary()
+    assert queue_due_reminders(hours_ahead=48).queued == 1
+    assert queue_due_reminders(hours_ahead=48).queued == 0
+    [log] = ReminderLog.objects.filter(appointment=a, kind="reminder")
+    assert log.status == "queued" and log.message.kind == "scheduling.reminder"
+    assert OutboundMessage.objects.filter(kind="scheduling.reminder").count() == 1
 
 
-def test_failed_smtp_is_marked_failed_and_sent_by_a_later_run(world):
+def test_failed_smtp_is_retried_by_the_outbox_and_sent_once(world):
     day = tomorrow()
     a = book(world, world.cora, at(day, 10))
+    OutboundMessage.objects.update(status="sent")
     with smtp_server() as (controller, inbox):
         controller.stop()  # the mail server is down
-        with pytest.raises(CommandError, match="tried again on the next run"):
-            run("--hours-ahead", "48")
+        run("--hours-ahead", "48")
         assert inbox.messages == []
-    log = ReminderLog.objects.get(appointment=a)
-    assert log.status == "failed" and log.attempts == 1 and log.last_error
+    message = ReminderLog.objects.get(appointment=a, kind="reminder").message
+    assert message.status == "pending" and message.attempts == 1 and message.last_error
 
     with smtp_server() as (_, inbox):
-        run("--hours-ahead", "48")
+        later = message.next_attempt_at
+        assert outbox.send_due(now=later).sent == 1
+        assert outbox.send_due(now=later).sent == 0
         run("--hours-ahead", "48")
         assert len(inbox.to("cora@x.test")) == 1
-    log.refresh_from_db()
-    assert (log.status, log.attempts, log.last_error) == ("sent", 2, "")
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.last_error) == ("sent", 2, "")
 
 
-def test_retries_stop_at_the_cap(world):
+def test_a_reminder_of_an_appointment_cancelled_before_it_went_is_not_sent(world):
     a = book(world, world.cora, at(tomorrow(), 10))
-    with smtp_server() as (controller, _):
-        controller.stop()
-        for _ in range(3):
-            send_due_reminders(hours_ahead=48, max_attempts=2)
-    log = ReminderLog.objects.get(appointment=a)
-    assert (log.status, log.attempts) == ("failed", 2)
+    OutboundMessage.objects.update(status="sent")
+    queue_due_reminders(hours_ahead=48)
+    booking.cancel_appointment(a, by=world.owner.user, reason="Ill", late_reason="Phoned in ill")
     with smtp_server() as (_, inbox):
-        assert send_due_reminders(hours_ahead=48, max_attempts=2).sent == 0
-        assert inbox.messages == []
+        result = outbox.send_due()
+        assert [str(m["subject"]).split(":")[0] for m in inbox.messages] == ["Cancelled"]
+    assert result.cancelled == 1
+    reminder = OutboundMessage.objects.get(kind="scheduling.reminder")
+    assert (reminder.status, reminder.last_error) == ("cancelled", "the appointment is cancelled now")
 
 
 def test_hours_ahead_must_be_sensible(db):
@@ -195,7 +206,8 @@ def shared_world(file_db, clinic, owner, therapist, therapist2, front_desk, make
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_overlapping_runs_send_each_reminder_once(shared_world):
+def test_two_overlapping_runs_send_each_reminder_once(shared_world, settings):
+    settings.BACKCARE_OUTBOX = {**settings.BACKCARE_OUTBOX, "SEND_ON_COMMIT": False}  # the outbox sends below
     world = shared_world
     day = tomorrow()
     clients = [world.cora] + [world.client(f"Par{n}") for n in range(3)]
@@ -204,13 +216,14 @@ def test_two_overlapping_runs_send_each_reminder_once(shared_world):
     made = []
     for n, client in enumerate(clients):
         made.append(book(world, client, at(day, 10 + n // 2 * 2), therapist=therapists[n % 2], room=rooms[n % 2]))
+    OutboundMessage.objects.update(status="sent")  # the confirmations: not what this test is about
     barrier = threading.Barrier(2)
     results, errors = [], []
 
     def one_run() -> None:
         try:
             barrier.wait(timeout=10)
-            results.append(send_due_reminders(hours_ahead=48))
+            results.append(queue_due_reminders(hours_ahead=48))
         except Exception as error:  # reported below
             errors.append(error)
         finally:
@@ -223,11 +236,12 @@ def test_two_overlapping_runs_send_each_reminder_once(shared_world):
         for t in threads:
             t.join(timeout=120)
         assert not errors, errors
-        assert sum(r.sent for r in results) == len(made)
-        assert len(results) == 2 and sum(r.failed for r in results) == 0
+        assert sum(r.queued for r in results) == len(made)
+        assert len(results) == 2
+        assert outbox.send_due().sent == len(made)
         for client in clients:
             assert len(inbox.to(client.email)) == 1, client.email
-    assert ReminderLog.objects.filter(status="sent", kind="reminder").count() == len(made)
+    assert ReminderLog.objects.filter(message__status="sent", kind="reminder").count() == len(made)
 
 
 @pytest.mark.parametrize(("offset_days", "zone"), [(1, "GMT"), (-1, "BST")])

@@ -41,6 +41,7 @@ from backcare.clinic.models import (
 from backcare.clinic.services import clients, consent, courses, intake, outcomes, referrals, sessions
 from backcare.clinical.instruments import RMDQ_ITEMS
 from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.common.models import OutboundMessage
 
 DEMO_CLINIC_NAME = "Backcare Demo Clinic"
 
@@ -285,9 +286,15 @@ class _Builder:
 
 def build_demo(stdout: IO[str] | None = None, *, now: dt.datetime | None = None) -> Clinic:
     """Create the demo clinic in the database, all or nothing. The caller makes sure it holds no clinic yet."""
-    # The demo's addresses are fictional: invitations go nowhere, whatever e-mail the installation has set up.
+    # The demo's addresses are fictional: the emails its making queues (invitations, confirmations) go nowhere,
+    # whatever e-mail the installation has set up. Emails of the demo in use go out as usual (the console in `make
+    # run`).
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), transaction.atomic():
-        return _build(_Builder(now or timezone.now(), stdout))
+        clinic = _build(_Builder(now or timezone.now(), stdout))
+        OutboundMessage.objects.filter(status=OutboundMessage.Status.PENDING).update(
+            status=OutboundMessage.Status.CANCELLED, last_error="made with the demo data: never sent"
+        )
+        return clinic
 
 
 def _build(b: _Builder) -> Clinic:

@@ -16,6 +16,7 @@ AREAS = [
     "courses",
     "documents",
     "datarights",
+    "outbox",
 ]
 
 urlpatterns = [p for area in AREAS for p in import_module(f"backcare.clinic.views.{area}").urlpatterns]

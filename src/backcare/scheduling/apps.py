@@ -6,3 +6,9 @@ class SchedulingConfig(AppConfig):
     label = "scheduling"
     verbose_name = "Scheduling"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backcare.common import outbox
+        from backcare.scheduling import notifications
+
+        outbox.register_check("scheduling", notifications.still_true)

@@ -291,9 +291,10 @@ class ReminderLog(models.Model):
     """One email about one appointment: a reminder for one start time, a confirmation of one change, or the offer of
     a time held for a waitlisted client (one per hold).
 
-    The row is claimed (created, or a failed row taken back) in its own transaction BEFORE the email is sent, and the
-    unique constraint lets only one process claim it, so the same email never goes twice, even when two runs of
-    `send_reminders` overlap. A failed send is marked failed and retried by a later run, up to a limit.
+    The row is written with the email's outbox row (`message`), in the transaction that queues it; the unique
+    constraint and the outbox's idempotency key let the same email be queued once, even when two runs of
+    `send_reminders` overlap. Whether it went, and the retries, are the outbox row's (`message.status`). Rows from
+    before the outbox (sending, sent, failed, skipped) keep their own status.
     """
 
     class Kind(models.TextChoices):
@@ -304,6 +305,7 @@ class ReminderLog(models.Model):
         OFFERED = "offered", "Waitlist offer (a held time)"
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "In the outbox (see its message)"
         SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (tried again later)"
@@ -321,6 +323,9 @@ class ReminderLog(models.Model):
     claimed_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    message = models.OneToOneField(
+        "common.OutboundMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="reminderlog"
+    )
 
     class Meta:
         ordering = ["claimed_at", "id"]

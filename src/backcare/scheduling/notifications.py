@@ -1,48 +1,38 @@
-"""Emails to clients about their appointments: confirmations with a calendar invitation, offers of a time held for
-a waitlisted client, and the claim-send-mark protocol that reminders share, so the same email never goes twice.
+"""Emails to clients about their appointments: confirmations with a calendar invitation, reminders, and offers of a
+time held for a waitlisted client. Each is put in the outbox (`backcare.common.outbox`) inside the transaction of
+the change that causes it, so a booking that rolls back sends nothing and a mail server that is down loses nothing:
 
-The protocol, for every email (see `ReminderLog`):
-1. claim: create the log row (appointment, kind, start time, sequence) in its own transaction, or take back a
-   FAILED row that has attempts left; the unique constraint lets exactly one process win;
-2. send through Django's email framework (outside any transaction);
-3. mark the row SENT, or FAILED with the error (a later `send_reminders` run tries it again, up to MAX_ATTEMPTS).
-A process that dies between 1 and 3 leaves the row SENDING; it is never sent again (at most once, never twice).
+    queue_confirmation(appointment, "booked")   # in the booking's transaction (booking.py does it)
+    queue_offer(hold)                           # in the hold's transaction (booking.place does it)
+    queue_reminder(appointment)                 # from `send_reminders`
 
-`send_confirmation(appointment, kind)` is meant to run after the booking's transaction has committed:
-
-    transaction.on_commit(lambda: notifications.send_confirmation(appointment, "booked"))
-
-It never raises for a mail failure: the booking stands, the failure is logged and retried.
-
-`send_offer(hold)` runs the same way after a waitlist hold is placed (`waitlist.place_hold`): one email per hold,
-saying the time, the therapist, until when it is held and where to accept or decline it. No calendar file: nothing is
-booked until the client accepts.
+Each email is keyed on (appointment, kind, start time, calendar sequence), so the same event is queued once: the
+outbox row's idempotency key, and the `ReminderLog` row written beside it (the appointment's history of emails).
+Just before the outbox sends one, `still_true` asks whether it still describes the appointment: a confirmation of a
+booking that was moved or cancelled meanwhile, the reminder of an old time, or the offer of a hold that ran out is
+not sent (the row is marked cancelled with the reason).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from email.mime.text import MIMEText
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from backcare.common import outbox
+from backcare.common.models import OutboundMessage
 from backcare.scheduling import calendars
 from backcare.scheduling.models import Appointment, ReminderLog
 from backcare.scheduling.services.availability import clinic_zone
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
 CONFIRMATION_KINDS = (ReminderLog.Kind.BOOKED, ReminderLog.Kind.RESCHEDULED, ReminderLog.Kind.CANCELLED)
 # The status an appointment must still have for each kind of email to make sense.
 EXPECTED_STATUS = {
@@ -89,78 +79,79 @@ def render_email(name: str, context: dict[str, Any]) -> tuple[str, str]:
     return " ".join(subject.split()), body.strip() + "\n"
 
 
-def ics_part(ics: bytes, method: str) -> MIMEText:
-    """An iTIP attachment: text/calendar with its method, as calendar programs expect."""
-    part = MIMEText(ics.decode("utf-8"), "calendar", "utf-8")
-    part.set_param("method", method)
-    part.add_header("Content-Disposition", "attachment", filename="appointment.ics")
-    return part
+# --- into the outbox --------------------------------------------------------------------------------------------
 
 
-# --- claim, send, mark -----------------------------------------------------------------------------------------------
+def outbox_key(appointment: Appointment, kind: str, sequence: int = 0) -> str:
+    """The event an email is about: this appointment, this kind, at this start time, at this calendar sequence."""
+    return f"appointment-{appointment.pk}-{kind}-{appointment.starts_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{sequence}"
 
 
-def claim(
+def queue(
     appointment: Appointment,
     kind: str,
     *,
+    subject: str,
+    body: str,
     sequence: int = 0,
-    now: datetime | None = None,
-    max_attempts: int = MAX_ATTEMPTS,
-    still_valid: Callable[[Appointment], str] | None = None,
-) -> ReminderLog | None:
-    """Claim the right to send this email, in its own transaction. None when someone else has it or had it.
-
-    `still_valid(fresh_appointment)` is asked inside the claiming transaction; a non-empty answer (the reason) marks
-    the row SKIPPED instead, and None is returned."""
-    now = now or timezone.now()
-    key = {"appointment_id": appointment.pk, "kind": kind, "starts_at": appointment.starts_at, "sequence": sequence}
+    attachments: tuple[outbox.Attachment, ...] = (),
+) -> OutboundMessage | None:
+    """Put one email about this appointment in the outbox, in the caller's transaction, with its `ReminderLog`
+    row. None when the client has no email address or this email was queued already."""
     recipient = appointment.client.email
-    row: ReminderLog | None = None
-    try:
-        with transaction.atomic():
-            row = ReminderLog.objects.create(
-                **key, status=ReminderLog.Status.SENDING, recipient=recipient, attempts=1, claimed_at=now
-            )
-            return _recheck(row, still_valid)
-    except IntegrityError:
-        pass
-    with transaction.atomic():
-        existing = ReminderLog.objects.filter(**key).first()
-        if existing is None or existing.status != ReminderLog.Status.FAILED or existing.attempts >= max_attempts:
-            return None
-        taken = ReminderLog.objects.filter(
-            pk=existing.pk, status=ReminderLog.Status.FAILED, attempts=existing.attempts
-        ).update(status=ReminderLog.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now, recipient=recipient)
-        if not taken:
-            return None
-        existing.refresh_from_db()
-        return _recheck(existing, still_valid)
-
-
-def _recheck(row: ReminderLog, still_valid: Callable[[Appointment], str] | None) -> ReminderLog | None:
-    if still_valid is None:
-        return row
-    fresh = Appointment.objects.select_related("client").get(pk=row.appointment_id)
-    reason = still_valid(fresh)
-    if reason:
-        ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.SKIPPED, last_error=reason)
+    if not recipient:
         return None
-    return row
+    clinic = appointment.clinic
+    message, created = outbox.enqueue_email(
+        key=outbox_key(appointment, kind, sequence),
+        kind=f"scheduling.{kind}",
+        to=[recipient],
+        subject=subject,
+        body=body,
+        attachments=attachments,
+        reply_to=[clinic.email] if clinic.email else [],
+        clinic_id=appointment.clinic_id,
+        client_id=appointment.client_id,
+        context={
+            "appointment": appointment.pk,
+            "kind": str(kind),
+            "starts_at": appointment.starts_at.isoformat(),
+            "sequence": sequence,
+        },
+    )
+    if not created:
+        return None
+    ReminderLog.objects.get_or_create(
+        appointment=appointment,
+        kind=kind,
+        starts_at=appointment.starts_at,
+        sequence=sequence,
+        defaults={"status": ReminderLog.Status.QUEUED, "recipient": recipient, "attempts": 0, "message": message},
+    )
+    return message
 
 
-def deliver(row: ReminderLog, message: EmailMessage) -> bool:
-    """Send a claimed email and mark its row SENT or FAILED. Never raises for a mail failure."""
-    try:
-        message.send(fail_silently=False)
-    except Exception as error:  # any failure to hand the mail over is recorded and retried
-        logger.warning("email %s (%s) for appointment %s failed: %s", row.pk, row.kind, row.appointment_id, error)
-        ReminderLog.objects.filter(pk=row.pk).update(
-            status=ReminderLog.Status.FAILED, last_error=f"{type(error).__name__}: {error}"[:1000]
-        )
-        return False
-    ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.SENT, sent_at=timezone.now(), last_error="")
-    return True
+def still_true(message: OutboundMessage) -> str:
+    """Asked by the outbox just before it sends a scheduling email: why it must not go now (or "" to send it)."""
+    context = message.context
+    fresh = Appointment.objects.select_related("client").filter(pk=context.get("appointment")).first()
+    if fresh is None:
+        return "the appointment no longer exists"
+    kind = ReminderLog.Kind(context["kind"])
+    if kind == ReminderLog.Kind.OFFERED:
+        return _offer_still_valid(fresh)
+    if fresh.status != EXPECTED_STATUS[kind]:
+        return f"the appointment is {fresh.get_status_display().lower()} now"
+    if fresh.starts_at != parse_datetime(context["starts_at"]):
+        return "the appointment was moved; its new time has its own email"
+    if kind == ReminderLog.Kind.REMINDER:
+        if fresh.starts_at <= timezone.now():
+            return "the appointment has started"
+    elif calendars.sequence_of(fresh) != context["sequence"]:
+        return "the appointment was changed again; a newer confirmation replaces this one"
+    if not fresh.client.email:
+        return "the client has no email address"
+    return ""
 
 
 # --- confirmations ---------------------------------------------------------------------------------------------------
@@ -172,107 +163,35 @@ SUBJECTS = {
 }
 
 
-def confirmation_message(appointment: Appointment, kind: str, sequence: int) -> EmailMessage:
+def confirmation_parts(appointment: Appointment, kind: str, sequence: int) -> tuple[str, str, outbox.Attachment]:
+    """Subject, body and the iTIP .ics (METHOD:REQUEST, or CANCEL for a cancellation) of a confirmation."""
     cancelled = kind == ReminderLog.Kind.CANCELLED
     method = "CANCEL" if cancelled else "REQUEST"
     context = email_context(appointment, kind=kind, cancelled=cancelled)
     subject, body = render_email(SUBJECTS[ReminderLog.Kind(kind)], context)
-    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [appointment.client.email])
-    if appointment.clinic.email:
-        message.reply_to = [appointment.clinic.email]
     ics = calendars.invitation_ics(appointment, method=method, sequence=sequence, attendee=appointment.client.email)
-    message.attach(ics_part(ics, method))
-    return message
+    attachment = outbox.Attachment("appointment.ics", ics.decode("utf-8"), "text/calendar", (("method", method),))
+    return subject, body, attachment
 
 
-def _confirmation_still_valid(kind: str, starts_at: datetime, sequence: int) -> Callable[[Appointment], str]:
-    def check(fresh: Appointment) -> str:
-        if fresh.status != EXPECTED_STATUS[ReminderLog.Kind(kind)]:
-            return f"the appointment is {fresh.get_status_display().lower()} now"
-        if fresh.starts_at != starts_at or calendars.sequence_of(fresh) != sequence:
-            return "the appointment was changed again; a newer confirmation replaces this one"
-        if not fresh.client.email:
-            return "the client has no email address"
-        return ""
-
-    return check
-
-
-def send_confirmation(appointment: Appointment, kind: str) -> ReminderLog | None:
-    """Email the client that their appointment was booked, moved or cancelled, with an .ics attachment
-    (METHOD:REQUEST, or CANCEL for a cancellation; one UID per appointment, SEQUENCE counting its changes).
-
-    Call it after the change has committed. Returns the log row (its status says whether it went), or None when
-    there is nothing to send (no email address, the appointment has changed since, or it was sent already)."""
+def queue_confirmation(appointment: Appointment, kind: str) -> OutboundMessage | None:
+    """Queue the email telling the client that their appointment was booked, moved or cancelled, with an .ics
+    attachment (one UID per appointment, SEQUENCE counting its changes). Call it inside the change's transaction,
+    after its audit event (the sequence counts it). None when there is nothing to send (no email address, queued
+    already, or the appointment is not in that state). A broken template is logged, and never undoes or breaks
+    the booking."""
     kind = ReminderLog.Kind(kind)
     if kind not in CONFIRMATION_KINDS:
         raise ValueError(f"{kind!r} is not a confirmation")
-    appointment = Appointment.objects.select_related("clinic", "client", "therapist", "room", "service").get(
-        pk=appointment.pk
-    )
     if not appointment.client.email or appointment.status != EXPECTED_STATUS[kind]:
         return None
     sequence = calendars.sequence_of(appointment)
-    row = claim(
-        appointment,
-        kind,
-        sequence=sequence,
-        still_valid=_confirmation_still_valid(kind, appointment.starts_at, sequence),
-    )
-    if row is None:
-        return None
     try:
-        message = confirmation_message(appointment, kind, sequence)
-    except Exception as error:  # a broken template must not undo or break the booking
-        logger.exception("confirmation for appointment %s could not be made", appointment.pk)
-        ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
-        return ReminderLog.objects.get(pk=row.pk)
-    deliver(row, message)
-    return ReminderLog.objects.get(pk=row.pk)
-
-
-@dataclass
-class RetryResult:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-
-def retry_failed_confirmations(*, max_attempts: int = MAX_ATTEMPTS) -> RetryResult:
-    """Try again the confirmations that failed, while they still describe the appointment as it is, and the offers
-    that failed while their hold is still open (`send_reminders` calls this on every run)."""
-    result = RetryResult()
-    failed = ReminderLog.objects.filter(
-        kind__in=[*CONFIRMATION_KINDS, ReminderLog.Kind.OFFERED],
-        status=ReminderLog.Status.FAILED,
-        attempts__lt=max_attempts,
-    ).select_related("appointment__clinic", "appointment__client", "appointment__therapist", "appointment__room")
-    for old in failed.select_related("appointment__service"):
-        appointment = old.appointment
-        offer = old.kind == ReminderLog.Kind.OFFERED
-        check = _offer_still_valid if offer else _confirmation_still_valid(old.kind, old.starts_at, old.sequence)
-        reason = check(appointment)
-        if reason:
-            ReminderLog.objects.filter(pk=old.pk, status=ReminderLog.Status.FAILED).update(
-                status=ReminderLog.Status.SKIPPED, last_error=reason
-            )
-            result.skipped += 1
-            continue
-        row = claim(appointment, old.kind, sequence=old.sequence, max_attempts=max_attempts, still_valid=check)
-        if row is None:
-            continue
-        try:
-            message = offer_message(appointment) if offer else confirmation_message(appointment, old.kind, old.sequence)
-        except Exception as error:  # a broken template is recorded on the row, like a failed send
-            logger.exception("email for appointment %s could not be made", appointment.pk)
-            ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
-            result.failed += 1
-            continue
-        if deliver(row, message):
-            result.sent += 1
-        else:
-            result.failed += 1
-    return result
+        subject, body, ics = confirmation_parts(appointment, kind, sequence)
+    except Exception:  # a broken template must not undo or break the booking
+        logger.exception("the %s confirmation for appointment %s could not be made", kind, appointment.pk)
+        return None
+    return queue(appointment, kind, subject=subject, body=body, sequence=sequence, attachments=(ics,))
 
 
 # --- waitlist offers -------------------------------------------------------------------------------------------------
@@ -296,7 +215,7 @@ def _offer_still_valid(fresh: Appointment) -> str:
     return ""
 
 
-def offer_message(hold: Appointment) -> EmailMessage:
+def offer_parts(hold: Appointment) -> tuple[str, str]:
     assert hold.hold_expires_at is not None
     held_for = max(round((hold.hold_expires_at - hold.created_at).total_seconds() / 60), 1)
     link = portal_link()
@@ -309,41 +228,40 @@ def offer_message(hold: Appointment) -> EmailMessage:
         same_day=local_when(hold.hold_expires_at, hold.clinic)["date"]
         == local_when(timezone.now(), hold.clinic)["date"],
     )
-    subject, body = render_email("offer", context)
-    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [hold.client.email])
-    if hold.clinic.email:
-        message.reply_to = [hold.clinic.email]
-    return message
+    return render_email("offer", context)
 
 
-def send_offer(hold: Appointment) -> ReminderLog | None:
-    """Email the client that a time they wait for is held for them, once per hold. Call it after the hold has
-    committed (`waitlist.place_hold` does). Returns the log row, or None when there is nothing to send (no email
-    address, the hold is no longer open, or the email was claimed already). Never raises for a mail failure."""
-    hold = Appointment.objects.select_related("clinic", "client", "therapist", "room", "service").get(pk=hold.pk)
-    if not hold.client.email or _offer_still_valid(hold):
-        return None
-    row = claim(hold, ReminderLog.Kind.OFFERED, still_valid=_offer_still_valid)
-    if row is None:
+def queue_offer(hold: Appointment) -> OutboundMessage | None:
+    """Queue the email telling the client that a time they wait for is held for them, once per hold, inside the
+    hold's transaction (`booking.place` does it): the time, the therapist, until when it is held and where to
+    accept or decline it. No calendar file: nothing is booked until the client accepts."""
+    if not hold.client.email:
         return None
     try:
-        message = offer_message(hold)
-    except Exception as error:  # a broken template must not break the waitlist
-        logger.exception("offer email for hold %s could not be made", hold.pk)
-        ReminderLog.objects.filter(pk=row.pk).update(status=ReminderLog.Status.FAILED, last_error=str(error)[:1000])
-        return ReminderLog.objects.get(pk=row.pk)
-    deliver(row, message)
-    return ReminderLog.objects.get(pk=row.pk)
+        subject, body = offer_parts(hold)
+    except Exception:  # a broken template must not break the waitlist
+        logger.exception("the offer email for hold %s could not be made", hold.pk)
+        return None
+    return queue(hold, ReminderLog.Kind.OFFERED, subject=subject, body=body)
+
+
+def queued(appointment: Appointment, kind: str) -> list[OutboundMessage]:
+    """The outbox rows of this appointment's emails of one kind, oldest first (for the pages and the tests)."""
+    return list(
+        OutboundMessage.objects.filter(reminderlog__appointment=appointment, reminderlog__kind=kind).order_by("pk")
+    )
 
 
 __all__ = [
-    "MAX_ATTEMPTS",
-    "claim",
-    "deliver",
+    "CONFIRMATION_KINDS",
+    "confirmation_parts",
     "local_when",
-    "offer_message",
+    "offer_parts",
+    "outbox_key",
     "portal_link",
-    "retry_failed_confirmations",
-    "send_confirmation",
-    "send_offer",
+    "queue",
+    "queue_confirmation",
+    "queue_offer",
+    "queued",
+    "still_true",
 ]

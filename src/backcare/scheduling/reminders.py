@@ -1,66 +1,47 @@
-"""Appointment reminders by email, sent by `backcare manage send_reminders [--hours-ahead 24]` from cron or a
-systemd timer (every 15 minutes, say).
+"""Appointment reminders by email, queued by `backcare manage send_reminders [--hours-ahead 24]` from cron or a
+systemd timer (every 15 minutes, say), and sent by the outbox's worker (`backcare.common.outbox`).
 
-Each run reminds every client whose booked appointment starts within the next `hours_ahead` hours and who has an
-email address. A reminder is for one start time: the log row is keyed on appointment, kind and start, so
+Each run queues a reminder for every client whose booked appointment starts within the next `hours_ahead` hours and
+who has an email address. A reminder is for one start time: it is keyed on appointment, kind and start (the outbox
+row's idempotency key and the `ReminderLog` row beside it), so
 
-- a reminder is never sent twice, even when two runs overlap (the row is claimed before sending, see
-  `backcare.scheduling.notifications`);
-- a cancelled appointment is not reminded, and a moved one is reminded for its new time, never the old one;
-- a failed send is tried again by the next run, at most `MAX_ATTEMPTS` times in all.
+- a reminder is queued once, and sent once, even when two runs overlap;
+- a cancelled appointment is not reminded, and a moved one is reminded for its new time, never the old one (the
+  outbox asks `notifications.still_true` just before it sends);
+- a failed send is tried again by the outbox with a backoff, and shown to the owner when it gives up.
 
 Times are written in the clinic's zone with its abbreviation ("10:00 GMT").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.mail import EmailMessage
-from django.db.models import Exists, OuterRef, Q
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from backcare.scheduling.models import Appointment, ReminderLog
-from backcare.scheduling.notifications import MAX_ATTEMPTS, claim, deliver, email_context, render_email
+from backcare.scheduling.notifications import email_context, queue, render_email
 
 DEFAULT_HOURS_AHEAD = 24
 KIND = ReminderLog.Kind.REMINDER
-STUCK_AFTER = timedelta(hours=1)
 
 
 @dataclass
 class ReminderRun:
-    sent: int = 0
-    failed: int = 0
+    queued: int = 0
     skipped: int = 0
-    confirmations_sent: int = 0
-    confirmations_failed: int = 0
-    stuck: int = 0
 
     def summary(self) -> str:
-        text = (
-            f"{self.sent} reminder(s) sent, {self.failed} failed, "
-            f"{self.skipped} skipped (sent by another run, or no longer due)"
-        )
-        if self.confirmations_sent or self.confirmations_failed:
-            text += f"; {self.confirmations_sent} confirmation(s) sent again, {self.confirmations_failed} failed"
-        if self.stuck:
-            text += (
-                f"; {self.stuck} email(s) were being sent by a run that stopped half-way more than an hour ago: "
-                "they are not sent again (they may have gone); see ReminderLog rows with status 'sending'"
-            )
-        return text
+        return f"{self.queued} reminder(s) queued for sending, {self.skipped} skipped (queued by another run)"
 
 
-def due(now: datetime, hours_ahead: float, max_attempts: int = MAX_ATTEMPTS) -> list[Appointment]:
+def due(now: datetime, hours_ahead: float) -> list[Appointment]:
     """Booked appointments starting within the window whose clients have an email and that have no reminder for
-    their current start time yet (or only failed ones with attempts left)."""
-    done = ReminderLog.objects.filter(appointment=OuterRef("pk"), kind=KIND, starts_at=OuterRef("starts_at")).filter(
-        ~Q(status=ReminderLog.Status.FAILED) | Q(attempts__gte=max_attempts)
-    )
+    their current start time yet."""
+    done = ReminderLog.objects.filter(appointment=OuterRef("pk"), kind=KIND, starts_at=OuterRef("starts_at"))
     return list(
         Appointment.objects.filter(
             status=Appointment.Status.BOOKED,
@@ -74,64 +55,24 @@ def due(now: datetime, hours_ahead: float, max_attempts: int = MAX_ATTEMPTS) -> 
     )
 
 
-def _still_due(starts_at: datetime, now: datetime) -> Callable[[Appointment], str]:
-    def check(fresh: Appointment) -> str:
-        if fresh.status != Appointment.Status.BOOKED:
-            return f"the appointment is {fresh.get_status_display().lower()} now"
-        if fresh.starts_at != starts_at:
-            return "the appointment was moved; its new time has its own reminder"
-        if fresh.starts_at <= now:
-            return "the appointment has started"
-        if not fresh.client.email:
-            return "the client has no email address"
-        return ""
-
-    return check
-
-
-def reminder_message(appointment: Appointment) -> EmailMessage:
+def reminder_parts(appointment: Appointment) -> tuple[str, str]:
     context = email_context(appointment, hours=appointment.clinic.cancellation_hours)
-    subject, body = render_email("reminder", context)
-    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [appointment.client.email])
-    if appointment.clinic.email:
-        message.reply_to = [appointment.clinic.email]
-    return message
+    return render_email("reminder", context)
 
 
-def send_due_reminders(
-    *,
-    hours_ahead: float = DEFAULT_HOURS_AHEAD,
-    now: datetime | None = None,
-    max_attempts: int = MAX_ATTEMPTS,
-    retry_confirmations: bool = True,
-) -> ReminderRun:
-    """Send every reminder that is due. Safe to run as often as you like, and several at once."""
+def queue_due_reminders(*, hours_ahead: float = DEFAULT_HOURS_AHEAD, now: datetime | None = None) -> ReminderRun:
+    """Queue every reminder that is due, each in its own transaction. Safe to run as often as you like, and
+    several at once."""
     now = now or timezone.now()
     run = ReminderRun()
-    for appointment in due(now, hours_ahead, max_attempts):
-        row = claim(
-            appointment,
-            KIND,
-            now=now,
-            max_attempts=max_attempts,
-            still_valid=_still_due(appointment.starts_at, now),
-        )
-        if row is None:
-            run.skipped += 1
-            continue
-        if deliver(row, reminder_message(appointment)):
-            run.sent += 1
-        else:
-            run.failed += 1
-    if retry_confirmations:
-        from backcare.scheduling.notifications import retry_failed_confirmations
-
-        again = retry_failed_confirmations(max_attempts=max_attempts)
-        run.confirmations_sent, run.confirmations_failed = again.sent, again.failed
-    run.stuck = ReminderLog.objects.filter(
-        status=ReminderLog.Status.SENDING, claimed_at__lt=now - STUCK_AFTER, starts_at__gt=now
-    ).count()
+    for appointment in due(now, hours_ahead):
+        subject, body = reminder_parts(appointment)
+        with transaction.atomic():
+            if queue(appointment, KIND, subject=subject, body=body) is None:
+                run.skipped += 1
+            else:
+                run.queued += 1
     return run
 
 
-__all__ = ["DEFAULT_HOURS_AHEAD", "ReminderRun", "due", "reminder_message", "send_due_reminders"]
+__all__ = ["DEFAULT_HOURS_AHEAD", "ReminderRun", "due", "queue_due_reminders", "reminder_parts"]

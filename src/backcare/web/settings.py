@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "backcare.common",
     "backcare.clinic",
     "backcare.scheduling",
     "backcare.interop",
@@ -222,6 +223,20 @@ BACKCARE = {
     # The clinic's public address (https://clinic.example): emails sent without a request (reminders, offers,
     # invitations sent from a command) need it to make absolute links.
     "SITE_URL": os.environ.get("BACKCARE_SITE_URL", ""),
+}
+
+# The outbox (backcare.common.outbox): every email is queued with the change that caused it and sent by a worker.
+BACKCARE_OUTBOX = {
+    # `backcare serve` runs a worker thread beside the web server: right for one clinic on SQLite. A chain runs
+    # `backcare worker` (or `backcare manage send_outbox` every minute) instead and sets this false.
+    "IN_PROCESS": env_bool("BACKCARE_OUTBOX_IN_PROCESS", DATABASES["default"]["ENGINE"].endswith("sqlite3")),
+    # Without an in-process worker, send each new email right after its transaction commits (best effort).
+    "SEND_ON_COMMIT": env_bool("BACKCARE_OUTBOX_SEND_ON_COMMIT", True),
+    "MAX_ATTEMPTS": env_int("BACKCARE_OUTBOX_MAX_ATTEMPTS", 8),
+    "BACKOFF_SECONDS": 60,
+    "BACKOFF_CAP_SECONDS": 3600,
+    "LEASE_SECONDS": 600,
+    "POLL_SECONDS": env_int("BACKCARE_OUTBOX_POLL", 15),
 }
 
 # REST API rate limit per personal API token (backcare.api.throttling), e.g. 600/minute, 10/second, 5000/hour.

@@ -1,6 +1,7 @@
 """Inviting a client to the portal, their registration, and informed consent.
 
-Only a sha256 of an invitation token is stored; the token itself is shown once to staff and emailed to the client.
+Only a sha256 of an invitation token is stored; the token itself is shown once to staff and emailed to the client
+(through the outbox, whose row holds the link only until it is sent).
 """
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import smtplib
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from backcare.clinic import audit
 from backcare.clinic.models import Client, Consent, ConsentText, Invitation, StaffMember
+from backcare.common import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -80,26 +80,49 @@ def create_invitation(client: Client, staff: StaffMember, request: Any = None) -
         created_at=now,
         expires_at=now + dt.timedelta(days=int(settings.BACKCARE["INVITATION_DAYS"])),
     )
-    emailed, email_failed = False, False
+    emailed = False
     if client.email:
         subject, body = _invitation_email(client, invitation_link(token, request), invitation.expires_at)
-        try:
-            send_mail(subject, body, None, [client.email])
-            emailed = True
-        except (OSError, smtplib.SMTPException):
-            # The link is still shown to staff, who can give it to the client another way.
-            logger.exception("invitation email to client %s could not be sent", client.pk)
-            email_failed = True
+        # Queued with the invitation (the outbox sends it, retrying while the mail server is down); its row is
+        # marked secret: the link is never shown from it and is blanked once sent.
+        outbox.enqueue_email(
+            key=f"invitation-{invitation.pk}",
+            kind="clinic.invitation",
+            to=[client.email],
+            subject=subject,
+            body=body,
+            reply_to=[client.clinic.email] if client.clinic.email else [],
+            clinic_id=client.clinic_id,
+            client_id=client.pk,
+            context={"invitation": invitation.pk},
+            secret=True,
+        )
+        emailed = True
     audit.record(
         staff.user,
         "invite",
         client=client,
         obj=invitation,
-        detail={"emailed": emailed, "email_failed": email_failed, "expires_at": invitation.expires_at.isoformat()},
+        detail={"emailed": emailed, "expires_at": invitation.expires_at.isoformat()},
         request=request,
     )
     invitation.emailed = emailed  # type: ignore[attr-defined]  # for the page that shows the link once
     return invitation, token
+
+
+def invitation_still_open(message: Any) -> str:
+    """Asked by the outbox before it sends a clinic email: an invitation that was used, replaced or has expired
+    meanwhile is not sent."""
+    if message.kind != "clinic.invitation":
+        return ""
+    invitation = Invitation.objects.filter(pk=message.context.get("invitation")).first()
+    if invitation is None:
+        return "the invitation was deleted"
+    if invitation.used_at is not None:
+        return "the invitation has been used"
+    if invitation.expires_at <= timezone.now():
+        return "the invitation has expired or was replaced by a newer one"
+    return ""
 
 
 class InvitationProblem(Exception):

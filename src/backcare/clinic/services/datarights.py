@@ -46,6 +46,7 @@ from backcare.clinic.models import (
     TreatmentSession,
 )
 from backcare.clinic.services.datarights_export import client_zone
+from backcare.common import outbox
 
 # --- Erasure ------------------------------------------------------------------------------------------------------
 
@@ -261,6 +262,7 @@ def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) ->
         )
         done["appointments_cancelled"] += 1
     ReminderLog.objects.filter(appointment__client=client).exclude(recipient="").update(recipient="")
+    outbox.forget_client(client.pk)  # the emails about them: no address, subject or body kept; unsent ones never go
     done["calendar_tokens"] = CalendarToken.objects.filter(client=client).delete()[1].get("scheduling.CalendarToken", 0)
     done["invitations"] = Invitation.objects.filter(client=client).delete()[1].get("clinic.Invitation", 0)
     done["draft_intakes"] = client.intakes.filter(status=Intake.Status.DRAFT).delete()[1].get("clinic.Intake", 0)

@@ -35,6 +35,7 @@ from backcare.clinic.models import (
     StaffMember,
     TreatmentSession,
 )
+from backcare.clinic.services import outbox
 from backcare.clinic.services.outcomes import review_scores
 from backcare.clinic.services.screening import clearance_rules
 from backcare.clinical.instruments import pain_change
@@ -336,6 +337,7 @@ def _owner_counts(staff: StaffMember) -> dict[str, Any]:
         "referrals_total": sum(urgency.values()),
         "scored": len(pairs),
         "improved": improved,
+        "emails_failed": outbox.failure_count(staff),
     }
 
 

@@ -94,11 +94,12 @@ def actor_for(by: Any, clinic_id: int) -> Actor:
     raise PermissionDenied("Sign in to book appointments.")
 
 
-def _confirm_after_commit(appointment: Appointment, kind: str) -> None:
-    """Email the client a confirmation with an .ics file once the change is committed (never before)."""
+def _confirm(appointment: Appointment, kind: str) -> None:
+    """Queue the client's confirmation with an .ics file in the outbox, in the change's transaction: it goes only
+    if the change commits, and is never lost if the mail server is down."""
     from backcare.scheduling import notifications
 
-    transaction.on_commit(lambda: notifications.send_confirmation(appointment, kind))
+    notifications.queue_confirmation(appointment, kind)
 
 
 def _record(actor: Actor, action: str, appointment: Appointment, detail: dict[str, Any], request: Any) -> None:
@@ -342,8 +343,12 @@ def place(
             detail.update(waitlist_entry=entry.pk, hold_expires_at=appointment.hold_expires_at.isoformat())
         action = "offer_hold" if held else ("overbook_appointment" if conflicts else "book_appointment")
         _record(actor, action, appointment, detail, request)
-        if not held:
-            _confirm_after_commit(appointment, "booked")
+        if held:
+            from backcare.scheduling import notifications
+
+            notifications.queue_offer(appointment)  # the offer goes with the hold, or not at all
+        else:
+            _confirm(appointment, "booked")
         return appointment
 
     return locking.run_guarded(
@@ -476,7 +481,7 @@ def reschedule_appointment(
         if conflicts:
             detail.update(overbooked=conflicts, reason=override_reason)
         _record(actor, "reschedule_appointment", appointment, detail, request)
-        _confirm_after_commit(appointment, "rescheduled")
+        _confirm(appointment, "rescheduled")
         _offer_freed(*freed)
         return appointment
 
@@ -510,7 +515,7 @@ def cancel_appointment(
     if late:
         detail["late_reason"] = appointment.late_change_reason
     _record(actor, "cancel_appointment", appointment, detail, request)
-    _confirm_after_commit(appointment, "cancelled")
+    _confirm(appointment, "cancelled")
     _offer_freed(appointment.therapist, appointment.room, appointment.service, appointment.starts_at)
     return appointment
 

@@ -6,8 +6,8 @@ book that time while it stands (see `backcare.scheduling.locking`). Accepting th
 letting it run out, frees the time and offers it to the next client in line. `release_expired_holds()` is meant to
 run every few minutes (a scheduled job); bookings also release expired holds in their way as they go.
 
-Every hold is emailed to its client once the hold has committed (`notifications.send_offer`, idempotent through the
-`ReminderLog` claim): the time, the therapist, until when it is held and the portal page to accept or decline it.
+Every hold's email to its client is queued in the outbox in the hold's own transaction (`notifications.queue_offer`,
+once per hold): the time, the therapist, until when it is held and the portal page to accept or decline it.
 Leaving the waitlist while a time is held declines the hold, so the time goes to the next client at once.
 """
 
@@ -29,7 +29,7 @@ from backcare.scheduling.services.availability import clinic_zone
 from backcare.scheduling.services.booking import (
     HOLD_MINUTES,
     SYSTEM,
-    _confirm_after_commit,
+    _confirm,
     _record,
     actor_for,
     check_rules,
@@ -135,7 +135,7 @@ def place_hold(
     hold_minutes: int = HOLD_MINUTES,
     request: Any = None,
 ) -> Appointment:
-    """Hold this time for the entry's client, and email them the offer once it has committed. Raises BookingConflict
+    """Hold this time for the entry's client, and queue the email offering it to them. Raises BookingConflict
     when it is taken (by a booking or a hold)."""
     hold = place(
         actor=actor_for(SYSTEM, entry.clinic_id),
@@ -148,16 +148,7 @@ def place_hold(
         entry=entry,
         request=request,
     )
-    _offer_after_commit(hold)
     return hold
-
-
-def _offer_after_commit(hold: Appointment) -> None:
-    """Email the offer once the hold is committed (never for a hold that was rolled back). `robust`: a failure here
-    is logged, and never undoes or breaks the cancellation or move that freed the time."""
-    from backcare.scheduling import notifications
-
-    transaction.on_commit(lambda: notifications.send_offer(hold), robust=True)
 
 
 def offer_slot(
@@ -202,7 +193,7 @@ def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointme
     if hold.waitlist_entry_id is not None:
         WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.BOOKED)
     _record(actor, "accept_hold", hold, as_dict(hold), request)
-    _confirm_after_commit(hold, "booked")
+    _confirm(hold, "booked")
     return hold
 
 

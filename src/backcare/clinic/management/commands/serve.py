@@ -44,7 +44,15 @@ class Command(BaseCommand):
         # SIGINT is set explicitly too: a process started in the background inherits it ignored.
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        waitress.serve(application, host=host, port=port, threads=options["threads"], ident="Backcare")
+        if settings.BACKCARE_OUTBOX["IN_PROCESS"]:
+            from backcare.common import outbox
+
+            outbox.start_in_process()  # the outbox's emails are sent from a thread here (BACKCARE_OUTBOX_IN_PROCESS)
+        try:
+            waitress.serve(application, host=host, port=port, threads=options["threads"], ident="Backcare")
+        finally:
+            if settings.BACKCARE_OUTBOX["IN_PROCESS"]:
+                outbox.stop_in_process()  # lets the email in hand finish
         self.stdout.write("Backcare has stopped.")
 
 
