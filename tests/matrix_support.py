@@ -431,7 +431,7 @@ def build_world(text: Any = default_text) -> World:
         last_name=text("last name Z"),
         date_of_birth=dt.date(1990, 1, 1),
     )
-    _, token = consent.create_invitation(z, therapist_a)
+    _, token = consent.new_invitation(z, therapist_a)
     x.ids["invitation_token"] = token
     y.ids["invitation_token"] = token
     _, feed = calendars.create_token(by=therapist_a.user, therapist=therapist_a)
