@@ -105,6 +105,14 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "calendar_feed": ("200", "200", "200", "200", "200", "200", "200"),
     # personal API tokens: every signed-in user manages their own (tests/api has the API's own matrix)
     "api_tokens": (L, "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    # passwords: every signed-in user changes their own; a reset by email is open to all (its link is the credential,
+    # and Django moves it out of the address into the session at once)
+    "password_change": (L, "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    "password_change_done": ("302", "200", "200", "200", "200", "200", "200"),
+    "password_reset": ("200/200", "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    "password_reset_done": ("200", "200", "200", "200", "200", "200", "200"),
+    "password_reset_confirm": ("302/302", "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
+    "password_reset_complete": ("200", "200", "200", "200", "200", "200", "200"),
 }
 
 # Pages that take an id of X's clinical record (client, course, session, referral, clearance, screening).
@@ -113,6 +121,7 @@ CLINICAL_KINDS = {"client", "course", "session", "referral", "clearance", "clear
 CONTACT_PAGES = {"client_edit"}
 # Pages for the client's own therapist (and the owner), not for a therapist the record is only shared with.
 OWN_THERAPIST_PAGES = {"invite_client"}
+PASSWORD_RESET_PAGES = {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
 # Pages about therapist A (their hours and absences), not about client X: sharing X with B opens none of them.
 STAFF_PAGES = {"setup_hours", "setup_absences", "setup_absence_remove"}
 
@@ -163,7 +172,7 @@ def test_every_page_answers_every_role_as_expected(client, world):
 
 
 def test_anonymous_is_sent_to_login_everywhere_but_login_register_and_feed(client, world):
-    open_pages = {"login", "register", "register_handover", "calendar_feed", "logout"}
+    open_pages = {"login", "register", "register_handover", "calendar_feed", "logout", *PASSWORD_RESET_PAGES}
     for pattern, url, _ in x_urls(world):
         if pattern.name in open_pages:
             continue
@@ -205,7 +214,7 @@ def test_front_desk_never_sees_clinical_pages(client, world):
 def test_client_y_gets_nothing_of_client_x(client, world):
     login_as(client, world.y.client.user)
     for pattern, url, _kinds in x_urls(world):
-        if not pattern.params or pattern.name in ("register", "calendar_feed"):
+        if not pattern.params or pattern.name in ("register", "calendar_feed", "password_reset_confirm"):
             continue
         response = request(client, "GET", url)
         assert response.status_code in (403, 404, 405), url

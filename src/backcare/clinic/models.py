@@ -441,3 +441,15 @@ class ErasureRequest(models.Model):
                 fields=["client"], condition=Q(status__in=["requested", "confirmed"]), name="one_open_erasure_request"
             )
         ]
+
+
+class RateEvent(models.Model):
+    """One request counted against a rate limit (backcare.clinic.services.ratelimit). `key` is a keyed hash of what
+    is limited (an email address, a client address), so the table never holds an address typed by a stranger."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "key", "at"])]

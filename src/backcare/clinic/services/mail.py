@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from django.core.mail import EmailMessage
 
@@ -23,3 +25,29 @@ def send_email(to: str, subject: str, body: str, *, what: str) -> bool:
         logger.exception("%s email could not be sent", what)
         return False
     return True
+
+
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="backcare-mail")
+_pending: set[Future[bool]] = set()
+_lock = threading.Lock()
+
+
+def send_email_soon(to: str, subject: str, body: str, *, what: str) -> None:
+    """`send_email` in the background: the caller's answer then takes the same time whether or not an email went
+    out (a password reset must not tell whether an account has the address)."""
+    future = _pool.submit(send_email, to, subject, body, what=what)
+    with _lock:
+        _pending.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: Future[bool]) -> None:
+    with _lock:
+        _pending.discard(future)
+
+
+def wait_for_sent(timeout: float = 30) -> None:
+    """Wait until every email handed to `send_email_soon` has been tried (tests, and a clean shutdown)."""
+    with _lock:
+        pending = list(_pending)
+    wait(pending, timeout=timeout)
