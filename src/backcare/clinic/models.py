@@ -443,13 +443,14 @@ class ErasureRequest(models.Model):
         ]
 
 
-class RateEvent(models.Model):
-    """One request counted against a rate limit (backcare.clinic.services.ratelimit). `key` is a keyed hash of what
-    is limited (an email address, a client address), so the table never holds an address typed by a stranger."""
+class RateCount(models.Model):
+    """Requests counted against a rate limit in one window (backcare.clinic.services.ratelimit). `key` is a keyed
+    hash of what is limited (an email address, a client address), so the table never holds what a stranger typed."""
 
     scope = models.CharField(max_length=40)
     key = models.CharField(max_length=64)
-    at = models.DateTimeField(default=timezone.now)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["scope", "key", "at"])]
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "window_start"], name="rate_count_once")]

@@ -182,7 +182,7 @@ def _check_date_of_birth(invitation: Invitation, date_of_birth: dt.date, request
     """None when the date is the client's; else the attempts left (0: the link has just been stopped). A wrong date
     is counted in its own transaction, so the count stays although the registration is refused."""
     with transaction.atomic():
-        locked = Invitation.objects.select_for_update().select_related("client").get(pk=invitation.pk)
+        locked = Invitation.objects.select_for_update(of=("self",)).select_related("client").get(pk=invitation.pk)
         if locked.failed_checks >= INVITATION_CHECKS:
             return 0
         if date_of_birth == locked.client.date_of_birth:
@@ -262,7 +262,9 @@ def accept_invitation(
 
 @transaction.atomic
 def _register(invitation_pk: int, username: str, password: str, request: Any) -> Any:
-    invitation = Invitation.objects.select_for_update().select_related("created_by").get(pk=invitation_pk)
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",)).select_related("created_by__user").get(pk=invitation_pk)
+    )
     if invitation.used_at is not None or invitation.expires_at <= timezone.now():
         raise InvitationProblem("This invitation link has already been used.", 410)
     client = Client.objects.select_for_update().get(pk=invitation.client_id)
