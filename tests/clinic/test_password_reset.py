@@ -101,8 +101,10 @@ def test_the_answer_is_the_same_whether_or_not_an_account_has_the_address(client
 
 
 def test_the_answer_takes_as_long_whether_or_not_an_email_goes_out(client, therapist):
-    """With a mail server that takes a second per message, asking for a known address is no slower."""
-    with smtp_server(Inbox(delay=1.0)) as (_controller, slow_inbox):
+    """With a mail server that takes two seconds per message, asking for a known address is no slower (measured
+    here: about 0.04 s for either; sending in the request made it 2 s)."""
+    with smtp_server(Inbox(delay=2.0)) as (_controller, slow_inbox):
+        client.post(RESET, {"email": "warm-up@x.test"}, REMOTE_ADDR="198.51.100.8")  # templates, first query
         timings: dict[str, list[float]] = {"theo@x.test": [], "nobody@x.test": []}
         for _ in range(3):
             for address in timings:
@@ -113,7 +115,7 @@ def test_the_answer_takes_as_long_whether_or_not_an_email_goes_out(client, thera
         wait_for_sent()
         assert len(slow_inbox.to("theo@x.test")) == 3
     known, unknown = (statistics.median(t) for t in timings.values())
-    assert known < 0.5 and abs(known - unknown) < 0.25, timings
+    assert known < 1.0 and abs(known - unknown) < 0.5, timings
 
 
 def test_one_address_gets_at_most_three_emails_an_hour(client, therapist, inbox, settings):

@@ -8,14 +8,17 @@ is replayed here step by step; the tests assert that no step gets through.
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
+from django.apps import apps as django_apps
 from django.core import mail
 from django.test import Client as PageClient
 from django.urls import reverse
 
 from backcare.clinic.models import AuditEvent, Consent, Invitation
+from backcare.clinic.services.consent import InvitationProblem
 from clinic_fixtures import login
 
 NEW_PASSWORD = "walnut-harbour-lantern-42"
@@ -132,3 +135,21 @@ def test_the_audit_names_who_sent_the_invitation_and_who_registered(client, make
     assert registered.detail["invited_by"] == "Theo Therapist (Therapist)"
     assert registered.detail["method"] == "email"
     assert registered.detail["invitation_sent_at"] == Invitation.objects.get(client=victim).created_at.isoformat()
+
+
+def test_links_made_before_the_fix_stop_working(make_client, therapist):
+    """Links made before this change were shown to staff: the migration ends every one still open."""
+    from django.utils import timezone
+
+    from backcare.clinic.services.consent import find_invitation, new_invitation
+
+    migration = importlib.import_module("backcare.clinic.migrations.0005_invitation_checks")
+    victim = make_client(therapist, first_name="Vera", last_name="Victim", email="vera@x.test")
+    _, token = new_invitation(victim, therapist)
+    used = make_client(therapist, first_name="Una", last_name="Used", email="una@x.test")
+    done, _ = new_invitation(used, therapist)
+    Invitation.objects.filter(pk=done.pk).update(used_at=timezone.now())
+    migration.end_links_shown_to_staff(django_apps, None)
+    with pytest.raises(InvitationProblem, match="expired"):
+        find_invitation(token)
+    assert Invitation.objects.get(pk=done.pk).used_at is not None
