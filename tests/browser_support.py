@@ -6,7 +6,8 @@ Loaded by the root conftest as a plugin. Fixtures:
 - `chromium`: the launched browser (one per test module). Fails, never skips, when /usr/bin/chromium is missing.
 - `browser_db`: transactional database access for the live server, keeping the audit trail's append-only triggers
   and the published consent text as the migrations made them (see `_restore_baseline`).
-- `live_clinic`, `live_therapist`, `live_invitation`: the clinic's records, written through the services.
+- `live_clinic`, `live_therapist`, `live_client`, `live_invitation`: the clinic's records, written through the
+  services; `live_smtp`: a loopback SMTP server the live server sends to (the invitation's link is read from it).
 - `ui`: a fresh browser context and page for one test (`Ui`), which records console errors, content security
   policy violations and server errors, and takes the numbered screenshots.
 """
@@ -186,24 +187,22 @@ def live_therapist(live_clinic: Any) -> Any:
 @dataclass
 class Invited:
     client: Any
-    token: str
+    link: str
+    inbox: Any
 
     @property
     def path(self) -> str:
-        from django.urls import reverse
-
-        return reverse("register", args=[self.token])
+        return "/" + self.link.split("/", 3)[3]
 
 
 @pytest.fixture
-def live_invitation(live_therapist: Any) -> Invited:
-    """A client of `live_therapist`, created and invited by the therapist through the services."""
+def live_client(live_therapist: Any) -> Any:
+    """A client of `live_therapist`, not invited to the portal yet."""
     import datetime as dt
 
     from backcare.clinic.services.clients import create_client
-    from backcare.clinic.services.consent import create_invitation
 
-    client = create_client(
+    return create_client(
         staff=live_therapist,
         therapist=live_therapist,
         first_name="Nora",
@@ -212,8 +211,38 @@ def live_invitation(live_therapist: Any) -> Invited:
         sex="female",
         email="nora@x.test",
     )
-    _invitation, token = create_invitation(client, live_therapist)
-    return Invited(client=client, token=token)
+
+
+@pytest.fixture
+def live_smtp(browser_db: Any, settings: Any) -> Iterator[Any]:
+    """A real SMTP server on loopback (aiosmtpd) that the live server sends to; yields its inbox. Links in emails
+    point at the live server."""
+    from scheduling.test_reminders_smtp import smtp_server
+
+    settings.BACKCARE = {**settings.BACKCARE, "SITE_URL": browser_db.url}
+    with smtp_server() as (_controller, inbox):
+        yield inbox
+
+
+def emailed_link(inbox: Any, address: str) -> str:
+    """The one registration link in the last email to `address`, as the client receives it."""
+    from scheduling.test_reminders_smtp import body_text
+
+    messages = inbox.to(address)
+    assert messages, f"no email reached {address}"
+    links = re.findall(r"https?://\S+/register/\S+/", body_text(messages[-1]))
+    assert len(links) == 1, links
+    return links[0]
+
+
+@pytest.fixture
+def live_invitation(live_client: Any, live_therapist: Any, live_smtp: Any) -> Invited:
+    """`live_client`, invited by the therapist through the service: the link as the SMTP server received it."""
+    from backcare.clinic.services.consent import send_invitation
+
+    _invitation, sent = send_invitation(live_client, live_therapist)
+    assert sent
+    return Invited(client=live_client, link=emailed_link(live_smtp, live_client.email), inbox=live_smtp)
 
 
 # --- One page in the browser -------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "outbox_retry": {"pk": "outbox_message"},
     # tokens
     "register": {"token": "invitation_token"},
+    "password_reset_confirm": {"uidb64": "reset_uid", "token": "reset_token"},
     "calendar_feed": {"token": "calendar_token"},
 }
 
@@ -399,8 +400,11 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
 
 
 def build_world(text: Any = default_text) -> World:
+    from django.contrib.auth.tokens import default_token_generator
     from django.core.cache import cache
     from django.utils import timezone
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
 
     from backcare.clinic.models import Client, Clinic
     from backcare.clinic.services import consent
@@ -439,9 +443,17 @@ def build_world(text: Any = default_text) -> World:
         last_name=text("last name Z"),
         date_of_birth=dt.date(1990, 1, 1),
     )
-    _, token = consent.create_invitation(z, therapist_a)
+    _, token = consent.new_invitation(z, therapist_a)
     x.ids["invitation_token"] = token
     y.ids["invitation_token"] = token
+    # A password reset link of a user who never signs in here (a sign-in would end the link).
+    lapsed = _user("lapsed")
+    reset = {
+        "reset_uid": urlsafe_base64_encode(force_bytes(lapsed.pk)),
+        "reset_token": default_token_generator.make_token(lapsed),
+    }
+    x.ids.update(reset)
+    y.ids.update(reset)
     _, feed = calendars.create_token(by=therapist_a.user, therapist=therapist_a)
     x.ids["calendar_token"] = feed
     y.ids["calendar_token"] = feed

@@ -1,10 +1,12 @@
 """The clinic's main journey in a real browser, from the client's invitation to the reassessment.
 
-A client invited by her therapist registers, signs the consent and fills in the online intake (the body map clicked
-in the drawing), answering "yes" to a past blood clot, so the screening asks for a physician's clearance. The
-therapist sees this, cannot start a course, records the clearance, starts the course from the plan, records two
-sessions (each after the health update), and at the reassessment finds no meaningful improvement, which prompts a
-change of technique or a referral. Screenshots of every step are kept in artifacts/browser/test_clinic_journey/.
+The therapist emails the client an invitation (the page never shows its link); the link is read from the email as
+a real SMTP server on loopback received it. The client confirms her date of birth, registers, signs the consent
+and fills in the online intake (the body map clicked in the drawing), answering "yes" to a past blood clot, so the
+screening asks for a physician's clearance. The therapist sees this, cannot start a course, records the clearance,
+starts the course from the plan, records two sessions (each after the health update), and at the reassessment
+finds no meaningful improvement, which prompts a change of technique or a referral. Screenshots of every step are
+kept in artifacts/browser/test_clinic_journey/. A second test hands the registration over on the clinic's device.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from browser_support import emailed_link
 from clinic_fixtures import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -48,18 +51,32 @@ def sign_in(ui: Any, username: str, password: str) -> None:
     ui.submit(ui.page.get_by_role("button", name="Sign in", exact=True))
 
 
-def client_registers_signs_and_fills_in_the_intake(ui: Any, invited: Any) -> None:
+def therapist_emails_the_invitation(ui: Any, client: Any, inbox: Any) -> str:
+    """The therapist sends the invitation from the client's record; returns the link the client's email holds."""
     page = ui.page
-    client = invited.client
+    sign_in(ui, "theo", PASSWORD)
+    ui.goto("client_detail", client.pk)
+    ui.follow(page.get_by_role("link", name="Invite to portal"))
+    ui.shot("invitation page by email or hand-over")
+    ui.submit(page.get_by_role("button", name="Email the invitation"))
+    assert f"The invitation was emailed to {client.email}" in ui.text(), ui.text()[:600]
+    assert "/register/" not in page.content(), "the invitation page shows the link to staff"
+    ui.shot("invitation emailed and no link shown")
+    return emailed_link(inbox, client.email)
 
-    # The invitation link opens the registration page.
-    ui.goto(invited.path)
+
+def client_registers_signs_and_fills_in_the_intake(ui: Any, client: Any, link: str) -> None:
+    page = ui.page
+
+    # The link from the email opens the registration page; the date of birth shows it is hers.
+    ui.goto(link)
     assert client.first_name in ui.text()
-    ui.shot("client opens the invitation link")
+    ui.shot("client opens the link from the email")
+    page.get_by_label("Your date of birth").fill(client.date_of_birth.strftime("%d/%m/%Y"))
     page.get_by_label("Username").fill("nora.fielding")
     page.get_by_label("Password", exact=True).fill(CLIENT_PASSWORD)
     page.get_by_label("Password again").fill(CLIENT_PASSWORD)
-    ui.shot("client chooses a username and password")
+    ui.shot("client confirms her date of birth and chooses a username and password")
     ui.submit(page.get_by_role("button", name="Create my account"))
     client.refresh_from_db()
     assert client.user is not None and client.user.username == "nora.fielding"
@@ -134,14 +151,16 @@ def client_registers_signs_and_fills_in_the_intake(ui: Any, invited: Any) -> Non
     ui.shot("client portal after submitting")
 
 
-def test_clinic_journey(ui: Any, live_invitation: Any, live_therapist: Any) -> None:
+def test_clinic_journey(ui: Any, live_client: Any, live_therapist: Any, live_smtp: Any) -> None:
     from backcare.clinic.models import Clearance, Course, Intake, Outcome, Screening, TreatmentSession
     from backcare.clinical.vocabulary import DECISION_TEXT, TECHNIQUES
 
-    client = live_invitation.client
+    client = live_client
 
-    # --- 1-2. The client: registration, consent, intake --------------------------------------------------------
-    client_registers_signs_and_fills_in_the_intake(ui, live_invitation)
+    # --- 1-2. The invitation by email; the client: registration, consent, intake ------------------------------
+    link = therapist_emails_the_invitation(ui, client, live_smtp)
+    ui.new_person()  # the client, at home
+    client_registers_signs_and_fills_in_the_intake(ui, client, link)
     intake = Intake.objects.get(client=client)
     assert intake.status == Intake.Status.SUBMITTED
     screening = Screening.objects.get(client=client)
@@ -294,3 +313,53 @@ def test_clinic_journey(ui: Any, live_invitation: Any, live_therapist: Any) -> N
     refused = f"status of 403 (Forbidden) [{ui.url('course_start', client.pk)} "  # the refusal checked above
     assert ui.unexpected_console_errors(refused) == [], ui.unexpected_console_errors(refused)
     assert ui.csp_violations == [], f"content security policy violations: {ui.csp_violations}"
+
+
+def test_in_clinic_hand_over(ui: Any, live_therapist: Any) -> None:
+    """A client without email: the therapist starts a hand-over on the clinic's computer, is signed out, and the
+    client sets her own password there after confirming her date of birth. No link is ever on the screen."""
+    from backcare.clinic.models import AuditEvent
+    from backcare.clinic.services.clients import create_client
+
+    client = create_client(
+        staff=live_therapist,
+        therapist=live_therapist,
+        first_name="Maud",
+        last_name="Nomail",
+        date_of_birth=dt.date(1950, 11, 30),
+        sex="female",
+    )
+    page = ui.page
+    sign_in(ui, "theo", PASSWORD)
+    ui.goto("invite_client", client.pk)
+    assert "There is no email address on record" in ui.text()
+    ui.submit(page.get_by_role("button", name="Sign me out and hand over"))
+    assert ui.path() == ui.url("register_handover").removeprefix(ui.base_url), ui.path()
+    assert "Welcome, Maud" in ui.text() and "This is the clinic's device" in ui.text()
+    assert "/register/" not in page.content()
+    ui.shot("hand-over page on the clinic device")
+
+    page.get_by_label("Your date of birth").fill("30/11/1951")
+    page.get_by_label("Username").fill("maud")
+    page.get_by_label("Password", exact=True).fill(CLIENT_PASSWORD)
+    page.get_by_label("Password again").fill(CLIENT_PASSWORD)
+    ui.submit(page.get_by_role("button", name="Create my account"))
+    assert "This is not the date of birth the clinic has for you" in ui.text()
+    assert page.get_by_label("Username").input_value() == "maud"
+    ui.shot("wrong date of birth named")
+    page.get_by_label("Your date of birth").fill("30/11/1950")
+    page.get_by_label("Password", exact=True).fill(CLIENT_PASSWORD)
+    page.get_by_label("Password again").fill(CLIENT_PASSWORD)
+    ui.submit(page.get_by_role("button", name="Create my account"))
+    assert ui.path().startswith(ui.url("consent").removeprefix(ui.base_url)), ui.path()
+    client.refresh_from_db()
+    assert client.user is not None and client.user.username == "maud"
+    ui.shot("client signed in at the consent form")
+
+    # The therapist's session ended at the hand-over: the device now holds the client's session only.
+    ui.goto("client_list", status=403)
+    registered = AuditEvent.objects.get(action="register", client=client)
+    assert registered.detail["method"] == "handover" and registered.detail["invited_by"] == "Theo Therapist (Therapist)"
+    assert ui.server_errors == [], ui.server_errors
+    assert ui.unexpected_console_errors("status of 403") == [], ui.unexpected_console_errors("status of 403")
+    assert ui.csp_violations == [], ui.csp_violations

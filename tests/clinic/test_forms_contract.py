@@ -38,6 +38,8 @@ KNOWN_FORMS = {
     "health_update",
     "register",
     "intake_review",
+    "password_change",
+    "password_reset",
 }
 
 

@@ -39,7 +39,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "client_edit": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
     "client_share": (L, "200/302", "403/403", "403/403", "403/403", "403/403", "403/403"),
     "client_audit": ("302", "200", "403", "403", "403", "403", "403"),
-    "invite_client": (L, "200/302", "200/302", "200/302", "200/302", "403/403", "403/403"),
+    # portal invitations: the owner and the client's own therapist only; the link never shows (test_portal_takeover)
+    "invite_client": (L, "200/302", "200/302", "404/404", "403/403", "403/403", "403/403"),
     # clinical pages: 404 for therapist B, 403 for the front desk
     "intake_review": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "clearance_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
@@ -65,6 +66,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "portal_intake": (L, "403/403", "403/403", "403/403", "403/403", "302/302", "302/302"),
     "portal_home_programme": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
     "register": ("200/200", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),
+    # the in-clinic hand-over: opens only in the session a staff member's hand-over started (and signed out)
+    "register_handover": ("404/404", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),
     # scheduling: appointments are contact data (front desk and every therapist), never for clients
     "calendar": ("302", "200", "200", "200", "200", "403", "403"),
     "appointment_detail": ("302", "200", "200", "200", "200", "403", "403"),
@@ -113,12 +116,23 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "calendar_feed": ("200", "200", "200", "200", "200", "200", "200"),
     # personal API tokens: every signed-in user manages their own (tests/api has the API's own matrix)
     "api_tokens": (L, "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    # passwords: every signed-in user changes their own; a reset by email is open to all (its link is the credential,
+    # and Django moves it out of the address into the session at once)
+    "password_change": (L, "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    "password_change_done": ("302", "200", "200", "200", "200", "200", "200"),
+    "password_reset": ("200/200", "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    "password_reset_done": ("200", "200", "200", "200", "200", "200", "200"),
+    "password_reset_confirm": ("302/302", "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
+    "password_reset_complete": ("200", "200", "200", "200", "200", "200", "200"),
 }
 
 # Pages that take an id of X's clinical record (client, course, session, referral, clearance, screening).
 CLINICAL_KINDS = {"client", "course", "session", "referral", "clearance", "clearance_screening", "health_update"}
 # Pages taking a client id that show only contact details, which every staff member may see.
-CONTACT_PAGES = {"client_edit", "invite_client"}
+CONTACT_PAGES = {"client_edit"}
+# Pages for the client's own therapist (and the owner), not for a therapist the record is only shared with.
+OWN_THERAPIST_PAGES = {"invite_client"}
+PASSWORD_RESET_PAGES = {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
 # Pages about therapist A (their hours and absences), not about client X: sharing X with B opens none of them.
 STAFF_PAGES = {"setup_hours", "setup_absences", "setup_absence_remove", "staff_two_factor_reset"}
 
@@ -169,7 +183,7 @@ def test_every_page_answers_every_role_as_expected(client, world):
 
 
 def test_anonymous_is_sent_to_login_everywhere_but_login_register_and_feed(client, world):
-    open_pages = {"login", "register", "calendar_feed", "logout"}
+    open_pages = {"login", "register", "register_handover", "calendar_feed", "logout", *PASSWORD_RESET_PAGES}
     for pattern, url, _ in x_urls(world):
         if pattern.name in open_pages:
             continue
@@ -211,7 +225,7 @@ def test_front_desk_never_sees_clinical_pages(client, world):
 def test_client_y_gets_nothing_of_client_x(client, world):
     login_as(client, world.y.client.user)
     for pattern, url, _kinds in x_urls(world):
-        if not pattern.params or pattern.name in ("register", "calendar_feed"):
+        if not pattern.params or pattern.name in ("register", "calendar_feed", "password_reset_confirm"):
             continue
         response = request(client, "GET", url)
         assert response.status_code in (403, 404, 405), url
@@ -226,7 +240,7 @@ def test_sharing_x_with_b_opens_every_page_a_can_open(client, world):
     login_as(client, world.therapist_b.user)
     for pattern, url, _ in x_urls(world):
         expected = EXPECTED[pattern.name][a]
-        if expected != EXPECTED[pattern.name][b] and pattern.name not in STAFF_PAGES:  # these must now open
+        if expected != EXPECTED[pattern.name][b] and pattern.name not in STAFF_PAGES | OWN_THERAPIST_PAGES:
             assert observe(client, url, pattern, world.therapist_b.user) == expected, url
     detail = request(client, "GET", reverse("client_detail", args=[world.x.client.pk]))
     assert detail.status_code == 200 and "first name X" in detail.content.decode()

@@ -69,6 +69,8 @@ NOT_USER_TEXT = {
     "clinic.Clinic.email": "validated as an email address",
     "clinic.Client.email": "validated as an email address",
     "clinic.Invitation.token_hash": "made by the system",
+    "clinic.RateCount.scope": "made by the system",
+    "clinic.RateCount.key": "made by the system (a keyed hash)",
     "clinic.ConsentText.version": "published by the owner in the admin as trusted text",
     "clinic.ConsentText.title": "published by the owner in the admin as trusted text",
     "clinic.ConsentText.body": "published by the owner in the admin as trusted markup",

@@ -87,3 +87,21 @@ def get_client(user: Any, pk: int, *, clinical: bool) -> Client:
         return clinical_clients_for(user).get(pk=pk)
     except Client.DoesNotExist:
         raise Http404("No such client") from None
+
+
+def may_invite(staff: StaffMember, client: Client) -> bool:
+    """Portal invitations come from the owner or the client's own therapist: those who answer for the client's
+    record. A therapist the record is only shared with, other therapists and the front desk may not send one."""
+    if staff.clinic_id != client.clinic_id or not staff.active:
+        return False
+    return staff.role == Role.OWNER or (staff.role == Role.THERAPIST and client.therapist_id == staff.pk)
+
+
+def get_client_to_invite(user: Any, pk: int) -> tuple[StaffMember, Client]:
+    """The staff member and the client they may invite to the portal: 403 for the front desk, 404 for a therapist
+    who may not see the client (as for the clinical record), 403 for one the client is only shared with."""
+    staff = require_staff(user)
+    client = get_client(user, pk, clinical=True)
+    if not may_invite(staff, client):
+        raise PermissionDenied("Only the owner or the client's own therapist can invite a client to the portal.")
+    return staff, client

@@ -194,8 +194,10 @@ class _Builder:
 
     def portal_client(self, client: Client, staff: StaffMember, when: dt.datetime) -> None:
         """Invited by the clinic, registered through the link and signed the consent form."""
-        invitation, token = consent.create_invitation(client, staff)
-        consent.accept_invitation(token, "client", PASSWORDS["client"], PASSWORDS["client"])
+        invitation, token = consent.new_invitation(client, staff)  # the demo client's fictional address
+        consent.accept_invitation(
+            token, "client", PASSWORDS["client"], PASSWORDS["client"], date_of_birth=client.date_of_birth
+        )
         client.refresh_from_db()
         text = consent.current_consent_text()
         assert text is not None, "the consent text is published by a migration"
@@ -332,7 +334,7 @@ def _build(b: _Builder) -> Clinic:
 
     # 1. Intake pending, with the portal login: invited, registered, consent signed, health questions half done.
     nadia = new_client(sam, "Nadia", "Kowalski", dt.date(1991, 6, 2), "female", 101, since=3)
-    b.portal_client(nadia, front, b.ago(2, hour=18))
+    b.portal_client(nadia, sam, b.ago(2, hour=18))  # invited by her own therapist
     b.draft(
         nadia,
         b.ago(1, hour=19),

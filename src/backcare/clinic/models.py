@@ -155,14 +155,24 @@ class Client(models.Model):
 
 
 class Invitation(models.Model):
-    """A link that lets a client register, sign consent and fill in the intake. Only the token's hash is stored."""
+    """A link that lets a client register, sign consent and fill in the intake. Only the token's hash is stored.
+
+    The secret reaches the client only: by email to their address, or in a hand-over on the clinic's device that
+    signs the staff member out first. It is never shown to staff."""
+
+    class Method(models.TextChoices):
+        EMAIL = "email", "Emailed to the client"
+        HANDOVER = "handover", "Handed over on the clinic's device"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="invitations")
     token_hash = models.CharField(max_length=64, unique=True)
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.EMAIL)
     created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # Wrong dates of birth typed at registration; at INVITATION_CHECKS the link stops working.
+    failed_checks = models.PositiveSmallIntegerField(default=0)
 
     @staticmethod
     def new_token() -> str:
@@ -473,3 +483,16 @@ class ErasureRequest(models.Model):
                 fields=["client"], condition=Q(status__in=["requested", "confirmed"]), name="one_open_erasure_request"
             )
         ]
+
+
+class RateCount(models.Model):
+    """Requests counted against a rate limit in one window (backcare.clinic.services.ratelimit). `key` is a keyed
+    hash of what is limited (an email address, a client address), so the table never holds what a stranger typed."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "window_start"], name="rate_count_once")]

@@ -123,6 +123,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Password reset links work once and for an hour (Django's token views; backcare.clinic.services.passwords).
+PASSWORD_RESET_TIMEOUT = env_int("BACKCARE_PASSWORD_RESET_MINUTES", 60) * 60
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -223,6 +225,10 @@ BACKCARE = {
     # The clinic's public address (https://clinic.example): emails sent without a request (reminders, offers,
     # invitations sent from a command) need it to make absolute links.
     "SITE_URL": os.environ.get("BACKCARE_SITE_URL", ""),
+    # Password reset requests an hour: per email address (more are answered alike but send nothing), and per
+    # client address (more are refused).
+    "RESET_PER_ADDRESS": env_int("BACKCARE_RESET_PER_ADDRESS", 3),
+    "RESET_PER_IP": env_int("BACKCARE_RESET_PER_IP", 20),
 }
 
 # The outbox (backcare.common.outbox): every email is queued with the change that caused it and sent by a worker.

@@ -1,31 +1,37 @@
 """Inviting a client to the portal, their registration, and informed consent.
 
-Only a sha256 of an invitation token is stored; the token itself is shown once to staff and emailed to the client
-(through the outbox, whose row holds the link only until it is sent).
+An invitation's secret reaches the client only, never the staff member who sends it: `send_invitation` emails it
+to the client's address, and `start_handover` gives it to the view that signs the staff member out and keeps it in
+the clinic device's new session, where the client completes the registration themselves. Only the owner or the
+client's own therapist may invite (backcare.clinic.access.may_invite). Registration asks for the client's date of
+birth; after INVITATION_CHECKS wrong dates the link stops working. Links are single-use, and a new invitation ends
+every earlier one. Only a sha256 of the token is stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from backcare.clinic import audit
+from backcare.clinic.access import may_invite
 from backcare.clinic.models import Client, Consent, ConsentText, Invitation, StaffMember
 from backcare.common import outbox
 
-logger = logging.getLogger(__name__)
+INVITATION_CHECKS = 5  # wrong dates of birth before a link stops working
+HANDOVER_MINUTES = 30  # a hand-over on the clinic's device is done there and then
 
 
 def token_hash(token: str) -> str:
@@ -50,10 +56,11 @@ def _invitation_email(client: Client, link: str, expires: dt.datetime) -> tuple[
         f"{clinic.name} invites you to set up your online record. There you read and sign the consent form and",
         "answer your health questions before your first visit.",
         "",
-        "Open this link to choose a username and password:",
+        "Open this link to choose a username and password (you will be asked for your date of birth):",
         link,
         "",
         f"The link works once and until {day}. If it has expired, ask the clinic for a new one.",
+        "Do not forward this email: the link is for you alone.",
         "If you did not expect this email, you can ignore it.",
         "",
         clinic.name,
@@ -63,11 +70,16 @@ def _invitation_email(client: Client, link: str, expires: dt.datetime) -> tuple[
     return subject, "\n".join(lines) + "\n"
 
 
-@transaction.atomic
-def create_invitation(client: Client, staff: StaffMember, request: Any = None) -> tuple[Invitation, str]:
-    """A new single-use invitation for this client. Earlier unused invitations stop working."""
+def new_invitation(
+    client: Client, staff: StaffMember, *, method: str = Invitation.Method.EMAIL, lifetime: dt.timedelta | None = None
+) -> tuple[Invitation, str]:
+    """A new single-use invitation and its secret token; every earlier unused invitation of the client ends.
+
+    The caller delivers the token to the client alone (as `send_invitation` and `start_handover` do) and audits."""
     if client.clinic_id != staff.clinic_id:
         raise ValidationError("This client belongs to another clinic.")
+    if not may_invite(staff, client):
+        raise PermissionDenied(f"Only the owner or {client.full_name}'s own therapist can invite them to the portal.")
     if client.user_id is not None:
         raise ValidationError(f"{client.full_name} already has portal access.")
     now = timezone.now()
@@ -76,38 +88,68 @@ def create_invitation(client: Client, staff: StaffMember, request: Any = None) -
     invitation = Invitation.objects.create(
         client=client,
         token_hash=token_hash(token),
+        method=method,
         created_by=staff,
         created_at=now,
-        expires_at=now + dt.timedelta(days=int(settings.BACKCARE["INVITATION_DAYS"])),
+        expires_at=now + (lifetime or dt.timedelta(days=int(settings.BACKCARE["INVITATION_DAYS"]))),
     )
-    emailed = False
-    if client.email:
-        subject, body = _invitation_email(client, invitation_link(token, request), invitation.expires_at)
-        # Queued with the invitation (the outbox sends it, retrying while the mail server is down); its row is
-        # marked secret: the link is never shown from it and is blanked once sent.
-        outbox.enqueue_email(
-            key=f"invitation-{invitation.pk}",
-            kind="clinic.invitation",
-            to=[client.email],
-            subject=subject,
-            body=body,
-            reply_to=[client.clinic.email] if client.clinic.email else [],
-            clinic_id=client.clinic_id,
-            client_id=client.pk,
-            context={"invitation": invitation.pk},
-            secret=True,
+    return invitation, token
+
+
+@transaction.atomic
+def send_invitation(client: Client, staff: StaffMember, request: Any = None) -> tuple[Invitation, bool]:
+    """Queue a new invitation to the client's own address, in this transaction. The outbox sends it (retrying while
+    the mail server is down, the owner seeing any failure); its row is marked secret, so the link is never shown
+    from it and is blanked once sent. Returns (invitation, True): the email is on its way."""
+    if not client.email:
+        raise ValidationError(
+            {"email": f"{client.full_name} has no email address on record: add one, or hand over in the clinic."}
         )
-        emailed = True
+    invitation, token = new_invitation(client, staff)
+    subject, body = _invitation_email(client, invitation_link(token, request), invitation.expires_at)
+    outbox.enqueue_email(
+        key=f"invitation-{invitation.pk}",
+        kind="clinic.invitation",
+        to=[client.email],
+        subject=subject,
+        body=body,
+        reply_to=[client.clinic.email] if client.clinic.email else [],
+        clinic_id=client.clinic_id,
+        client_id=client.pk,
+        context={"invitation": invitation.pk},
+        secret=True,
+    )
     audit.record(
         staff.user,
         "invite",
         client=client,
         obj=invitation,
-        detail={"emailed": emailed, "expires_at": invitation.expires_at.isoformat()},
+        detail={
+            "method": Invitation.Method.EMAIL,
+            "sent_to": client.email,
+            "expires_at": invitation.expires_at.isoformat(),
+        },
         request=request,
     )
-    invitation.emailed = emailed  # type: ignore[attr-defined]  # for the page that shows the link once
-    return invitation, token
+    return invitation, True
+
+
+@transaction.atomic
+def start_handover(client: Client, staff: StaffMember, request: Any = None) -> str:
+    """A short-lived invitation for the client to complete on the clinic's device. The caller (the hand-over view)
+    signs the staff member out and keeps the token in the device's new session only, never in a page or address."""
+    invitation, token = new_invitation(
+        client, staff, method=Invitation.Method.HANDOVER, lifetime=dt.timedelta(minutes=HANDOVER_MINUTES)
+    )
+    audit.record(
+        staff.user,
+        "invite",
+        client=client,
+        obj=invitation,
+        detail={"method": Invitation.Method.HANDOVER, "expires_at": invitation.expires_at.isoformat()},
+        request=request,
+    )
+    return token
 
 
 def invitation_still_open(message: Any) -> str:
@@ -134,6 +176,9 @@ class InvitationProblem(Exception):
         self.status = status
 
 
+STOPPED = "This invitation link was stopped after too many wrong dates of birth. Please ask the clinic for a new one."
+
+
 def find_invitation(token: str) -> Invitation:
     """The usable invitation for this token, or InvitationProblem saying why not."""
     invitation = Invitation.objects.select_related("client", "client__clinic").filter(token_hash=token_hash(token))
@@ -149,27 +194,40 @@ def find_invitation(token: str) -> Invitation:
             "or ask the clinic for a new link.",
             410,
         )
+    if found.failed_checks >= INVITATION_CHECKS:
+        raise InvitationProblem(STOPPED, 410)
     if found.expires_at <= timezone.now():
         raise InvitationProblem("This invitation link has expired. Please ask the clinic for a new one.", 410)
     return found
 
 
-@transaction.atomic
-def accept_invitation(
-    token: str, username: str, password: str, password_again: str | None = None, request: Any = None
-) -> Any:
-    """Create the client's login from an invitation. Raises InvitationProblem or ValidationError (per field)."""
-    invitation = find_invitation(token)
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.used_at is not None:
-        raise InvitationProblem("This invitation link has already been used.", 410)
-    client = Client.objects.select_for_update().get(pk=invitation.client_id)
-    if client.user_id is not None:
-        raise InvitationProblem("This invitation link has already been used.", 410)
+def _check_date_of_birth(invitation: Invitation, date_of_birth: dt.date, request: Any) -> int | None:
+    """None when the date is the client's; else the attempts left (0: the link has just been stopped). A wrong date
+    is counted in its own transaction, so the count stays although the registration is refused."""
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update(of=("self",)).select_related("client").get(pk=invitation.pk)
+        if locked.failed_checks >= INVITATION_CHECKS:
+            return 0
+        if date_of_birth == locked.client.date_of_birth:
+            return None
+        Invitation.objects.filter(pk=locked.pk).update(failed_checks=F("failed_checks") + 1)
+        left = INVITATION_CHECKS - locked.failed_checks - 1
+        if left <= 0:
+            Invitation.objects.filter(pk=locked.pk).update(expires_at=timezone.now())
+            audit.record(
+                None,
+                "invitation_stopped",
+                client=locked.client,
+                obj=locked,
+                detail={"failed_checks": INVITATION_CHECKS},
+                request=request,
+            )
+        return left
 
+
+def _account_errors(client: Client, username: str, password: str, password_again: str | None) -> dict[str, list[str]]:
     user_model = get_user_model()
     errors: dict[str, list[str]] = {}
-    username = (username or "").strip()
     if not username:
         errors["username"] = ["Choose a username."]
     else:
@@ -190,10 +248,52 @@ def accept_invitation(
             errors["password"] = list(e.messages)
     if password_again is not None and password and password != password_again:
         errors["password_again"] = ["The two passwords are not the same."]
+    return errors
+
+
+def accept_invitation(
+    token: str,
+    username: str,
+    password: str,
+    password_again: str | None = None,
+    *,
+    date_of_birth: dt.date | None,
+    request: Any = None,
+) -> Any:
+    """Create the client's login from an invitation, once the date of birth matches the client's record.
+
+    Raises InvitationProblem (the link cannot be used) or ValidationError (per field)."""
+    invitation = find_invitation(token)
+    client = invitation.client
+    username = (username or "").strip()
+    errors = _account_errors(client, username, password, password_again)
+    if date_of_birth is None:
+        errors["date_of_birth"] = ["Enter your date of birth."]
+    else:
+        left = _check_date_of_birth(invitation, date_of_birth, request)
+        if left == 0:
+            raise InvitationProblem(STOPPED, 410)
+        if left is not None:
+            errors["date_of_birth"] = [
+                "This is not the date of birth the clinic has for you. "
+                f"{left} {'try' if left == 1 else 'tries'} left; after that this link stops working."
+            ]
     if errors:
         raise ValidationError(errors)
+    return _register(invitation.pk, username, password, request)
 
-    user = user_model.objects.create_user(
+
+@transaction.atomic
+def _register(invitation_pk: int, username: str, password: str, request: Any) -> Any:
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",)).select_related("created_by__user").get(pk=invitation_pk)
+    )
+    if invitation.used_at is not None or invitation.expires_at <= timezone.now():
+        raise InvitationProblem("This invitation link has already been used.", 410)
+    client = Client.objects.select_for_update().get(pk=invitation.client_id)
+    if client.user_id is not None:
+        raise InvitationProblem("This invitation link has already been used.", 410)
+    user = get_user_model().objects.create_user(
         username=username,
         password=password,
         email=client.email,
@@ -204,7 +304,20 @@ def accept_invitation(
     client.save(update_fields=["user"])
     invitation.used_at = timezone.now()
     invitation.save(update_fields=["used_at"])
-    audit.record(user, "register", client=client, obj=invitation, detail={"username": username}, request=request)
+    inviter = invitation.created_by
+    audit.record(
+        user,
+        "register",
+        client=client,
+        obj=invitation,
+        detail={
+            "username": username,
+            "method": invitation.method,
+            "invited_by": audit.actor_label(inviter.user) if inviter is not None else "unknown",
+            "invitation_sent_at": invitation.created_at.isoformat(),
+        },
+        request=request,
+    )
     return user
 
 
@@ -299,13 +412,16 @@ __all__ = [
     "InvitationProblem",
     "accept_invitation",
     "consent_html",
-    "create_invitation",
     "current_consent",
     "current_consent_text",
     "find_invitation",
     "has_current_consent",
     "invitation_link",
+    "invitation_still_open",
     "latest_consent",
+    "new_invitation",
+    "send_invitation",
     "sign_consent",
+    "start_handover",
     "token_hash",
 ]

@@ -15,7 +15,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backcare.clinic import audit, once
-from backcare.clinic.access import clients_for, clinical_clients_for, get_client, require_staff
+from backcare.clinic.access import clients_for, clinical_clients_for, get_client, may_invite, require_staff
 from backcare.clinic.forms.clients import (
     AssignForm,
     ClientCreateForm,
@@ -144,7 +144,12 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "clinic/client_detail.html", {"client": client, "clinical": False})
     # Therapists and the owner: a client outside their reach answers 404 (ids reveal nothing).
     client = get_client(request.user, pk, clinical=True)
-    context: dict[str, Any] = {"client": client, "clinical": True, **_clinical_context(client)}
+    context: dict[str, Any] = {
+        "client": client,
+        "clinical": True,
+        "can_invite": may_invite(staff, client),
+        **_clinical_context(client),
+    }
     if staff.role == Role.OWNER:
         context["shared_with"] = list(client.shared_with.all())
     audit.viewed(request, client, "client record")

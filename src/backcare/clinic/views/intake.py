@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -19,8 +19,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from backcare.clinic import audit, once
-from backcare.clinic.access import get_client, require_staff
-from backcare.clinic.models import Intake, Role, Screening
+from backcare.clinic.access import get_client, get_client_to_invite, require_staff
+from backcare.clinic.forms.clients import DATE_INPUT_FORMATS, _date_widget
+from backcare.clinic.models import Intake, Invitation, Role, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
 from backcare.clinic.services.screening import latest_screening
@@ -30,66 +31,77 @@ from backcare.clinical.vocabulary import DECISION_TEXT, REFERRAL_TEXT, REGIONS
 
 
 class InviteForm(forms.Form):
+    method = forms.ChoiceField(choices=Invitation.Method.choices)
     submission_key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
 
 
-SESSION_INVITES = "backcare_invite_links"
+HANDOVER_SESSION_KEY = "backcare_handover_token"
 
 
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def invite_client(request: HttpRequest, pk: int) -> HttpResponse:
-    """POST: make an invitation and show its link once (so staff can also give it on paper). GET: confirm first."""
-    staff = require_staff(request.user)
-    client = get_client(request.user, pk, clinical=False)
-    shown: dict[str, Any] | None = None
+    """Invite a client to the portal: by email to their address, or by a hand-over on this device. The link is
+    never shown here; the page only says what was sent, to whom, and until when."""
+    staff, client = get_client_to_invite(request.user, pk)
     if request.method == "POST":
         form = InviteForm(request.POST)
-        key = form.data.get("submission_key", "")
+        if not form.is_valid():
+            messages.error(request, "Choose how the invitation reaches the client: by email or a hand-over here.")
+            return redirect("invite_client", pk=client.pk)
+        key = form.cleaned_data["submission_key"]
         first, _ = once.claim(request.user, key, scope="invite")
         just_made = client.invitations.filter(
             created_by=staff, used_at__isnull=True, created_at__gte=timezone.now() - dt.timedelta(seconds=10)
         )
         if not first or (not key and just_made.exists()):
-            messages.info(request, "This invitation was already made; the link was shown once when it was made.")
+            messages.info(request, "This invitation was already sent.")
             return redirect("invite_client", pk=client.pk)
         try:
-            invitation, token = consent_services.create_invitation(client, staff, request=request)
+            if form.cleaned_data["method"] == Invitation.Method.HANDOVER:
+                token = consent_services.start_handover(client, staff, request=request)
+            else:
+                invitation, _queued = consent_services.send_invitation(client, staff, request=request)
         except ValidationError as e:
             once.release(request.user, key, scope="invite")
             messages.error(request, " ".join(e.messages))
             return redirect("invite_client", pk=client.pk)
+        if form.cleaned_data["method"] == Invitation.Method.HANDOVER:
+            # The device is the client's now: the staff member's session ends, and the token lives only in the
+            # device's new session, so no page or address ever shows it.
+            logout(request)
+            request.session[HANDOVER_SESSION_KEY] = token
+            return redirect("register_handover")
         once.complete(request.user, key, invitation.pk, scope="invite")
-        links = request.session.get(SESSION_INVITES, {})
-        links[str(client.pk)] = {
-            "link": consent_services.invitation_link(token, request),
-            "expires": invitation.expires_at.isoformat(),
-            "emailed": bool(getattr(invitation, "emailed", False)),
-            "email": client.email,
-        }
-        request.session[SESSION_INVITES] = links
+        day = timezone.localtime(invitation.expires_at).strftime("%-d %B %Y")
+        messages.success(
+            request,
+            f"The invitation was emailed to {client.email}. It works once, until {day}. "
+            "If the mail server is down, it goes as soon as the server is back (the owner sees any failure).",
+        )
         return redirect("invite_client", pk=client.pk)
-    links = request.session.get(SESSION_INVITES, {})
-    if str(client.pk) in links:
-        # Shown once: the link leaves the session as soon as it is displayed.
-        shown = links.pop(str(client.pk))
-        request.session[SESSION_INVITES] = links
-        shown["expires"] = dt.datetime.fromisoformat(shown["expires"])
     pending = client.invitations.filter(used_at__isnull=True).order_by("-created_at").first()
     return render(
         request,
         "clinic/invite_client.html",
         {
             "client": client,
-            "form": InviteForm(initial={"submission_key": once.new_key()}),
-            "shown": shown,
+            "submission_key": once.new_key(),
             "pending": pending if pending is not None and pending.usable else None,
+            "handover_minutes": consent_services.HANDOVER_MINUTES,
         },
     )
 
 
 class RegisterForm(forms.Form):
+    date_of_birth = forms.DateField(
+        label="Your date of birth",
+        input_formats=DATE_INPUT_FORMATS,
+        widget=_date_widget(),
+        help_text="Day/month/year, as the clinic has it. This shows the link is yours.",
+        error_messages={"invalid": "Enter a date as day/month/year, for example 14/03/1985."},
+    )
     username = forms.CharField(
         label="Username",
         max_length=150,
@@ -123,20 +135,11 @@ def mark_invalid(form: forms.Form) -> None:
             form.fields[name].widget.attrs["aria-invalid"] = "true"
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def register(request: HttpRequest, token: str) -> HttpResponse:
+def _registration(request: HttpRequest, token: str, *, handover: bool) -> HttpResponse:
     try:
         invitation = consent_services.find_invitation(token)
     except consent_services.InvitationProblem as problem:
         return render(request, "clinic/register_invalid.html", {"message": problem.message}, status=problem.status)
-    if request.user.is_authenticated:
-        return render(
-            request,
-            "clinic/register_invalid.html",
-            {"message": "You are signed in already. Sign out first, then open the invitation link again."},
-            status=409,
-        )
     client = invitation.client
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -146,6 +149,7 @@ def register(request: HttpRequest, token: str) -> HttpResponse:
                 form.cleaned_data["username"],
                 form.cleaned_data["password"],
                 form.cleaned_data["password_again"],
+                date_of_birth=form.cleaned_data["date_of_birth"],
                 request=request,
             )
         except consent_services.InvitationProblem as problem:
@@ -153,11 +157,41 @@ def register(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as e:
             add_errors(form, e)
         else:
+            request.session.pop(HANDOVER_SESSION_KEY, None)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome. Your account is ready.")
             return redirect("consent")
     mark_invalid(form)
-    return render(request, "clinic/register.html", {"form": form, "client": client, "clinic": client.clinic})
+    return render(
+        request,
+        "clinic/register.html",
+        {"form": form, "client": client, "clinic": client.clinic, "handover": handover},
+    )
+
+
+SIGNED_IN = "You are signed in already. Sign out first, then open the invitation link again."
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest, token: str) -> HttpResponse:
+    """Registration from the link in the invitation email."""
+    if request.user.is_authenticated:
+        return render(request, "clinic/register_invalid.html", {"message": SIGNED_IN}, status=409)
+    return _registration(request, token, handover=False)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register_handover(request: HttpRequest) -> HttpResponse:
+    """Registration on the clinic's device, after a staff member started a hand-over and was signed out."""
+    if request.user.is_authenticated:
+        return render(request, "clinic/register_invalid.html", {"message": SIGNED_IN}, status=409)
+    token = request.session.get(HANDOVER_SESSION_KEY)
+    if not token:
+        message = "This page opens only when the clinic hands you their device to set up your account."
+        return render(request, "clinic/register_invalid.html", {"message": message}, status=404)
+    return _registration(request, str(token), handover=True)
 
 
 # --- The therapist's review ----------------------------------------------------------------------------------------
@@ -263,6 +297,7 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
 
 urlpatterns = [
     path("clients/<int:pk>/invite/", invite_client, name="invite_client"),
+    path("register/here/", register_handover, name="register_handover"),
     path("register/<str:token>/", register, name="register"),
     path("clients/<int:pk>/intake/review/", intake_review, name="intake_review"),
 ]
