@@ -30,7 +30,7 @@ def test_a_local_finding_avoids_exactly_its_region(code: str, region: str) -> No
     assert result["decision"] == "proceed_with_precautions"
     assert result["precautions"]["avoid_regions"] == [region]
     assert result["plan"] is not None
-    assert cites(result, "marketing text", "NYSED", "New York State Education Department", "Werner")
+    assert cites(result, "practice description, not evidence", "NYSED", "New York State Education Department", "Werner")
 
 
 def test_a_bruise_on_the_right_arm_leaves_the_left_arm_alone() -> None:
@@ -53,7 +53,7 @@ def test_an_unhealed_fracture_away_from_the_spine_avoids_its_region(region: str)
     result = screening({"code": "fracture_recent", "region": region})
     assert result["decision"] == "proceed_with_precautions"
     assert result["precautions"]["avoid_regions"] == [region]
-    assert cites(result, "marketing text", "Werner")
+    assert cites(result, "practice description, not evidence", "Werner")
 
 
 @pytest.mark.parametrize("weeks_ago", [6, 9, 12])
@@ -61,7 +61,7 @@ def test_surgery_6_to_12_weeks_ago_gives_precautions_avoiding_its_region(weeks_a
     result = screening({"code": "recent_surgery", "region": "abdomen", "weeks_ago": weeks_ago})
     assert result["decision"] == "proceed_with_precautions"
     assert result["precautions"]["avoid_regions"] == ["abdomen"]
-    assert cites(result, "marketing text", "NYSED", "New York State Education Department")
+    assert cites(result, "practice description, not evidence", "NYSED", "New York State Education Department")
 
 
 @pytest.mark.parametrize("weeks_ago", [5.9, None], ids=lambda w: f"weeks_ago={w}")

@@ -178,9 +178,10 @@ def test_fragile_bone_without_any_trauma_is_not_an_urgent_referral(fragile: str)
 def test_a_possible_blood_clot_is_an_urgent_referral_for_the_same_day(code: str, assessed: bool) -> None:
     result = screening(code, pain__medically_assessed=assessed)
     assert is_urgent_referral(result)
-    summary = result["findings"][0]["summary"].lower()
-    assert "today" in summary or "same day" in summary
-    assert cites(result, "Werner", "marketing text")
+    assert result["findings"][0]["timeframe"] == "within_24_hours"
+    assert result["client_message"]["timeframe"] == "within_24_hours"
+    assert "today, within 24 hours" in result["client_message"]["text"]
+    assert cites(result, "Werner", "practice description, not evidence")
 
 
 def test_a_past_blood_clot_is_not_an_urgent_referral() -> None:

@@ -123,7 +123,8 @@ def describe(node: cond.Node) -> str:
         return " and ".join(parts)
     if node.op == "any":
         return "(" + " or ".join(parts) + ")"
-    return f"at least {node.count} of (" + "; ".join(parts) + ")"
+    how = "exactly" if node.op == "exactly" else "at least"
+    return f"{how} {node.count} of (" + "; ".join(parts) + ")"
 
 
 def describe_match(m: cond.FindingMatch) -> str:
