@@ -126,7 +126,11 @@ class Rule:
         """The client's instruction when this finding leads: its own wording, or its decision's default, with the
         words of its time frame (CLINICAL.md section 12)."""
         template = self.instruction or messages[self.effect.decision]
-        return template.format(when=TIMEFRAME_WORDS[self.timeframe])
+        words = TIMEFRAME_WORDS[self.timeframe]
+        text = template.format(when=words)
+        if words and words not in text:
+            text += " " + messages["referral"].format(when=words)
+        return text
 
     def trigger_codes(self) -> frozenset[str] | None:
         """Finding codes one of which must be present for this rule to fire (None: it may fire without)."""
@@ -412,7 +416,8 @@ def load_rule_base(root: Traversable = RULEBASE) -> RuleBase:
         )
     canonical = json.dumps(files, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     messages = meta.get("messages", {})
-    missing = [k for k in (*vocab.DECISIONS, "also_referral", "also_noted", "nothing_found") if k not in messages]
+    needed = (*vocab.DECISIONS, "referral", "also_referral", "also_noted", "nothing_found")
+    missing = [k for k in needed if k not in messages]
     if missing:
         raise RuleBaseError(f"rulebase.toml [messages]: missing {', '.join(missing)}")
     texts = {k: " ".join(str(v).split()) for k, v in messages.items()}
