@@ -174,3 +174,32 @@ def test_clearance_keeps_the_plan_and_every_precaution_of_the_rows_that_fired() 
     assert {"thai", "lymphatic_drainage"} <= set(result["precautions"]["avoid_techniques"])
     assert result["precautions"]["avoid_regions"] == ["abdomen"]
     assert result["plan"] is not None
+
+
+# ---- contract 1.1 ---------------------------------------------------------------------------------------------
+
+
+def test_a_recent_heart_attack_or_stroke_needs_clearance() -> None:
+    result = screening("recent_heart_attack_or_stroke")
+    assert result["decision"] == "clearance_required"
+    assert result["plan"] is not None
+    assert cites(result, "Werner") and cites(result, "Walton")
+
+
+def test_the_seed_only_rules_are_marked_as_care_process_choices() -> None:
+    intense = screening(pain__intensity=8, pain__medically_assessed=False)
+    arthritis = screening("fibromyalgia", pain__medically_assessed=False)
+    for result, rule in (
+        (intense, "clearance.intense_pain_unassessed"),
+        (arthritis, "clearance.arthritis_or_fibromyalgia_unassessed"),
+    ):
+        finding = next(f for f in result["findings"] if f["rule"] == rule)
+        assert "care-process choice" in finding["rationale"]
+        assert all("practice description, not evidence" in s for s in finding["sources"])
+
+
+def test_a_past_clot_names_the_choice_of_clearance_in_clinical_words() -> None:
+    finding = screening("dvt_history")["findings"][0]
+    assert "CLINICAL.md" not in finding["rationale"]
+    assert "clearance_required" not in finding["rationale"]
+    assert "Where sources disagree" in finding["rationale"]
