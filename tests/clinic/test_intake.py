@@ -241,6 +241,8 @@ def test_therapist_reviews_changes_and_rescreens(cora, client, client_record, th
     assert "f_fever" in event.detail["changed"] and "f_impaired_consent" in event.detail["changed"]
     page = client.get(url).content.decode()
     assert "No massage today" in page and reverse("client_detail", args=[client_record.pk]) in page
+    # Findings read as words, never as raw codes.
+    assert "(postpone)" not in page and "(Postpone" in page
 
 
 def test_staff_fill_in_for_a_client_without_portal(client, make_client, therapist):
@@ -249,6 +251,7 @@ def test_staff_fill_in_for_a_client_without_portal(client, make_client, therapis
     url = reverse("intake_review", args=[paper.pk])
     page = client.get(url).content.decode()
     assert "No intake yet" in page and "Are you pregnant?" not in page
+    assert "Have you given birth" not in page
     key = review_form(client, url)
     client.post(url, {"action": "save", "pain_intensity": "6", "submission_key": key})
     assert Intake.objects.get(client=paper).answers["pain_intensity"] == "6"
