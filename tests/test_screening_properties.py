@@ -58,6 +58,8 @@ def strategies_1_0_codes() -> list[str]:
     }  # fmt: skip
     assert added <= set(vocab.FINDINGS)
     return [c for c in vocab.FINDINGS if c not in added]
+
+
 REFERRAL = {r: i for i, r in enumerate(vocab.REFERRALS)}
 PLAN_DECISIONS = {"proceed", "proceed_with_precautions", "clearance_required"}
 

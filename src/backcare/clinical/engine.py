@@ -25,6 +25,7 @@ _EMERGENCY = vocab.DECISIONS.index("refer_emergency")
 _URGENT = vocab.DECISIONS.index("refer_urgent")
 _PRECAUTIONS = vocab.DECISIONS.index("proceed_with_precautions")
 _NOW = vocab.TIMEFRAMES.index("now")
+_MESSAGE_CACHE = 65536
 _NO_PLAN = {vocab.DECISIONS.index(d) for d in vocab.NO_PLAN_DECISIONS}
 _TECHNIQUES_BY_PRESSURE = tuple(vocab.LEAST_PRESSURE.items())
 _encoder = msgspec.json.Encoder()
@@ -44,6 +45,7 @@ class Screener:
         }
         self.messages = self.rule_base.messages
         self._instruction = {r.id: r.instruction_text(self.messages) for r in self.rule_base.rules}
+        self._messages: dict[tuple[tuple[int, ...], int, int], dict[str, Any]] = {}
         self._always: list[tuple[Rule, Predicate]] = []
         self._by_code: dict[str, list[Rule]] = defaultdict(list)
         for rule in self.rule_base.rules:
@@ -89,16 +91,17 @@ class Screener:
         # The result shares prebuilt pieces (finding entries, plan rationale) between calls: it must be encoded,
         # never handed out or changed. screen() gives callers a fresh copy.
         fired = self.fired(intake)
-        decision = referral = 0
+        decision = referral = timeframe = 0
         max_pressure: int | None = None
         regions: set[str] = set()
         positioning: set[str] = set()
         techniques: set[str] = set()
         for rule, region in fired:
             e = rule.effect
-            d, r, _ = rule.severity
+            d, r, t = rule.severity
             decision = max(decision, d)
             referral = max(referral, r)
+            timeframe = max(timeframe, t)
             if e.max_pressure is not None and (max_pressure is None or e.max_pressure < max_pressure):
                 max_pressure = e.max_pressure
             positioning |= e.positioning
@@ -130,7 +133,6 @@ class Screener:
         for rule, region in ordered:
             entry = self._finding[rule.id]
             findings.append(entry if region is None else {**entry, "region": region})
-        timeframe = max((rule.severity[2] for rule, _ in fired), default=0)
         if decision == _EMERGENCY:
             timeframe = _NOW
         return {
@@ -152,7 +154,19 @@ class Screener:
 
     def _client_message(self, rules: list[Rule], referral: int, timeframe: int) -> dict[str, Any]:
         """One instruction, strongest first (CLINICAL.md section 12): the lead finding's instruction, the result's
-        referral and time frame when they come from another finding, then the weaker findings as reasons only."""
+        referral and time frame when they come from another finding, then the weaker findings as reasons only.
+
+        The message depends only on the fired rules in order, so it is built once per combination (results are
+        encoded, never changed: sharing the dict is safe)."""
+        key = (tuple(r.order for r in rules), referral, timeframe)
+        message = self._messages.get(key)
+        if message is None:
+            if len(self._messages) >= _MESSAGE_CACHE:
+                self._messages.clear()
+            message = self._messages[key] = self._build_message(rules, referral, timeframe)
+        return message
+
+    def _build_message(self, rules: list[Rule], referral: int, timeframe: int) -> dict[str, Any]:
         if not rules:
             return {"text": self.messages["nothing_found"], "lead_rule": None, "timeframe": "none"}
         lead = rules[0]
