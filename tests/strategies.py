@@ -27,8 +27,9 @@ BOTHERSOMENESS: list[str] = list(vocab.BOTHERSOMENESS)
 # Where the rules draw their lines (CLINICAL.md): first episode under 20 or from 50, inflammatory back pain
 # starting before 35 or 45, fragility from 70; acute under 6 weeks, chronic over 12; surgery 6 to 12 weeks ago;
 # pregnancy from 13 weeks.
-BOUNDARY_AGES = (0, 19, 20, 34, 35, 44, 45, 49, 50, 69, 70, 120)
-BOUNDARY_WEEKS = (0, 5.9, 6, 12, 12.1)
+# Contract 1.1 adds: under 10 and under 16 (children), 2 and 12 weeks since a spinal procedure, episodes over 4 weeks.
+BOUNDARY_AGES = (0, 9, 10, 15, 16, 17, 19, 20, 34, 35, 44, 45, 49, 50, 69, 70, 120)
+BOUNDARY_WEEKS = (0, 1.9, 2, 4, 4.1, 5.9, 6, 11, 11.9, 12, 12.1)
 
 ages = st.one_of(st.sampled_from(BOUNDARY_AGES), st.integers(min_value=0, max_value=120))
 intensities = st.integers(min_value=0, max_value=10)

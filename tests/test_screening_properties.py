@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -38,6 +39,27 @@ INTAKE_VALIDATOR = jsonschema.Draft202012Validator(INTAKE_SCHEMA, registry=REGIS
 SCREENING_VALIDATOR = jsonschema.Draft202012Validator(SCREENING_SCHEMA, registry=REGISTRY)
 
 DECISION = {d: i for i, d in enumerate(vocab.DECISIONS)}  # least severe first
+TIMEFRAME = {t: i for i, t in enumerate(("none", "routine", "within_days", "within_24_hours", "now"))}
+TIMEFRAME_WORDS = {
+    "now": "call emergency services or go to the emergency department now",
+    "within_24_hours": "today, within 24 hours",
+    "within_days": "within the next few days",
+    "routine": "at a routine appointment",
+}
+
+
+def strategies_1_0_codes() -> list[str]:
+    """The finding codes of contract 1.0, so the 16 that 1.1 added get their own property."""
+    added = {
+        "chest_pain_or_breathlessness", "sudden_severe_pain", "pain_worse_cough_strain", "tuberculosis_active",
+        "tuberculosis_history", "diabetes", "recent_heart_attack_or_stroke", "aortic_aneurysm",
+        "peripheral_arterial_disease", "lymphoedema", "acute_soft_tissue_injury", "hernia",
+        "spinal_procedure_recent", "postpartum", "epilepsy", "massage_oil_allergy",
+    }  # fmt: skip
+    assert added <= set(vocab.FINDINGS)
+    return [c for c in vocab.FINDINGS if c not in added]
+
+
 REFERRAL = {r: i for i, r in enumerate(vocab.REFERRALS)}
 PLAN_DECISIONS = {"proceed", "proceed_with_precautions", "clearance_required"}
 
@@ -147,6 +169,36 @@ def test_adding_any_finding_never_removes_a_precaution(doc: dict[str, Any], extr
         assert after["max_pressure"] <= before["max_pressure"]
 
 
+@SETTINGS
+@given(valid_intakes(), findings())
+def test_adding_any_finding_never_lengthens_the_time_frame(doc: dict[str, Any], extra: dict[str, Any]) -> None:
+    before = _screen(doc)["client_message"]["timeframe"]
+    after = _screen({**doc, "findings": [*doc.get("findings", []), extra]})["client_message"]["timeframe"]
+    assert TIMEFRAME[after] >= TIMEFRAME[before]
+
+
+NEW_CODES = sorted(set(vocab.FINDINGS) - set(strategies_1_0_codes()))
+
+
+@SETTINGS
+@given(valid_intakes(), st.sampled_from(NEW_CODES), st.data())
+def test_adding_a_finding_new_in_contract_1_1_never_lowers_anything(
+    doc: dict[str, Any], code: str, data: st.DataObject
+) -> None:
+    extra: dict[str, Any] = {"code": code}
+    if data.draw(st.booleans(), label="with region"):
+        extra["region"] = data.draw(st.sampled_from(list(vocab.REGIONS)), label="region")
+    if data.draw(st.booleans(), label="with weeks"):
+        extra["weeks_ago"] = data.draw(st.sampled_from((0, 1.9, 2, 5.9, 6, 11, 12, 52)), label="weeks")
+    before = _screen(doc)
+    after = _screen({**doc, "findings": [*doc.get("findings", []), extra]})
+    assert DECISION[after["decision"]] >= DECISION[before["decision"]]
+    assert REFERRAL[after["referral"]] >= REFERRAL[before["referral"]]
+    assert TIMEFRAME[after["client_message"]["timeframe"]] >= TIMEFRAME[before["client_message"]["timeframe"]]
+    for key in ("avoid_regions", "positioning", "avoid_techniques"):
+        assert set(before["precautions"][key]) <= set(after["precautions"][key]), key
+
+
 # ---- 3. deterministic ------------------------------------------------------------------------------------------
 
 
@@ -225,6 +277,32 @@ def test_the_result_is_the_most_severe_of_its_findings_and_lists_them_most_sever
         assert _has_precautions(result)
     implied = {"refer_emergency": REFERRAL["emergency"], "refer_urgent": REFERRAL["urgent"]}
     assert referral == max([r for _, r in found] + [implied.get(result["decision"], 0)])
+
+
+@SETTINGS
+@given(valid_intakes())
+def test_the_client_message_leads_with_the_first_finding_and_never_contradicts_it(doc: dict[str, Any]) -> None:
+    result = _screen(doc)
+    message = result["client_message"]
+    findings = result["findings"]
+    if not findings:
+        assert message == {"text": message["text"], "lead_rule": None, "timeframe": "none"}
+        return
+    assert message["lead_rule"] == findings[0]["rule"]
+    assert message["timeframe"] == max((f["timeframe"] for f in findings), key=TIMEFRAME.__getitem__)
+    if result["decision"] == "refer_emergency":
+        assert message["timeframe"] == "now"
+    opening = message["text"].split("Also noted:")[0]
+    if message["timeframe"] != "none":
+        assert TIMEFRAME_WORDS[message["timeframe"]] in opening
+    if result["decision"] in ("postpone", "refer_urgent", "refer_emergency"):
+        assert "can go ahead" not in opening and "may go ahead" not in opening
+    if result["referral"] in ("urgent", "emergency"):
+        assert "routine appointment" not in message["text"]
+    ranks = [(DECISION[f["decision"]], REFERRAL[f["referral"]], TIMEFRAME[f["timeframe"]]) for f in findings]
+    assert ranks == sorted(ranks, reverse=True)
+    # No telephone number: emergency numbers or any long run of digits (the clinic application adds its own).
+    assert not re.search(r"\b(999|911|112|111|000)\b|\d[\d ()-]{6,}\d", message["text"]), message["text"]
 
 
 # ---- 7 and 8. the two validation paths, and what a rejection says ----------------------------------------------

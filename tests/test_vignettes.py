@@ -28,6 +28,18 @@ def test_every_public_vignette_passes_through_the_command_line() -> None:
 def test_the_packaged_contract_is_the_shared_contract() -> None:
     from backcare.clinical.vocabulary import CONTRACT
 
-    for name in ("intake.schema.json", "screening.schema.json", "techniques.json"):
+    for name in ("intake.schema.json", "screening.schema.json", "techniques.json", "CLINICAL.md"):
         shipped = (CONTRACT / name).read_bytes()
         assert shipped == shared_path("spec", name).read_bytes(), f"{name} differs from ../shared/spec/{name}"
+
+
+def test_the_shipped_rule_base_and_every_result_name_contract_1_1() -> None:
+    from backcare.clinical.engine import screen
+    from backcare.clinical.intake import parse_intake
+    from backcare.clinical.rulebase import default_rule_base
+
+    assert "(contract, version 1.1)" in shared_path("spec", "CLINICAL.md").read_text(encoding="utf-8").splitlines()[0]
+    assert default_rule_base().contract == "1.1"
+    assert default_rule_base().version.startswith("1.1")
+    doc = b'{"schema_version":"1","age":40,"pain":{"regions":["neck"],"intensity":3,"duration_weeks":1}}'
+    assert screen(parse_intake(doc))["rule_base"]["contract"] == "1.1"

@@ -201,7 +201,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.check:
         from backcare.clinical.check import check_rule_base
 
-        report = check_rule_base(rb)
+        texts = None
+        if args.texts:
+            if not Path(args.texts).is_dir():
+                _fail(f"{args.texts}: not a folder", EXIT_USAGE)
+            texts = Path(args.texts)
+        report = check_rule_base(rb, texts)
         for line in report.lines(verbose=args.verbose):
             print(line)
         return EXIT_OK if report.ok else EXIT_REJECTED
@@ -252,6 +257,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true", help="validate the rule base; exit 1 when it is broken")
     r.add_argument("--verbose", action="store_true", help="with --check: show a witness intake for every rule")
     r.add_argument("--rule-base", metavar="DIR", help="list or check this rule base folder instead of the shipped one")
+    r.add_argument(
+        "--texts",
+        metavar="DIR",
+        help="with --check: scan the client-facing texts (templates, knowledge files, email modules) under this "
+        "package folder instead of the installed one",
+    )
     r.set_defaults(func=cmd_rules)
     for name, text in DJANGO_COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)

@@ -241,6 +241,8 @@ def test_therapist_reviews_changes_and_rescreens(cora, client, client_record, th
     assert "f_fever" in event.detail["changed"] and "f_impaired_consent" in event.detail["changed"]
     page = client.get(url).content.decode()
     assert "No massage today" in page and reverse("client_detail", args=[client_record.pk]) in page
+    # Findings read as words, never as raw codes.
+    assert "(postpone)" not in page and "(Postpone" in page
 
 
 def test_staff_fill_in_for_a_client_without_portal(client, make_client, therapist):
@@ -249,6 +251,7 @@ def test_staff_fill_in_for_a_client_without_portal(client, make_client, therapis
     url = reverse("intake_review", args=[paper.pk])
     page = client.get(url).content.decode()
     assert "No intake yet" in page and "Are you pregnant?" not in page
+    assert "Have you given birth" not in page
     key = review_form(client, url)
     client.post(url, {"action": "save", "pain_intensity": "6", "submission_key": key})
     assert Intake.objects.get(client=paper).answers["pain_intensity"] == "6"
@@ -259,3 +262,45 @@ def test_staff_fill_in_for_a_client_without_portal(client, make_client, therapis
     intake = Intake.objects.get(client=paper)
     assert intake.status == "reviewed" and intake.document["sex"] == "male"
     assert Screening.objects.get(client=paper).kind == "review"
+
+
+def test_new_findings_of_contract_1_1_go_into_the_document_with_weeks_and_region(cora, client_record):
+    # A recent spinal injection with its region and weeks, a recent birth with its weeks, a hernia without a region.
+    data = full_answers(
+        "spinal_procedure_recent",
+        "postpartum",
+        "hernia",
+        action="submit",
+        f_spinal_procedure_recent_regions=["lower_back"],
+        f_spinal_procedure_recent_weeks="1",
+        f_postpartum_weeks="3",
+    )
+    response = cora.post(reverse("portal_intake"), data)
+    assert response.status_code == 302
+    doc = Intake.objects.get(client=client_record).document
+    assert {"code": "spinal_procedure_recent", "weeks_ago": 1, "region": "lower_back"} in doc["findings"]
+    assert {"code": "postpartum", "weeks_ago": 3} in doc["findings"]
+    assert {"code": "hernia"} in doc["findings"]
+    result = Screening.objects.get(client=client_record).result
+    assert {"lower_back", "abdomen", "groin", "thigh_left", "leg_right"} <= set(result["precautions"]["avoid_regions"])
+    assert result["rule_base"]["contract"] == "1.1"
+
+
+def test_a_recent_birth_needs_its_weeks(cora, client_record):
+    data = full_answers("postpartum", action="submit")
+    page = cora.post(reverse("portal_intake"), data).content.decode()
+    assert "Have you given birth in the last 6 weeks?" in page[page.index('id="missing"') :]
+    assert not Screening.objects.filter(client=client_record).exists()
+
+
+def test_fever_after_a_spinal_injection_through_the_form_is_a_same_day_referral(cora, client_record):
+    data = full_answers(
+        "fever",
+        "spinal_procedure_recent",
+        action="submit",
+        f_spinal_procedure_recent_weeks="4",
+    )
+    cora.post(reverse("portal_intake"), data)
+    screening = Screening.objects.get(client=client_record)
+    assert screening.decision == "refer_urgent"
+    assert screening.result["client_message"]["timeframe"] == "within_24_hours"

@@ -16,7 +16,7 @@ def test_intense_pain_no_physician_has_assessed_needs_clearance_and_a_routine_re
     assert result["decision"] == "clearance_required"
     assert result["referral"] == "routine"
     assert result["plan"] is not None
-    assert cites(result, "marketing text")
+    assert cites(result, "practice description, not evidence")
 
 
 def test_pain_of_6_no_physician_has_assessed_needs_no_clearance() -> None:
@@ -59,7 +59,7 @@ def test_advanced_osteoporosis_needs_clearance_lotioning_pressure_and_no_thai() 
     assert result["precautions"]["max_pressure"] == 2
     assert "thai" in result["precautions"]["avoid_techniques"]
     assert too_firm_for(2) <= set(result["precautions"]["avoid_techniques"])
-    assert cites(result, "marketing text", "Werner")
+    assert cites(result, "practice description, not evidence", "Werner")
 
 
 def test_plain_osteoporosis_needs_no_clearance() -> None:
@@ -72,14 +72,14 @@ def test_a_bleeding_disorder_needs_clearance_and_lotioning_pressure() -> None:
     assert result["decision"] == "clearance_required"
     assert result["precautions"]["max_pressure"] == 2
     assert too_firm_for(2) <= set(result["precautions"]["avoid_techniques"])
-    assert cites(result, "marketing text", "NCCIH")
+    assert cites(result, "practice description, not evidence", "NCCIH")
 
 
 def test_uncontrolled_high_blood_pressure_needs_clearance() -> None:
     result = screening("hypertension_uncontrolled")
     assert result["decision"] == "clearance_required"
     assert result["plan"] is not None
-    assert cites(result, "marketing text", "Werner")
+    assert cites(result, "practice description, not evidence", "Werner")
 
 
 def test_controlled_high_blood_pressure_needs_no_clearance() -> None:
@@ -99,7 +99,7 @@ def test_heart_or_kidney_failure_needs_clearance_and_excludes_lymphatic_drainage
 def test_a_complicated_pregnancy_needs_clearance(pregnancy_weeks: int | None) -> None:
     result = screening("pregnancy_complicated", pregnancy_weeks=pregnancy_weeks)
     assert result["decision"] == "clearance_required"
-    assert cites(result, "marketing text", "NCCIH")
+    assert cites(result, "practice description, not evidence", "NCCIH")
 
 
 def test_an_uncomplicated_pregnancy_needs_no_clearance() -> None:
@@ -120,7 +120,7 @@ def test_surgery_under_6_weeks_ago_or_at_an_unknown_time_needs_clearance_and_avo
     result = screening(finding)
     assert result["decision"] == "clearance_required"
     assert result["precautions"]["avoid_regions"] == ["abdomen"]
-    assert cites(result, "marketing text", "NYSED", "New York State Education Department")
+    assert cites(result, "practice description, not evidence", "NYSED", "New York State Education Department")
 
 
 @pytest.mark.parametrize("weeks_ago", [6, 12, 13])
@@ -134,7 +134,7 @@ def test_an_unhealed_spinal_fracture_needs_clearance_and_avoids_its_region(regio
     result = screening({"code": "fracture_recent", "region": region})
     assert result["decision"] == "clearance_required"
     assert result["precautions"]["avoid_regions"] == [region]
-    assert cites(result, "marketing text", "Werner")
+    assert cites(result, "practice description, not evidence", "Werner")
 
 
 @pytest.mark.parametrize("region", ["arm_left", "hip_right", "thigh_left", "shoulder_right", "chest"])
@@ -151,7 +151,7 @@ def test_arthritis_or_fibromyalgia_with_an_unassessed_episode_needs_clearance(co
     result = screening(code, pain__medically_assessed=False)
     assert result["decision"] == "clearance_required"
     assert result["plan"] is not None
-    assert cites(result, "marketing text")
+    assert cites(result, "practice description, not evidence")
 
 
 @pytest.mark.parametrize("code", ["fibromyalgia", "arthritis"])
@@ -174,3 +174,32 @@ def test_clearance_keeps_the_plan_and_every_precaution_of_the_rows_that_fired() 
     assert {"thai", "lymphatic_drainage"} <= set(result["precautions"]["avoid_techniques"])
     assert result["precautions"]["avoid_regions"] == ["abdomen"]
     assert result["plan"] is not None
+
+
+# ---- contract 1.1 ---------------------------------------------------------------------------------------------
+
+
+def test_a_recent_heart_attack_or_stroke_needs_clearance() -> None:
+    result = screening("recent_heart_attack_or_stroke")
+    assert result["decision"] == "clearance_required"
+    assert result["plan"] is not None
+    assert cites(result, "Werner") and cites(result, "Walton")
+
+
+def test_the_seed_only_rules_are_marked_as_care_process_choices() -> None:
+    intense = screening(pain__intensity=8, pain__medically_assessed=False)
+    arthritis = screening("fibromyalgia", pain__medically_assessed=False)
+    for result, rule in (
+        (intense, "clearance.intense_pain_unassessed"),
+        (arthritis, "clearance.arthritis_or_fibromyalgia_unassessed"),
+    ):
+        finding = next(f for f in result["findings"] if f["rule"] == rule)
+        assert "care-process choice" in finding["rationale"]
+        assert all("practice description, not evidence" in s for s in finding["sources"])
+
+
+def test_a_past_clot_names_the_choice_of_clearance_in_clinical_words() -> None:
+    finding = screening("dvt_history")["findings"][0]
+    assert "CLINICAL.md" not in finding["rationale"]
+    assert "clearance_required" not in finding["rationale"]
+    assert "Where sources disagree" in finding["rationale"]

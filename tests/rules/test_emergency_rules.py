@@ -67,3 +67,28 @@ def test_an_emergency_sign_outranks_every_other_finding_and_is_listed_first(code
     assert result["referral"] == "emergency"
     assert result["plan"] is None
     assert result["findings"][0]["decision"] == "refer_emergency"
+
+
+# ---- contract 1.1 ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("assessed", [False, True])
+def test_chest_pain_or_breathlessness_with_back_pain_is_an_emergency(assessed: bool) -> None:
+    result = screening("chest_pain_or_breathlessness", pain__medically_assessed=assessed)
+    assert result["decision"] == "refer_emergency" and result["referral"] == "emergency"
+    assert result["plan"] is None
+    assert result["findings"][0]["timeframe"] == "now"
+    assert cites(result, "CG95") and cites(result, "NG158") and cites(result, "ESC 2014")
+
+
+@pytest.mark.parametrize("with_aneurysm", [False, True])
+@pytest.mark.parametrize("assessed", [False, True])
+def test_sudden_severe_pain_is_an_emergency_with_or_without_a_known_aneurysm(
+    with_aneurysm: bool, assessed: bool
+) -> None:
+    codes = ["sudden_severe_pain"] + (["aortic_aneurysm"] if with_aneurysm else [])
+    result = screening(*codes, pain__medically_assessed=assessed)
+    assert result["decision"] == "refer_emergency" and result["referral"] == "emergency"
+    assert result["client_message"]["lead_rule"] == "emergency.sudden_severe_pain"
+    assert "emergency services" in result["client_message"]["text"]
+    assert cites(result, "NG156")

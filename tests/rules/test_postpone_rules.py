@@ -12,7 +12,7 @@ def test_fever_alone_postpones_the_massage_with_at_least_a_routine_referral(asse
     assert result["decision"] == "postpone"
     assert REFERRALS.index(result["referral"]) >= REFERRALS.index("routine")
     assert result["plan"] is None
-    assert cites(result, "Werner", "marketing text")
+    assert cites(result, "Werner", "practice description, not evidence")
 
 
 @pytest.mark.parametrize("code", ["acute_illness", "systemically_unwell", "impaired_consent"])
@@ -21,7 +21,7 @@ def test_a_passing_condition_postpones_the_massage(code: str, assessed: bool) ->
     result = screening(code, pain__medically_assessed=assessed)
     assert result["decision"] == "postpone"
     assert result["plan"] is None
-    assert cites(result, "Werner", "marketing text", "NYSED", "New York State Education Department")
+    assert cites(result, "Werner", "practice description, not evidence", "NYSED", "New York State Education Department")
 
 
 def test_impaired_consent_postpones_the_massage_citing_the_nysed_precautions() -> None:
@@ -34,7 +34,7 @@ def test_a_contagious_skin_condition_with_no_region_is_widespread_and_postpones_
     result = screening("contagious_skin_condition")
     assert result["decision"] == "postpone"
     assert result["plan"] is None
-    assert cites(result, "Werner", "marketing text")
+    assert cites(result, "Werner", "practice description, not evidence")
 
 
 @pytest.mark.parametrize("region", ["arm_left", "lower_back", "foot_right"])
@@ -64,3 +64,21 @@ def test_a_passing_condition_gives_way_to_an_emergency(code: str) -> None:
     result = screening(code, "bladder_dysfunction")
     assert result["decision"] == "refer_emergency"
     assert result["referral"] == "emergency"
+
+
+# ---- contract 1.1 ---------------------------------------------------------------------------------------------
+
+
+def test_active_tuberculosis_in_an_assessed_episode_postpones_with_at_least_a_routine_referral() -> None:
+    result = screening("tuberculosis_active", pain__medically_assessed=True)
+    assert result["decision"] == "postpone"
+    assert REFERRALS.index(result["referral"]) >= REFERRALS.index("routine")
+    assert result["plan"] is None
+    assert "no longer infectious" in result["findings"][0]["summary"]
+    assert cites(result, "NG33") and cites(result, "Werner")
+
+
+def test_a_postponing_message_never_says_massage_may_go_ahead() -> None:
+    for code in ("fever", "acute_illness", "systemically_unwell", "impaired_consent", "tuberculosis_active"):
+        text = screening(code, pain__medically_assessed=True)["client_message"]["text"].lower()
+        assert "go ahead" not in text, code

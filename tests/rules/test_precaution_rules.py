@@ -30,7 +30,7 @@ def test_a_local_finding_avoids_exactly_its_region(code: str, region: str) -> No
     assert result["decision"] == "proceed_with_precautions"
     assert result["precautions"]["avoid_regions"] == [region]
     assert result["plan"] is not None
-    assert cites(result, "marketing text", "NYSED", "New York State Education Department", "Werner")
+    assert cites(result, "practice description, not evidence", "NYSED", "New York State Education Department", "Werner")
 
 
 def test_a_bruise_on_the_right_arm_leaves_the_left_arm_alone() -> None:
@@ -53,7 +53,7 @@ def test_an_unhealed_fracture_away_from_the_spine_avoids_its_region(region: str)
     result = screening({"code": "fracture_recent", "region": region})
     assert result["decision"] == "proceed_with_precautions"
     assert result["precautions"]["avoid_regions"] == [region]
-    assert cites(result, "marketing text", "Werner")
+    assert cites(result, "practice description, not evidence", "Werner")
 
 
 @pytest.mark.parametrize("weeks_ago", [6, 9, 12])
@@ -61,7 +61,7 @@ def test_surgery_6_to_12_weeks_ago_gives_precautions_avoiding_its_region(weeks_a
     result = screening({"code": "recent_surgery", "region": "abdomen", "weeks_ago": weeks_ago})
     assert result["decision"] == "proceed_with_precautions"
     assert result["precautions"]["avoid_regions"] == ["abdomen"]
-    assert cites(result, "marketing text", "NYSED", "New York State Education Department")
+    assert cites(result, "practice description, not evidence", "NYSED", "New York State Education Department")
 
 
 @pytest.mark.parametrize("weeks_ago", [5.9, None], ids=lambda w: f"weeks_ago={w}")
@@ -231,3 +231,135 @@ def test_precautions_are_the_union_of_every_row_that_fired() -> None:
     assert precautions["max_pressure"] == 3
     assert {"deep_tissue", "thai"} | too_firm_for(3) <= set(precautions["avoid_techniques"])
     assert set(precautions["positioning"]) == {"side_lying", "no_prone", "no_deep_abdominal_sacral"}
+
+
+# ---- contract 1.1 ---------------------------------------------------------------------------------------------
+
+LIMBS = ["shoulder_left", "shoulder_right", "arm_left", "arm_right", "hip_left", "hip_right", "groin"]
+LIMBS += ["thigh_left", "thigh_right", "leg_left", "leg_right", "foot_left", "foot_right"]
+
+
+def avoided(result: dict[str, Any]) -> set[str]:
+    return set(result["precautions"]["avoid_regions"])
+
+
+@pytest.mark.parametrize(
+    ("region", "limb"),
+    [
+        ("arm_left", {"shoulder_left", "arm_left"}),
+        ("shoulder_right", {"shoulder_right", "arm_right"}),
+        ("leg_left", {"hip_left", "thigh_left", "leg_left", "foot_left", "groin"}),
+        ("foot_right", {"hip_right", "thigh_right", "leg_right", "foot_right", "groin"}),
+        ("upper_back", {"upper_back"}),
+    ],
+)
+def test_lymphoedema_avoids_the_whole_limb_drainage_and_pressure_over_moderate(region: str, limb: set[str]) -> None:
+    result = screening({"code": "lymphoedema", "region": region})
+    assert result["decision"] == "proceed_with_precautions"
+    assert limb <= avoided(result)
+    assert "lymphatic_drainage" in result["precautions"]["avoid_techniques"]
+    assert result["precautions"]["max_pressure"] <= 3
+    assert too_firm_for(3) <= set(result["precautions"]["avoid_techniques"])
+    assert cites(result, "Werner") and cites(result, "Lymphology")
+
+
+def test_lymphoedema_of_the_left_arm_leaves_the_right_arm() -> None:
+    assert "arm_right" not in avoided(screening({"code": "lymphoedema", "region": "arm_left"}))
+
+
+def test_lymphoedema_without_a_region_avoids_every_limb() -> None:
+    assert set(LIMBS) <= avoided(screening("lymphoedema"))
+
+
+def test_lymphoedema_never_gets_lymphatic_drainage_even_for_oedema() -> None:
+    result = screening({"code": "lymphoedema", "region": "arm_left"}, goals=["oedema"])
+    assert "lymphatic_drainage" not in result["plan"]["techniques"]
+    assert result["plan"]["techniques"]
+
+
+@pytest.mark.parametrize(
+    ("region", "below"),
+    [("thigh_left", {"thigh_left", "leg_left", "foot_left"}), ("leg_right", {"leg_right", "foot_right"})],
+)
+def test_arterial_disease_avoids_its_region_and_below_it_on_that_limb(region: str, below: set[str]) -> None:
+    result = screening({"code": "peripheral_arterial_disease", "region": region})
+    assert result["decision"] == "proceed_with_precautions"
+    assert below <= avoided(result)
+    assert cites(result, "Werner")
+
+
+def test_arterial_disease_without_a_region_avoids_both_lower_legs_and_feet() -> None:
+    assert {"leg_left", "leg_right", "foot_left", "foot_right"} <= avoided(screening("peripheral_arterial_disease"))
+
+
+@pytest.mark.parametrize(("weeks", "applies"), [(0, True), (5.9, True), (6, False), (None, True)])
+def test_postpartum_under_6_weeks_avoids_the_legs_and_deep_abdominal_work(weeks: float | None, applies: bool) -> None:
+    finding: dict[str, Any] = {"code": "postpartum"} | ({} if weeks is None else {"weeks_ago": weeks})
+    result = screening(finding)
+    legs = {"thigh_left", "thigh_right", "leg_left", "leg_right"}
+    assert (legs <= avoided(result)) is applies
+    assert ("no_deep_abdominal_sacral" in result["precautions"]["positioning"]) is applies
+    assert result["referral"] == "none"
+    if applies:
+        assert result["decision"] == "proceed_with_precautions"
+        assert cites(result, "RCOG")
+
+
+def test_an_acute_soft_tissue_injury_avoids_its_region() -> None:
+    result = screening({"code": "acute_soft_tissue_injury", "region": "thigh_right"})
+    assert "thigh_right" in avoided(result)
+    assert cites(result, "NHS inform")
+
+
+def test_an_acute_soft_tissue_injury_without_a_region_avoids_the_painful_regions() -> None:
+    result = screening("acute_soft_tissue_injury", pain__regions=["lower_back", "buttock_left"])
+    assert {"lower_back", "buttock_left"} <= avoided(result)
+
+
+def test_a_hernia_avoids_its_region_and_deep_abdominal_work() -> None:
+    result = screening({"code": "hernia", "region": "groin"})
+    assert "groin" in avoided(result)
+    assert "no_deep_abdominal_sacral" in result["precautions"]["positioning"]
+
+
+def test_a_hernia_without_a_region_avoids_the_abdomen_and_groin() -> None:
+    assert {"abdomen", "groin"} <= avoided(screening("hernia"))
+
+
+@pytest.mark.parametrize(("weeks", "applies"), [(1.9, True), (2, False), (None, True)])
+def test_a_spinal_procedure_under_2_weeks_ago_avoids_its_region(weeks: float | None, applies: bool) -> None:
+    finding: dict[str, Any] = {"code": "spinal_procedure_recent", "region": "lower_back"}
+    finding |= {} if weeks is None else {"weeks_ago": weeks}
+    result = screening(finding)
+    assert ("lower_back" in avoided(result)) is applies
+
+
+def test_a_spinal_procedure_without_a_region_avoids_the_spinal_regions_in_pain() -> None:
+    result = screening("spinal_procedure_recent", pain__regions=["lower_back", "sacrum", "leg_left"])
+    assert {"lower_back", "sacrum"} <= avoided(result)
+    assert "leg_left" not in avoided(result)
+    finding = next(f for f in result["findings"] if f["rule"] == "precautions.spinal_procedure_recent")
+    assert "care-process choice" in finding["rationale"]
+
+
+@pytest.mark.parametrize("code", ["epilepsy", "massage_oil_allergy", "diabetes"])
+def test_epilepsy_oil_allergy_and_diabetes_are_at_least_precautions(code: str) -> None:
+    result = screening(code)
+    assert result["decision"] == "proceed_with_precautions"
+    assert result["referral"] == "none"
+    assert cites(result, "Werner")
+
+
+def test_epilepsy_names_the_oils_to_avoid_and_the_seizure_plan() -> None:
+    finding = screening("epilepsy")["findings"][0]
+    assert "seizure plan" in finding["rationale"] and "rosemary" in finding["rationale"]
+    assert any("Epilepsy Society" in s for s in finding["sources"])
+
+
+def test_sciatica_names_kngf_only_as_disagreeing_and_nice_as_the_support() -> None:
+    finding = screening("sciatica")["findings"][0]
+    assert any("NG59" in s and "1.2.7" in s for s in finding["sources"])
+    kngf = [s for s in finding["sources"] if "KNGF" in s]
+    assert kngf and all("against" in s for s in kngf)
+    assert "KNGF 2021 advises against massage" in finding["rationale"]
+    assert "not a treatment for the sciatica" in finding["summary"]

@@ -178,9 +178,10 @@ def test_fragile_bone_without_any_trauma_is_not_an_urgent_referral(fragile: str)
 def test_a_possible_blood_clot_is_an_urgent_referral_for_the_same_day(code: str, assessed: bool) -> None:
     result = screening(code, pain__medically_assessed=assessed)
     assert is_urgent_referral(result)
-    summary = result["findings"][0]["summary"].lower()
-    assert "today" in summary or "same day" in summary
-    assert cites(result, "Werner", "marketing text")
+    assert result["findings"][0]["timeframe"] == "within_24_hours"
+    assert result["client_message"]["timeframe"] == "within_24_hours"
+    assert "today, within 24 hours" in result["client_message"]["text"]
+    assert cites(result, "Werner", "practice description, not evidence")
 
 
 def test_a_past_blood_clot_is_not_an_urgent_referral() -> None:
@@ -269,3 +270,189 @@ def test_an_urgent_referral_outranks_postponing_and_clearance(codes: tuple[str, 
     result = screening(*codes)
     assert is_urgent_referral(result)
     assert result["findings"][0]["decision"] == "refer_urgent"
+
+
+# ---- contract 1.1: fracture after a sudden movement or lift -----------------------------------------------------
+
+
+@pytest.mark.parametrize("fragile", FRAGILE_BONE)
+def test_a_sudden_movement_or_lift_with_fragile_bone_no_physician_has_assessed_is_an_urgent_referral(
+    fragile: str,
+) -> None:
+    bone_codes, bone_changes = FRAGILE_BONE[fragile]
+    result = screening(*bone_codes, **bone_changes, pain__onset="sudden_movement", pain__medically_assessed=False)
+    assert is_urgent_referral(result)
+    assert "urgent.possible_fragility_fracture" in [f["rule"] for f in result["findings"]]
+    assert cites(result, "CKS") and cites(result, "Downie") and cites(result, "ACR")
+
+
+@pytest.mark.parametrize(("age", "urgent"), [(69, False), (70, True), (72, True)])
+def test_a_sudden_movement_without_known_osteoporosis_is_urgent_from_age_70(age: int, urgent: bool) -> None:
+    result = screening(age=age, pain__onset="sudden_movement", pain__medically_assessed=False)
+    assert at_least_urgent(result) is urgent
+
+
+def test_a_sudden_movement_with_fragile_bone_in_an_assessed_episode_is_not_urgent() -> None:
+    result = screening("osteoporosis", age=75, pain__onset="sudden_movement", pain__medically_assessed=True)
+    assert not at_least_urgent(result)
+
+
+@pytest.mark.parametrize("onset", ["gradual", "after_exercise", "unknown"])
+def test_other_onsets_with_fragile_bone_are_not_a_fracture_mechanism(onset: str) -> None:
+    result = screening("corticosteroids_long_term", age=75, pain__onset=onset, pain__medically_assessed=False)
+    assert not at_least_urgent(result)
+
+
+# ---- contract 1.1: infection -----------------------------------------------------------------------------------
+
+SPINAL_REGIONS = ["neck", "upper_back", "mid_back", "lower_back", "sacrum"]
+RISK_FACTORS_1_1: dict[str, dict[str, Any] | str] = {
+    "immunosuppression": "immunosuppression",
+    "corticosteroids_long_term": "corticosteroids_long_term",
+    "iv_drug_use": "iv_drug_use",
+    "recent_infection": "recent_infection",
+    "tuberculosis_active": "tuberculosis_active",
+    "tuberculosis_history": "tuberculosis_history",
+    "spinal_surgery_4_weeks": {"code": "recent_surgery", "region": "lower_back", "weeks_ago": 4},
+    "spinal_surgery_unknown_weeks": {"code": "recent_surgery", "region": "neck"},
+    "spinal_procedure_11_weeks": {"code": "spinal_procedure_recent", "weeks_ago": 11},
+    "spinal_procedure_unknown_weeks": {"code": "spinal_procedure_recent", "region": "lower_back"},
+    "spinal_surgery_history_11_weeks": {"code": "spinal_surgery_history", "weeks_ago": 11},
+}
+NOT_RISK_FACTORS: dict[str, dict[str, Any]] = {
+    "spinal_procedure_12_weeks": {"code": "spinal_procedure_recent", "weeks_ago": 12},
+    "spinal_surgery_12_weeks": {"code": "recent_surgery", "region": "lower_back", "weeks_ago": 12},
+    "knee_surgery_4_weeks": {"code": "recent_surgery", "region": "leg_left", "weeks_ago": 4},
+    "spinal_surgery_history_12_weeks": {"code": "spinal_surgery_history", "weeks_ago": 12},
+    "spinal_surgery_history_unknown_weeks": {"code": "spinal_surgery_history"},
+}
+
+
+def within_24_hours(result: dict[str, Any]) -> bool:
+    return (
+        result["client_message"]["timeframe"] == "within_24_hours"
+        and "today, within 24 hours" in result["client_message"]["text"]
+    )
+
+
+@pytest.mark.parametrize("assessed", [False, True])
+@pytest.mark.parametrize("risk", RISK_FACTORS_1_1)
+def test_fever_with_any_infection_risk_factor_is_urgent_within_24_hours(risk: str, assessed: bool) -> None:
+    result = screening("fever", RISK_FACTORS_1_1[risk], pain__medically_assessed=assessed)
+    assert is_urgent_referral(result)
+    assert result["findings"][0]["rule"] == "urgent.possible_spinal_infection"
+    assert result["findings"][0]["timeframe"] == "within_24_hours"
+    assert within_24_hours(result)
+
+
+@pytest.mark.parametrize("finding", NOT_RISK_FACTORS)
+def test_fever_with_surgery_or_a_procedure_outside_the_12_weeks_or_the_spine_is_not_urgent(finding: str) -> None:
+    result = screening("fever", NOT_RISK_FACTORS[finding], pain__medically_assessed=True)
+    assert not at_least_urgent(result)
+    assert result["decision"] == "postpone"
+
+
+@pytest.mark.parametrize("region", SPINAL_REGIONS)
+def test_surgery_in_any_spinal_region_is_a_risk_factor(region: str) -> None:
+    result = screening("fever", {"code": "recent_surgery", "region": region, "weeks_ago": 8})
+    assert is_urgent_referral(result)
+
+
+@pytest.mark.parametrize("assessed", [False, True])
+def test_fever_with_diabetes_is_urgent_within_24_hours(assessed: bool) -> None:
+    result = screening("fever", "diabetes", pain__medically_assessed=assessed)
+    assert is_urgent_referral(result)
+    assert within_24_hours(result)
+    assert cites(result, "Yusuf")
+
+
+@pytest.mark.parametrize("risk", RISK_FACTORS_1_1)
+def test_a_risk_factor_with_feeling_unwell_is_urgent_within_24_hours_without_a_fever(risk: str) -> None:
+    result = screening("systemically_unwell", RISK_FACTORS_1_1[risk], pain__medically_assessed=True)
+    assert is_urgent_referral(result)
+    assert result["findings"][0]["rule"] == "urgent.infection_risk_unwell"
+    assert within_24_hours(result)
+    assert cites(result, "Yusuf")
+
+
+def test_diabetes_with_feeling_unwell_but_no_fever_is_not_urgent() -> None:
+    result = screening("systemically_unwell", "diabetes", pain__medically_assessed=True)
+    assert not at_least_urgent(result)
+    assert result["decision"] == "postpone"
+
+
+@pytest.mark.parametrize("risk", ["corticosteroids_long_term", "spinal_procedure_recent", "diabetes"])
+def test_a_risk_factor_alone_is_not_urgent(risk: str) -> None:
+    assert not at_least_urgent(screening(risk, pain__medically_assessed=True))
+
+
+def test_the_fever_after_a_spinal_injection_vignette_is_urgent_though_the_episode_was_assessed() -> None:
+    procedure = {"code": "spinal_procedure_recent", "region": "lower_back", "weeks_ago": 4}
+    result = screening("sciatica", procedure, "fever", pain__medically_assessed=True)
+    assert is_urgent_referral(result)
+    assert within_24_hours(result)
+
+
+# ---- contract 1.1: known cancer with spinal or nerve-root symptoms -------------------------------------------
+
+CANCER_SYMPTOMS = ["sciatica", "bilateral_sciatica", "thoracic_pain", "night_pain", "pain_worse_cough_strain"]
+
+
+@pytest.mark.parametrize("symptom", CANCER_SYMPTOMS)
+@pytest.mark.parametrize(
+    ("cancer", "assessed"), [("cancer_active", True), ("cancer_active", False), ("cancer_history", False)]
+)
+def test_known_cancer_with_spinal_or_nerve_root_symptoms_is_urgent_within_24_hours(
+    cancer: str, assessed: bool, symptom: str
+) -> None:
+    result = screening(cancer, symptom, pain__medically_assessed=assessed)
+    assert at_least_urgent(result)
+    assert result["referral"] in ("urgent", "emergency")
+    rules = [f["rule"] for f in result["findings"]]
+    assert "urgent.cancer_spinal_symptoms" in rules
+    assert result["client_message"]["timeframe"] in ("within_24_hours", "now")
+    assert "within 24 hours" in result["client_message"]["text"] or "now" in result["client_message"]["text"]
+    assert cites(result, "NG234")
+
+
+@pytest.mark.parametrize("symptom", CANCER_SYMPTOMS)
+def test_past_cancer_in_an_assessed_episode_with_these_symptoms_is_not_the_24_hour_rule(symptom: str) -> None:
+    result = screening("cancer_history", symptom, pain__medically_assessed=True)
+    assert "urgent.cancer_spinal_symptoms" not in [f["rule"] for f in result["findings"]]
+
+
+def test_active_cancer_without_spinal_symptoms_in_an_assessed_episode_is_not_urgent() -> None:
+    result = screening("cancer_active", pain__medically_assessed=True)
+    assert result["decision"] == "clearance_required"
+
+
+def test_pain_worse_on_coughing_alone_in_an_adult_changes_nothing() -> None:
+    for assessed in (False, True):
+        result = screening("pain_worse_cough_strain", pain__medically_assessed=assessed)
+        assert result["decision"] == "proceed"
+        assert result["referral"] == "none"
+        assert result["findings"] == []
+
+
+# ---- contract 1.1: aneurysm and tuberculosis --------------------------------------------------------------------
+
+
+def test_a_known_aneurysm_with_unassessed_back_pain_is_urgent_within_24_hours() -> None:
+    result = screening("aortic_aneurysm", pain__medically_assessed=False)
+    assert is_urgent_referral(result)
+    assert within_24_hours(result)
+    assert "emergency services" in result["client_message"]["text"]  # at once if it turns sudden or severe
+    assert cites(result, "NG156") and cites(result, "Werner")
+
+
+def test_a_known_aneurysm_with_assessed_back_pain_needs_clearance_and_no_abdominal_work() -> None:
+    result = screening("aortic_aneurysm", pain__medically_assessed=True)
+    assert result["decision"] == "clearance_required"
+    assert "abdomen" in result["precautions"]["avoid_regions"]
+    assert "no_deep_abdominal_sacral" in result["precautions"]["positioning"]
+
+
+def test_active_tuberculosis_with_unassessed_back_pain_is_an_urgent_referral() -> None:
+    result = screening("tuberculosis_active", pain__medically_assessed=False)
+    assert is_urgent_referral(result)
+    assert cites(result, "CKS") and cites(result, "Yusuf")

@@ -8,9 +8,13 @@ texts free of the unsupported claims the seed documents make, and notes on vocab
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
 from typing import Any
 
 import msgspec
@@ -19,15 +23,29 @@ from backcare.clinical import conditions as cond
 from backcare.clinical import vocabulary as vocab
 from backcare.clinical.engine import Screener
 from backcare.clinical.intake import Finding, Intake, Pain
-from backcare.clinical.rulebase import Rule, RuleBase
+from backcare.clinical.rulebase import TIMEFRAME_WORDS, Rule, RuleBase
 
-# Claims from the seed documents that evidence does not support; no text shown to users may make them.
+# Claims from the seed documents that evidence does not support; no text shown to users may make them. A claim
+# that is denied ("massage does not cure back pain") is allowed: see _claims.
 UNSUPPORTED_CLAIMS = (
     re.compile(r"\b\d+\s?%\s+of\s+cases\b", re.IGNORECASE),
     re.compile(r"\bmost effective\b", re.IGNORECASE),
-    re.compile(r"\b(cures?|guarantee[sd]?)\b", re.IGNORECASE),
-    re.compile(r"\bspread(s|ing)? (the )?(tumou?r|cancer)", re.IGNORECASE),
+    re.compile(r"\b(cures?|cured|guarantee[sd]?)\b", re.IGNORECASE),
+    re.compile(r"\bspread(s|ing)?\s+(the\s+)?(tumou?r|cancer)", re.IGNORECASE),
+    re.compile(r"\btoxins?\b|\bdetox\w*", re.IGNORECASE),
 )
+_DENIAL = re.compile(r"\b(not|never|no|nor|cannot|without)\b(\W+\w+){0,3}\W*$|n't(\W+\w+){0,3}\W*$", re.IGNORECASE)
+
+# A telephone number: the engine names "emergency services", the clinic application adds its own number.
+TELEPHONE = re.compile(r"\b(999|911|112|111|000)\b|\+?\d[\d ()-]{6,}\d")
+# What a reader must never see in a rule's texts: the contract's file name or a raw vocabulary code.
+_CODES = frozenset(
+    [*vocab.DECISIONS, *vocab.FINDINGS, *vocab.TECHNIQUES, *vocab.POSITIONING, *vocab.REGIONS, *vocab.TIMEFRAMES]
+)
+_SNAKE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+# Words that say massage may go ahead, or that a routine appointment will do, or that no doctor is needed.
+_GOES_AHEAD = re.compile(r"massage (can|may|will) (go ahead|start|continue)|\bproceed\b", re.IGNORECASE)
+_NOT_URGENT = re.compile(r"routine appointment|no need to see|no doctor is needed", re.IGNORECASE)
 
 
 @dataclass
@@ -54,12 +72,21 @@ class Report:
         return out
 
 
-def check_rule_base(rb: RuleBase) -> Report:
+def check_rule_base(rb: RuleBase, texts: Traversable | None = None) -> Report:
+    """Check the rule base, and the client-facing texts shipped under `texts` (default: the installed package)."""
     report = Report(rules=len(rb.rules))
     screener = Screener(rb)
+    if rb.contract != vocab.CONTRACT_VERSION:
+        report.errors.append(
+            f"rulebase.toml: contract = {rb.contract!r}, but the packaged contract is {vocab.CONTRACT_VERSION}"
+        )
+    _check_texts("rulebase.toml [messages]", list(rb.messages.values()), report)
     for rule in rb.rules:
         _check_effect(rule, report)
-        _check_texts(rule.id, [rule.title, rule.summary, rule.rationale], report)
+        instruction = rule.instruction_text(rb.messages)
+        _check_texts(rule.id, [rule.title, rule.summary, rule.rationale, instruction], report)
+        _check_prose(rule, instruction, report)
+        _check_exactly(rule, rb, report)
         witness = find_witness(rule, screener)
         if witness is None:
             report.errors.append(f"{rule.id}: no intake can reach this rule (its conditions contradict each other)")
@@ -67,6 +94,7 @@ def check_rule_base(rb: RuleBase) -> Report:
             report.witnesses[rule.id] = witness.to_dict()
     _check_plan(rb, report)
     _check_coverage(rb, report)
+    report.errors.extend(check_shipped_texts(texts))
     return report
 
 
@@ -84,11 +112,138 @@ def _check_effect(rule: Rule, report: Report) -> None:
         report.errors.append(f"{rule.id}: avoid_regions_without_region needs avoid_regions = finding_region...")
 
 
+def _claims(text: str) -> Iterator[str]:
+    """The unsupported claims a text makes; one it denies ("does not cure") is not made."""
+    flat = " ".join(text.split())
+    for pattern in UNSUPPORTED_CLAIMS:
+        for m in pattern.finditer(flat):
+            if not _DENIAL.search(flat[max(0, m.start() - 40) : m.start()]):
+                yield m.group(0)
+
+
 def _check_texts(where: str, texts: list[str], report: Report) -> None:
     for text in texts:
-        for pattern in UNSUPPORTED_CLAIMS:
-            if m := pattern.search(text):
-                report.errors.append(f"{where}: makes an unsupported claim ({m.group(0)!r})")
+        for claim in _claims(text):
+            report.errors.append(f"{where}: makes an unsupported claim ({claim!r})")
+        if m := TELEPHONE.search(text):
+            report.errors.append(f"{where}: contains a telephone number ({m.group(0)!r}); say 'emergency services'")
+
+
+def _check_prose(rule: Rule, instruction: str, report: Report) -> None:
+    """Texts read as clinical prose, and the instruction says what the contract's client message needs."""
+    for name, text in (("title", rule.title), ("summary", rule.summary), ("rationale", rule.rationale)):
+        if "CLINICAL.md" in text:
+            report.errors.append(f"{rule.id}: the {name} names CLINICAL.md; say the clinical reason instead")
+        codes = [c for c in _SNAKE.findall(text) if c in _CODES]
+        if codes:
+            report.errors.append(f"{rule.id}: the {name} shows raw code(s) {', '.join(codes)}; use plain words")
+    words = TIMEFRAME_WORDS[rule.timeframe]
+    if words and words not in instruction:
+        report.errors.append(f"{rule.id}: the instruction must say {words!r} (time frame {rule.timeframe})")
+    if rule.effect.decision in vocab.NO_PLAN_DECISIONS and _GOES_AHEAD.search(instruction):
+        report.errors.append(f"{rule.id}: the instruction says massage may go ahead, but the rule stops it")
+    if rule.effect.referral in ("urgent", "emergency") and _NOT_URGENT.search(instruction):
+        report.errors.append(f"{rule.id}: the instruction says a routine appointment will do, but it is urgent")
+    if re.search(r"\bplease\b", rule.title, re.IGNORECASE):
+        report.errors.append(f"{rule.id}: the title gives advice; it is listed as a reason beside stronger ones")
+
+
+def _exactly_nodes(node: cond.Node | None) -> Iterator[cond.Node]:
+    if node is None:
+        return
+    if node.op == "exactly":
+        yield node
+    for child in node.children:
+        yield from _exactly_nodes(child)
+
+
+def _check_exactly(rule: Rule, rb: RuleBase, report: Report) -> None:
+    """A rule with `exactly` stops firing when one more criterion holds: a sibling with at least its effect must
+    then fire (at_least count + 1 over the same criteria), or screening would not be monotonic."""
+    for node in _exactly_nodes(rule.when):
+        siblings = [
+            other
+            for other in rb.rules
+            if other is not rule
+            and any(
+                n.op == "at_least" and n.count == node.count + 1 and n.children == node.children
+                for n in _all_nodes(other.when)
+            )
+            and other.severity[:2] >= rule.severity[:2]
+            and other.effect.has_precautions >= rule.effect.has_precautions
+        ]
+        if not siblings:
+            report.errors.append(
+                f"{rule.id}: 'exactly {node.count}' needs a rule with 'at least {node.count + 1}' of the same "
+                "criteria and at least the same effect"
+            )
+
+
+def _all_nodes(node: cond.Node | None) -> Iterator[cond.Node]:
+    if node is None:
+        return
+    yield node
+    for child in node.children:
+        yield from _all_nodes(child)
+
+
+# ---- every client-facing text the product ships ----------------------------------------------------------------
+
+TEXT_SUFFIXES = (".html", ".txt", ".md", ".toml")
+
+
+def shipped_texts(root: Traversable | None = None) -> Iterator[tuple[str, str]]:
+    """(name, text) of every client-facing text under the package root: page and email templates, the knowledge
+    files (consent text, intake form), and the string literals of modules that send email."""
+    root = root or resources.files("backcare")
+    for app in sorted(root.iterdir(), key=lambda p: p.name):
+        if not app.is_dir() or app.name.startswith((".", "_")):
+            continue
+        for folder in ("templates", "knowledge"):
+            base = app / folder
+            if base.is_dir():
+                yield from _files(base, f"{app.name}/{folder}")
+        yield from _mail_modules(app, app.name)
+
+
+def _files(folder: Traversable, name: str) -> Iterator[tuple[str, str]]:
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        path = f"{name}/{entry.name}"
+        if entry.is_dir():
+            yield from _files(entry, path)
+        elif entry.name.endswith(TEXT_SUFFIXES):
+            yield path, entry.read_text(encoding="utf-8")
+
+
+def _mail_modules(folder: Traversable, name: str) -> Iterator[tuple[str, str]]:
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        path = f"{name}/{entry.name}"
+        if entry.is_dir() and entry.name not in ("migrations", "templates", "static", "__pycache__"):
+            yield from _mail_modules(entry, path)
+        elif entry.name.endswith(".py"):
+            tree = ast.parse(entry.read_text(encoding="utf-8"))
+            if any(_imports_mail(n) for n in ast.walk(tree)):
+                strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                yield path, "\n".join(strings)
+
+
+def _imports_mail(node: ast.AST) -> bool:
+    """Whether the node imports Django's mail module: the module builds email bodies."""
+    mail = ("django", "core", "mail")
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return tuple(node.module.split("."))[:3] == mail
+    if isinstance(node, ast.Import):
+        return any(tuple(alias.name.split("."))[:3] == mail for alias in node.names)
+    return False
+
+
+def check_shipped_texts(root: Traversable | None = None) -> list[str]:
+    """Errors for every unsupported claim in the texts the product shows or sends to people."""
+    errors = []
+    for name, text in shipped_texts(root):
+        for claim in _claims(text):
+            errors.append(f"{name}: makes an unsupported claim ({claim!r})")
+    return errors
 
 
 def _check_plan(rb: RuleBase, report: Report) -> None:

@@ -13,6 +13,7 @@ A condition is a TOML table; every key in it must hold (a logical AND):
     duration_weeks_over = 12 / duration_weeks_below = 6
     pregnant = true / pregnancy_weeks_at_least = 13 / pregnancy_weeks_below = 13
     any = [ {...}, {...} ] / all = [ {...} ] / at_least = { count = 2, of = [ {...}, ... ] }
+    exactly = { count = 3, of = [ {...}, ... ] }   exactly that many hold (NG65's three-criteria referral)
     ref = "weak_flag_night_pain"             a named condition from conditions.toml
 
 A finding matcher may also say `region = "given"` or `"none"`, `region_in = [...]`, `region_not_in = [...]`
@@ -20,7 +21,9 @@ A finding matcher may also say `region = "given"` or `"none"`, `region_in = [...
 `weeks_ago_unknown` (whether a finding without weeks_ago matches the weeks limits; false by default).
 
 There is deliberately no negation over findings: a condition that holds keeps holding when findings are added,
-which is what makes screening monotonic (adding a finding never lowers the decision).
+which is what makes screening monotonic (adding a finding never lowers the decision). The one exception is
+`exactly`, for a rule that gives way to a sibling with at least the same effect once one more criterion holds
+(`rules --check` verifies that such a sibling exists), so the decision, referral and precautions stay monotonic.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class Atom:
 
 @dataclass(frozen=True)
 class Node:
-    op: str  # all | any | at_least | atom
+    op: str  # all | any | at_least | exactly | atom
     children: tuple[Node, ...] = ()
     count: int = 0
     atom: Atom | None = None
@@ -189,14 +192,14 @@ def _parse_key(key: str, value: Any, where: str, named: Mapping[str, Node]) -> N
         return Node("all", _parse_list(value, where, named))
     if key == "any":
         return Node("any", _parse_list(value, where, named))
-    if key == "at_least":
+    if key in ("at_least", "exactly"):
         if not isinstance(value, dict) or set(value) != {"count", "of"}:
             raise ConditionError(f"{where}: expected {{ count = N, of = [...] }}")
         children = _parse_list(value["of"], f"{where}.of", named)
         count = value["count"]
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= len(children):
             raise ConditionError(f"{where}.count: expected a whole number from 1 to {len(children)}")
-        return Node("at_least", children, count=count)
+        return Node(key, children, count=count)
     if key == "ref":
         if value not in named:
             raise ConditionError(f"{where}: no named condition {value!r} in conditions.toml")
@@ -252,7 +255,8 @@ def _expression(node: Node, names: dict[str, Any]) -> str:
         return "(" + " and ".join(parts) + ")"
     if node.op == "any":
         return "(" + " or ".join(parts) + ")"
-    return "((" + ") + (".join(parts) + f")) >= {node.count}"
+    compare = "==" if node.op == "exactly" else ">="
+    return "((" + ") + (".join(parts) + f")) {compare} {node.count}"
 
 
 def compile_node(node: Node) -> Predicate:

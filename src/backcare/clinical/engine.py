@@ -19,11 +19,13 @@ from backcare.clinical import vocabulary as vocab
 from backcare.clinical.conditions import Predicate
 from backcare.clinical.intake import Intake
 from backcare.clinical.plan import Course, Planner
-from backcare.clinical.rulebase import Rule, RuleBase, default_rule_base
+from backcare.clinical.rulebase import TIMEFRAME_WORDS, Rule, RuleBase, default_rule_base
 
 _EMERGENCY = vocab.DECISIONS.index("refer_emergency")
 _URGENT = vocab.DECISIONS.index("refer_urgent")
 _PRECAUTIONS = vocab.DECISIONS.index("proceed_with_precautions")
+_NOW = vocab.TIMEFRAMES.index("now")
+_MESSAGE_CACHE = 65536
 _NO_PLAN = {vocab.DECISIONS.index(d) for d in vocab.NO_PLAN_DECISIONS}
 _TECHNIQUES_BY_PRESSURE = tuple(vocab.LEAST_PRESSURE.items())
 _encoder = msgspec.json.Encoder()
@@ -36,7 +38,14 @@ class Screener:
     def __init__(self, rule_base: RuleBase | None = None, course: Course | None = None) -> None:
         self.rule_base = rule_base or default_rule_base()
         self.planner = Planner(self.rule_base, course)
-        self.rule_base_info = {"version": self.rule_base.version, "digest": self.rule_base.digest}
+        self.rule_base_info = {
+            "version": self.rule_base.version,
+            "digest": self.rule_base.digest,
+            "contract": self.rule_base.contract,
+        }
+        self.messages = self.rule_base.messages
+        self._instruction = {r.id: r.instruction_text(self.messages) for r in self.rule_base.rules}
+        self._messages: dict[tuple[tuple[int, ...], int, int], dict[str, Any]] = {}
         self._always: list[tuple[Rule, Predicate]] = []
         self._by_code: dict[str, list[Rule]] = defaultdict(list)
         for rule in self.rule_base.rules:
@@ -82,16 +91,17 @@ class Screener:
         # The result shares prebuilt pieces (finding entries, plan rationale) between calls: it must be encoded,
         # never handed out or changed. screen() gives callers a fresh copy.
         fired = self.fired(intake)
-        decision = referral = 0
+        decision = referral = timeframe = 0
         max_pressure: int | None = None
         regions: set[str] = set()
         positioning: set[str] = set()
         techniques: set[str] = set()
         for rule, region in fired:
             e = rule.effect
-            d, r = rule.severity
+            d, r, t = rule.severity
             decision = max(decision, d)
             referral = max(referral, r)
+            timeframe = max(timeframe, t)
             if e.max_pressure is not None and (max_pressure is None or e.max_pressure < max_pressure):
                 max_pressure = e.max_pressure
             positioning |= e.positioning
@@ -100,10 +110,16 @@ class Screener:
             if e.avoid_region_of_finding:
                 if region is None:
                     regions.update(e.avoid_regions_without_region)
+                    if e.avoid_pain_regions_without_region == "pain_regions":
+                        regions.update(intake.pain.regions)
+                    elif e.avoid_pain_regions_without_region == "spinal_pain_regions":
+                        regions.update(r for r in intake.pain.regions if r in vocab.SPINAL_REGIONS)
                 else:
                     regions.add(region)
                     if e.avoid_region_of_finding == "finding_region_and_distal":
                         regions.update(vocab.DISTAL.get(region, ()))
+                    elif e.avoid_region_of_finding == "finding_limb":
+                        regions.update(vocab.WHOLE_LIMB.get(region, ()))
         if max_pressure is not None:
             techniques.update(t for t, least in _TECHNIQUES_BY_PRESSURE if least > max_pressure)
         if decision < _PRECAUTIONS and (regions or positioning or techniques or max_pressure is not None):
@@ -113,9 +129,12 @@ class Screener:
         elif decision == _URGENT:
             referral = max(referral, 2)
         findings = []
-        for rule, region in sorted(fired, key=_severity_order):
+        ordered = sorted(fired, key=_severity_order)
+        for rule, region in ordered:
             entry = self._finding[rule.id]
             findings.append(entry if region is None else {**entry, "region": region})
+        if decision == _EMERGENCY:
+            timeframe = _NOW
         return {
             "schema_version": "1",
             "id": None if intake.id is msgspec.UNSET else intake.id,
@@ -129,18 +148,46 @@ class Screener:
                 "avoid_techniques": vocab.order(techniques, vocab.TECHNIQUES),
             },
             "plan": None if decision in _NO_PLAN else self.planner.plan(intake, techniques),
+            "client_message": self._client_message([r for r, _ in ordered], referral, timeframe),
             "rule_base": self.rule_base_info,
         }
+
+    def _client_message(self, rules: list[Rule], referral: int, timeframe: int) -> dict[str, Any]:
+        """One instruction, strongest first (CLINICAL.md section 12): the lead finding's instruction, the result's
+        referral and time frame when they come from another finding, then the weaker findings as reasons only.
+
+        The message depends only on the fired rules in order, so it is built once per combination (results are
+        encoded, never changed: sharing the dict is safe)."""
+        key = (tuple(r.order for r in rules), referral, timeframe)
+        message = self._messages.get(key)
+        if message is None:
+            if len(self._messages) >= _MESSAGE_CACHE:
+                self._messages.clear()
+            message = self._messages[key] = self._build_message(rules, referral, timeframe)
+        return message
+
+    def _build_message(self, rules: list[Rule], referral: int, timeframe: int) -> dict[str, Any]:
+        if not rules:
+            return {"text": self.messages["nothing_found"], "lead_rule": None, "timeframe": "none"}
+        lead = rules[0]
+        parts = [self._instruction[lead.id]]
+        if timeframe > lead.severity[2] or referral > lead.severity[1]:
+            words = TIMEFRAME_WORDS[vocab.TIMEFRAMES[timeframe]]
+            parts.append(self.messages["also_referral"].format(when=words))
+        others = list(dict.fromkeys(r.title for r in rules if r.id != lead.id and r.title != lead.title))
+        if others:
+            parts.append(self.messages["also_noted"].format(items="; ".join(others)))
+        return {"text": " ".join(parts), "lead_rule": lead.id, "timeframe": vocab.TIMEFRAMES[timeframe]}
 
 
 def _region_order(region: str | None) -> int:
     return -1 if region is None else vocab.REGION_INDEX[region]
 
 
-def _severity_order(item: tuple[Rule, str | None]) -> tuple[int, int, int, int]:
+def _severity_order(item: tuple[Rule, str | None]) -> tuple[int, int, int, int, int]:
     rule, region = item
-    d, r = rule.severity
-    return -d, -r, rule.order, _region_order(region)
+    d, r, t = rule.severity
+    return -d, -r, -t, rule.order, _region_order(region)
 
 
 def _finding_entry(rule: Rule) -> dict[str, Any]:
@@ -152,6 +199,7 @@ def _finding_entry(rule: Rule) -> dict[str, Any]:
         "summary": rule.summary,
         "rationale": rule.rationale,
         "sources": [s.short() for s in rule.sources],
+        "timeframe": rule.timeframe,
     }
 
 

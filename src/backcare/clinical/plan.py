@@ -166,6 +166,14 @@ class Planner:
             stage: {"topic": "evidence", "item": stage, "text": self.evidence[stage], "sources": self.evidence_sources}
             for stage in STAGES
         }
+        sb = data["start_back"]
+        self.start_back_from_age = int(sb["scored_from_age"])
+        self._start_back_not_scored = {
+            "topic": "risk_group",
+            "item": None,
+            "text": sb["not_scored_text"],
+            "sources": _cites(rule_base.source_refs(sb.get("sources"), "plan.toml [start_back]")),
+        }
         after = data["aftercare"]
         self._aftercare_item = {
             "topic": "aftercare",
@@ -190,9 +198,13 @@ class Planner:
         """The plan for an intake whose screening allows one; `excluded` holds every avoided technique."""
         stage = self.stage(intake.pain.duration_weeks)
         risk_group = None
-        if intake.start_back:
-            risk_group = score_start_back(intake.start_back.agree, intake.start_back.bothersomeness).group
         rationale: list[dict[str, Any]] = [self._course_item, self._stage_items[stage]]
+        if intake.start_back:
+            if intake.age >= self.start_back_from_age:
+                risk_group = score_start_back(intake.start_back.agree, intake.start_back.bothersomeness).group
+            else:
+                # Validated in adults only (CLINICAL.md section 11): kept in the record, not scored, no matched care.
+                rationale.append(self._start_back_not_scored)
         techniques: list[str] = []
         for goal in intake.goals:
             entry = self.by_goal[goal]

@@ -27,7 +27,19 @@ from backcare.clinical import vocabulary as vocab
 
 RULEBASE = resources.files("backcare.clinical") / "rulebase"
 
-REGION_EFFECTS = ("finding_region", "finding_region_and_distal")
+REGION_EFFECTS = ("finding_region", "finding_region_and_distal", "finding_limb")
+PAIN_REGION_DEFAULTS = ("pain_regions", "spinal_pain_regions")
+"""Without a region on the finding: the regions in pain.regions, or only their spinal ones."""
+
+# The words for each time frame that a client message must contain (CLINICAL.md section 12).
+TIMEFRAME_WORDS = {
+    "now": "call emergency services or go to the emergency department now",
+    "within_24_hours": "today, within 24 hours",
+    "within_days": "within the next few days",
+    "routine": "at a routine appointment",
+    "none": "",
+}
+DEFAULT_TIMEFRAME = {"emergency": "now", "urgent": "within_days", "routine": "routine", "none": "none"}
 
 
 class RuleBaseError(ValueError):
@@ -65,8 +77,9 @@ class Effect:
     avoid_techniques: frozenset[str] = frozenset()
     positioning: frozenset[str] = frozenset()
     avoid_regions: tuple[str, ...] = ()
-    avoid_region_of_finding: str | None = None  # finding_region | finding_region_and_distal
+    avoid_region_of_finding: str | None = None  # finding_region | finding_region_and_distal | finding_limb
     avoid_regions_without_region: tuple[str, ...] = ()
+    avoid_pain_regions_without_region: str | None = None  # pain_regions | spinal_pain_regions
 
     @property
     def has_precautions(self) -> bool:
@@ -91,14 +104,33 @@ class Rule:
     when: cond.Node | None
     for_each_finding: cond.FindingMatch | None
     order: int
+    timeframe: str = "none"
+    instruction: str = ""
+    """What the client is told to do when this finding leads the result; empty: the decision's default wording."""
+    care_process_choice: bool = False
+    """The rule rests only on the seed documents' care process (CLINICAL.md section 13)."""
     predicate: cond.Predicate | None = field(init=False, repr=False)
-    severity: tuple[int, int] = field(init=False, repr=False)
-    """(decision index, referral index): higher is more severe."""
+    severity: tuple[int, int, int] = field(init=False, repr=False)
+    """(decision index, referral index, time frame index): higher is more severe."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predicate", cond.compile_node(self.when) if self.when else None)
-        severity = vocab.DECISIONS.index(self.effect.decision), vocab.REFERRALS.index(self.effect.referral)
+        severity = (
+            vocab.DECISIONS.index(self.effect.decision),
+            vocab.REFERRALS.index(self.effect.referral),
+            vocab.TIMEFRAMES.index(self.timeframe),
+        )
         object.__setattr__(self, "severity", severity)
+
+    def instruction_text(self, messages: dict[str, str]) -> str:
+        """The client's instruction when this finding leads: its own wording, or its decision's default, with the
+        words of its time frame (CLINICAL.md section 12)."""
+        template = self.instruction or messages[self.effect.decision]
+        words = TIMEFRAME_WORDS[self.timeframe]
+        text = template.format(when=words)
+        if words and words not in text:
+            text += " " + messages["referral"].format(when=words)
+        return text
 
     def trigger_codes(self) -> frozenset[str] | None:
         """Finding codes one of which must be present for this rule to fire (None: it may fire without)."""
@@ -122,6 +154,10 @@ class RuleBase:
     version: str
     title: str
     digest: str
+    contract: str
+    messages: dict[str, str]
+    """The client message's default wording (rulebase.toml [messages]): one instruction per decision, and the
+    sentences that add a referral from another finding, the weaker findings and the no-finding text."""
     groups: tuple[Group, ...]
     sources: dict[str, Source]
     plan: dict[str, Any]
@@ -183,7 +219,16 @@ _RULE_KEYS = {
     "positioning",
     "avoid_regions",
     "avoid_regions_without_region",
+    "timeframe",
+    "instruction",
+    "care_process_choice",
+    "choice",
 }
+
+CARE_PROCESS_NOTE = (
+    "A care-process choice: this rests only on the practice descriptions in the seed documents, not on a guideline "
+    "or a trial."
+)
 
 
 def _effect(data: dict[str, Any], where: str) -> Effect:
@@ -202,6 +247,14 @@ def _effect(data: dict[str, Any], where: str) -> Effect:
         if regions not in REGION_EFFECTS:
             raise RuleBaseError(f"{where}.avoid_regions: expected a list of regions or one of {REGION_EFFECTS}")
         by_finding, regions = regions, []
+    without: Any = data.get("avoid_regions_without_region", [])
+    pain_default = None
+    if isinstance(without, str):
+        if without not in PAIN_REGION_DEFAULTS:
+            raise RuleBaseError(
+                f"{where}.avoid_regions_without_region: expected a list of regions or one of {PAIN_REGION_DEFAULTS}"
+            )
+        pain_default, without = without, []
     return Effect(
         decision=decision,
         referral=referral,
@@ -210,10 +263,24 @@ def _effect(data: dict[str, Any], where: str) -> Effect:
         positioning=frozenset(_codes(data.get("positioning", []), vocab.POSITIONING, "positioning", where)),
         avoid_regions=_codes(regions, vocab.REGIONS, "region", where),
         avoid_region_of_finding=by_finding,
-        avoid_regions_without_region=_codes(
-            data.get("avoid_regions_without_region", []), vocab.REGIONS, "region", where
-        ),
+        avoid_regions_without_region=_codes(without, vocab.REGIONS, "region", where),
+        avoid_pain_regions_without_region=pain_default,
     )
+
+
+def _timeframe(data: dict[str, Any], effect: Effect, where: str) -> str:
+    """A finding's time frame: `now` for an emergency referral, `within_24_hours` where the rule says so, else
+    `within_days` for urgent, `routine` for routine and `none` without a referral (CLINICAL.md section 1)."""
+    default = DEFAULT_TIMEFRAME[effect.referral]
+    given = data.get("timeframe", default)
+    if given not in vocab.TIMEFRAMES:
+        raise RuleBaseError(f"{where}.timeframe: {given!r} is not one of {', '.join(vocab.TIMEFRAMES)}")
+    if given != default and not (given == "within_24_hours" and effect.referral == "urgent"):
+        raise RuleBaseError(
+            f"{where}.timeframe: {given!r} does not fit referral {effect.referral!r} "
+            f"(its time frame is {default!r}; only an urgent referral may be within_24_hours)"
+        )
+    return str(given)
 
 
 def _rule(
@@ -246,17 +313,42 @@ def _rule(
     effect = _effect(data, where)
     if effect.avoid_region_of_finding and each is None:
         raise RuleBaseError(f"{where}: avoid_regions = {effect.avoid_region_of_finding!r} needs for_each_finding")
+    instruction = data.get("instruction", "")
+    if not isinstance(instruction, str):
+        raise RuleBaseError(f"{where}.instruction: expected plain text")
+    care_process = data.get("care_process_choice", False)
+    if not isinstance(care_process, bool):
+        raise RuleBaseError(f"{where}.care_process_choice: expected true or false")
+    choice = data.get("choice", "")
+    if not isinstance(choice, str):
+        raise RuleBaseError(f"{where}.choice: expected plain text")
+    refs = _source_refs(data.get("sources"), sources, where)
+    seed_only = all(ref.source.id.startswith("seed-") for ref in refs)
+    if seed_only != care_process:
+        raise RuleBaseError(
+            f"{where}: a rule resting only on the seed documents must say care_process_choice = true, and only such "
+            "a rule may"
+        )
+    # The therapist reads the reasoning, the choice between disagreeing sources and the basis in one text.
+    rationale = " ".join(data["rationale"].split())
+    if choice.strip():
+        rationale += " Where sources disagree: " + " ".join(choice.split())
+    if care_process:
+        rationale += " " + CARE_PROCESS_NOTE
     return Rule(
         id=rule_id,
         group=group,
         title=data["title"].strip(),
         summary=" ".join(data["summary"].split()),
-        rationale=" ".join(data["rationale"].split()),
-        sources=_source_refs(data.get("sources"), sources, where),
+        rationale=rationale,
+        sources=refs,
         effect=effect,
         when=when,
         for_each_finding=each,
         order=order,
+        timeframe=_timeframe(data, effect, where),
+        instruction=" ".join(instruction.split()),
+        care_process_choice=care_process,
     )
 
 
@@ -323,10 +415,26 @@ def load_rule_base(root: Traversable = RULEBASE) -> RuleBase:
             )
         )
     canonical = json.dumps(files, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    messages = meta.get("messages", {})
+    needed = (*vocab.DECISIONS, "referral", "also_referral", "also_noted", "nothing_found")
+    missing = [k for k in needed if k not in messages]
+    if missing:
+        raise RuleBaseError(f"rulebase.toml [messages]: missing {', '.join(missing)}")
+    texts = {k: " ".join(str(v).split()) for k, v in messages.items()}
+    for group in groups:
+        for rule in group.rules:
+            try:
+                rule.instruction_text(texts)
+            except (KeyError, IndexError, ValueError) as e:
+                raise RuleBaseError(
+                    f"{group.file} rule {rule.id}: instruction: only {{when}} may be filled in ({e})"
+                ) from None
     return RuleBase(
         version=str(meta.get("version", "")),
         title=str(meta.get("title", "")),
         digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        contract=str(meta.get("contract", "")),
+        messages=texts,
         groups=tuple(groups),
         sources=sources,
         plan=files["plan.toml"],

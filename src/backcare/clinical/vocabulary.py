@@ -22,7 +22,13 @@ DECISIONS: tuple[str, ...] = (
 REFERRALS: tuple[str, ...] = ("none", "routine", "urgent", "emergency")
 """Least urgent first, so a referral's index is its urgency."""
 
+TIMEFRAMES: tuple[str, ...] = ("none", "routine", "within_days", "within_24_hours", "now")
+"""Least urgent first, so a time frame's index is its urgency (CLINICAL.md section 1)."""
+
 NO_PLAN_DECISIONS = frozenset({"postpone", "refer_urgent", "refer_emergency"})
+
+CONTRACT_VERSION = "1.1"
+"""The version of CLINICAL.md the shipped rule base meets (the result's rule_base.contract)."""
 
 
 def load_contract(name: str) -> Any:
@@ -58,6 +64,7 @@ SEXES: tuple[str, ...] = tuple(_intake["properties"]["sex"]["enum"])
 BOTHERSOMENESS: tuple[str, ...] = tuple(_intake["properties"]["start_back"]["properties"]["bothersomeness"]["enum"])
 DECISION_TEXT: dict[str, str] = _one_of(_result["$defs"]["decision"])
 REFERRAL_TEXT: dict[str, str] = _one_of(_result["$defs"]["referral"])
+TIMEFRAME_TEXT: dict[str, str] = _one_of(_result["$defs"]["timeframe"])
 TECHNIQUE_TEXT: dict[str, str] = _one_of(_result["$defs"]["technique"])
 POSITIONING: dict[str, str] = _one_of(_result["properties"]["precautions"]["properties"]["positioning"]["items"])
 ADJUNCTS: dict[str, str] = _one_of(_plan["adjuncts"]["items"])
@@ -69,6 +76,7 @@ PRESSURE_SCALE: dict[int, str] = {1: "light touch", 2: "lotioning", 3: "moderate
 
 assert set(DECISION_TEXT) == set(DECISIONS)
 assert set(REFERRAL_TEXT) == set(REFERRALS)
+assert set(TIMEFRAME_TEXT) == set(TIMEFRAMES)
 assert set(TECHNIQUES) == set(TECHNIQUE_TEXT)
 
 # Which regions lie further along the same limb, for precautions such as severe varicose veins
@@ -85,6 +93,21 @@ DISTAL: dict[str, tuple[str, ...]] = {
     "shoulder_right": ("arm_right",),
 }
 assert all(r in REGIONS for k, v in DISTAL.items() for r in (k, *v))
+
+SPINAL_REGIONS: tuple[str, ...] = ("neck", "upper_back", "mid_back", "lower_back", "sacrum")
+
+# The whole limb of a region (CLINICAL.md section 1): for a shoulder or arm, the shoulder and arm of that side; for
+# a hip, thigh, lower leg or foot, the hip, thigh, lower leg and foot of that side and the groin. The groin itself
+# belongs to both lower limbs (a choice: lymph nodes in the groin drain both legs' side of the body).
+_ARM = {side: (f"shoulder_{side}", f"arm_{side}") for side in ("left", "right")}
+_LEG = {side: (f"hip_{side}", f"thigh_{side}", f"leg_{side}", f"foot_{side}", "groin") for side in ("left", "right")}
+WHOLE_LIMB: dict[str, tuple[str, ...]] = {
+    **{region: _ARM[side] for side in _ARM for region in _ARM[side]},
+    **{region: _LEG[side] for side in _LEG for region in _LEG[side] if region != "groin"},
+    "groin": tuple(dict.fromkeys((*_LEG["left"], *_LEG["right"]))),
+}
+LIMB_REGIONS: tuple[str, ...] = tuple(r for r in REGIONS if r in WHOLE_LIMB)
+assert all(r in REGIONS for k, v in WHOLE_LIMB.items() for r in (k, *v))
 
 
 def order(codes: set[str] | frozenset[str], vocabulary: dict[str, str] | tuple[str, ...]) -> list[str]:

@@ -166,7 +166,8 @@ class Context:
 def asked(question: Question, ctx: Context) -> bool:
     if question.therapist_only and not ctx.therapist:
         return False
-    return not (question.only_if == "pregnant" and not ctx.pregnancy)
+    # The pregnancy topic (pregnancy, a recent birth) is asked only of a client who may be pregnant.
+    return not ((question.only_if == "pregnant" or question.topic == "pregnancy") and not ctx.pregnancy)
 
 
 LIST_FIELDS = ("pain_regions", "goals")
