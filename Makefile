@@ -24,6 +24,7 @@ test: setup
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-logo --no-cache
 	.venv/bin/backcare rules --check
 	.venv/bin/pytest
 	@$(MAKE) --no-print-directory -o setup test-postgres

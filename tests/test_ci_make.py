@@ -94,3 +94,68 @@ def test_ci_installs_only_what_is_missing(tmp_path: Path) -> None:
         timeout=60,
     )
     assert here.returncode == 0 and here.stdout.strip() == "would install: nothing", here.stdout + here.stderr
+
+
+def _make_test_steps() -> list[str]:
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(r"^test: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert match, "the Makefile has a `test` target"
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+def test_make_test_checks_the_import_layers_after_the_types_and_before_the_tests() -> None:
+    steps = _make_test_steps()
+    commands = [step.split()[0] for step in steps]
+    assert ".venv/bin/lint-imports" in commands, steps
+    lint_imports = commands.index(".venv/bin/lint-imports")
+    assert commands.index(".venv/bin/mypy") < lint_imports < commands.index(".venv/bin/pytest")
+    assert steps[lint_imports].split()[1:] == ["--no-logo", "--no-cache"], "reads .importlinter, leaves no cache"
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` with the project's contracts on the copy of the package under `root`/src."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-logo", "--no-cache", str(root / ".importlinter")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root / "src"), "COLUMNS": "200"},  # one violation a line
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_new_import_against_the_layers_fails_and_a_fixed_one_must_leave_the_ignore_list(tmp_path: Path) -> None:
+    """The contracts hold on today's code with its listed exceptions; any new import that breaks them fails, and so
+    does an exception left in `ignore_imports` after the move that removed its import."""
+    package = tmp_path / "src" / "backcare"
+    shutil.copytree(ROOT / "src" / "backcare", package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
+    held = _lint_imports(tmp_path)
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert "0 broken" in held.stdout
+
+    (package / "common" / "leak.py").write_text("from backcare.clinic import models\n")
+    (package / "clinical" / "leak.py").write_text("import django.conf\n")
+    (package / "interop" / "leak.py").write_text("from backcare.clinic.views import dashboard\n")
+    (package / "billing").mkdir()
+    (package / "billing" / "__init__.py").write_text("")
+    broken = _lint_imports(tmp_path)
+    assert broken.returncode != 0
+    for violation in (
+        "backcare.common.leak -> backcare.clinic.models",
+        "backcare.clinical.leak -> django",
+        "backcare.interop.leak -> backcare.clinic.views.dashboard",
+        "- backcare.billing",  # a new top-level package not given a layer
+    ):
+        assert violation in broken.stdout, broken.stdout
+    for path in ("common/leak.py", "clinical/leak.py", "interop/leak.py", "billing/__init__.py"):
+        (package / path).unlink()
+
+    serve = package / "clinic" / "management" / "commands" / "serve.py"
+    source = serve.read_text()
+    assert "from backcare.web.wsgi import application" in source
+    serve.write_text(source.replace("from backcare.web.wsgi import application", "application = None"))
+    stale = _lint_imports(tmp_path)
+    assert stale.returncode != 0
+    left_over = "backcare.clinic.management.commands.serve -> backcare.web.wsgi"
+    assert f"No matches for ignored import {left_over}" in stale.stdout, stale.stdout
