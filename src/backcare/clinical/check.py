@@ -227,13 +227,17 @@ def _mail_modules(folder: Traversable, name: str) -> Iterator[tuple[str, str]]:
                 yield path, "\n".join(strings)
 
 
+_MAIL_MODULES = (("django", "core", "mail"), ("backcare", "common", "outbox"))
+
+
 def _imports_mail(node: ast.AST) -> bool:
-    """Whether the node imports Django's mail module: the module builds email bodies."""
-    mail = ("django", "core", "mail")
+    """Whether the node imports Django's mail module or the outbox (`from backcare.common import outbox` too): the
+    module builds email bodies."""
     if isinstance(node, ast.ImportFrom) and node.module:
-        return tuple(node.module.split("."))[:3] == mail
+        names = [(*node.module.split("."), alias.name) for alias in node.names]
+        return any(tuple(name)[:3] in _MAIL_MODULES for name in [node.module.split("."), *names])
     if isinstance(node, ast.Import):
-        return any(tuple(alias.name.split("."))[:3] == mail for alias in node.names)
+        return any(tuple(alias.name.split("."))[:3] in _MAIL_MODULES for alias in node.names)
     return False
 
 
