@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ClinicConfig(AppConfig):
@@ -6,3 +7,8 @@ class ClinicConfig(AppConfig):
     label = "clinic"
     verbose_name = "Clinic"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backcare.clinic import dbroles
+
+        post_migrate.connect(dbroles.after_migrate, sender=self, dispatch_uid="backcare-grant-app-role")
