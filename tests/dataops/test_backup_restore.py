@@ -168,9 +168,11 @@ def test_verify_detects_a_tampered_backup(data_dir: Path, tmp_path: Path) -> Non
 # --- Backups while the clinic writes, checked before anything is replaced (issue 11, findings 8 and 2) ---------
 
 WRITER = """
+import time
 from backcare.clinic import audit
 while True:
     audit.record(None, "view", detail={"page": "a page browsed while the backup runs"})
+    time.sleep(0.002)
 """
 
 

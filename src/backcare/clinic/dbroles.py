@@ -39,5 +39,10 @@ def after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     from django.db import connections
 
     connection = connections[using]
-    if connection.vendor == "postgresql" and settings.APP_DATABASE_ROLE:
-        grant_app_role(connection, settings.APP_DATABASE_ROLE)
+    if connection.vendor != "postgresql" or not settings.APP_DATABASE_ROLE:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        if cursor.fetchone()[0] == settings.APP_DATABASE_ROLE:
+            return  # the application checking for migrations (serve, demo): only the owner grants
+    grant_app_role(connection, settings.APP_DATABASE_ROLE)
