@@ -111,7 +111,7 @@ def test_the_application_role_cannot_rewrite_the_audit_trail(cluster: str, tmp_p
         stderr=subprocess.STDOUT,
     )
     try:
-        for _ in range(150):
+        for _ in range(600):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2) as response:
                     assert response.status == 200

@@ -63,7 +63,7 @@ def test_serve_keeps_the_database_private_while_it_runs(data_dir: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(150):
+        for _ in range(600):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2) as response:
                     assert response.status == 200
