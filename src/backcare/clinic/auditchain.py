@@ -145,10 +145,14 @@ def seal(events: Sequence[Any], using: str = "default", keys: Keys | None = None
     keys = keys or keys_from_settings()
     secret = keys.secrets[keys.current]
     connection = connections[using]
+    last = f"SELECT id, mac FROM {TABLE} ORDER BY id DESC LIMIT 1"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PG_LOCK_KEY])
-        cursor.execute(f"SELECT id, mac FROM {TABLE} ORDER BY id DESC LIMIT 1")
+            # One round trip: the lock, then the head read by a statement that starts once the lock is held.
+            cursor.execute(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); {last}")
+            cursor.nextset()
+        else:
+            cursor.execute(last)
         head = cursor.fetchone()
     last_id, prev = (int(head[0]), head[1]) if head else (0, GENESIS)
     for event in events:
