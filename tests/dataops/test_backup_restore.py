@@ -74,6 +74,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
+    return make_data_dir(tmp_path)
+
+
+def make_data_dir(tmp_path: Path) -> Path:
     if os.environ.get("BACKCARE_TEST_DB") == "postgres":
         import psycopg
 

@@ -10,8 +10,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from test_backup_restore import BACKCARE, _env, free_port, run
-from test_backup_restore import data_dir as _data_dir  # noqa: F401 - the fixture `data_dir`
+import pytest
+from test_backup_restore import BACKCARE, _env, free_port, make_data_dir, run
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return make_data_dir(tmp_path)
 
 
 def modes(folder: Path) -> dict[str, int]:
