@@ -47,6 +47,7 @@ TIMEOUT_MS = 10_000
 
 _CALL_FAILED = pytest.StashKey[bool]()
 _CONSENT_MIGRATION = "backcare.clinic.migrations.0002_audit_append_only_and_consent"
+_TRIGGER_MIGRATION = "backcare.clinic.migrations.0008_audit_hash_chain"
 
 # Reports every content security policy violation to the test (an init script is not itself subject to the CSP).
 _CSP_LISTENER = """
@@ -114,7 +115,7 @@ def _audit_triggers_present(connection: Any) -> bool:
 
 
 def _restore_baseline() -> None:
-    """Put back what migration 0002 made: the append-only triggers and the published consent text.
+    """Put back what migrations 0002 and 0005 made: the append-only triggers and the published consent text.
 
     A transactional test ends by emptying every table; the triggers refuse to delete audit events (as they must), so
     they are dropped just before that and restored here, and the consent text the migration published is lost with
@@ -123,10 +124,9 @@ def _restore_baseline() -> None:
     from django.apps import apps
     from django.db import connection
 
-    migration = import_module(_CONSENT_MIGRATION)
     if not _audit_triggers_present(connection):
-        migration.add_triggers(apps, _Editor(connection))
-    migration.publish_consent(apps, None)
+        import_module(_TRIGGER_MIGRATION).add_triggers(apps, _Editor(connection))
+    import_module(_CONSENT_MIGRATION).publish_consent(apps, None)
 
 
 def _drop_audit_triggers() -> None:
@@ -134,7 +134,7 @@ def _drop_audit_triggers() -> None:
     from django.db import connection
 
     if _audit_triggers_present(connection):
-        import_module(_CONSENT_MIGRATION).drop_triggers(apps, _Editor(connection))
+        import_module(_TRIGGER_MIGRATION).drop_triggers(apps, _Editor(connection))
 
 
 @pytest.fixture(scope="module")

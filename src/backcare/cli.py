@@ -278,8 +278,12 @@ DJANGO_COMMANDS = {
     "fhir_import": "import clients from FHIR R4 bundles, all or nothing",
     "retention": "delete clinical records whose retention ended after an erasure request (--dry-run to list)",
     "worker": "send the outbox's emails with retries until stopped (beside `serve`)",
+    "audit": "audit verify: check the audit trail's hash chain and name the first broken link",
     "manage": "run any Django management command (migrate, createsuperuser, ...)",
 }
+
+
+OWNER_COMMANDS = ("migrate", "backup", "restore", "grant_app_role")
 
 
 def _django(argv: list[str]) -> int:
@@ -289,6 +293,10 @@ def _django(argv: list[str]) -> int:
     from django.core.management import execute_from_command_line
 
     command, rest = argv[0], argv[1:]
+    if command in OWNER_COMMANDS or (command == "manage" and rest[:1] and rest[0] in OWNER_COMMANDS):
+        # PostgreSQL with two roles: these connect as the owner (BACKCARE_MIGRATE_DATABASE_URL), all else as the
+        # application role (DATABASE_URL); see backcare.web.settings.
+        os.environ["BACKCARE_DATABASE_AS_OWNER"] = "true"
     try:
         execute_from_command_line(["backcare", *(rest if command == "manage" else [command, *rest])])
     except ImproperlyConfigured as e:

@@ -215,3 +215,19 @@ def test_script_in_the_note_is_escaped(as_role, client_record, needs_clearance):
     response = as_role("therapist").post(url_for(needs_clearance), post_data(note=SCRIPT, given_by=""))
     html = response.content.decode()
     assert SCRIPT not in html and "&lt;script&gt;" in html
+
+
+def test_an_uploaded_letter_is_readable_by_the_clinic_user_only(as_role, needs_clearance, settings):
+    # Issue 11, finding 6: uploads were created 0644, readable by every account on the server.
+    import stat
+    from pathlib import Path
+
+    letter = SimpleUploadedFile("letter.pdf", PDF, content_type="application/pdf")
+    response = as_role("therapist").post(url_for(needs_clearance), post_data(note="", letter=letter))
+    assert response.status_code == 302
+    path = Path(Clearance.objects.get().letter.path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    folder = path.parent
+    while folder != Path(settings.MEDIA_ROOT).parent:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        folder = folder.parent

@@ -206,6 +206,7 @@ def test_demo_is_never_loaded_in_production(tmp_path):
         "demo",
         BACKCARE_ENV="production",
         BACKCARE_SECRET_KEY="x" * 60,
+        BACKCARE_AUDIT_KEY="1:" + "a" * 40,
         BACKCARE_ALLOWED_HOSTS="clinic.example.org",
     )
     assert done.returncode != 0

@@ -159,6 +159,7 @@ def test_signing_out_needs_the_csrf_token(therapist):
 PRODUCTION = {
     "BACKCARE_ENV": "production",
     "BACKCARE_SECRET_KEY": "k3y-" + "Qx7vN2pL9zR4tW8m" * 4,
+    "BACKCARE_AUDIT_KEY": "2026-1:" + "aUd1tK3y" * 5,
     "BACKCARE_ALLOWED_HOSTS": "clinic.example.org",
 }
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backcare.clinic import audit
@@ -174,3 +178,32 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
+    """Django's user admin, with every deletion written to the audit trail in the same transaction."""
+
+    def _record_deletion(self, request: HttpRequest, user: Any) -> None:
+        detail = {
+            "page": "admin: user",
+            "username": user.get_username(),
+            "was": audit.actor_label(user),
+            "superuser": user.is_superuser,
+        }
+        audit.record(request.user, "delete", obj=user, detail=detail, request=request)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            self._record_deletion(request, obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            for user in queryset:
+                self._record_deletion(request, user)
+            super().delete_queryset(request, queryset)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
@@ -414,9 +415,30 @@ class Referral(models.Model):
         ordering = ["-created_at"]
 
 
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Events are only ever added, each sealed into the hash chain (`auditchain.seal`) as it is written."""
+
+    def bulk_create(self, objs: Iterable[AuditEvent], *args: Any, **kwargs: Any) -> list[AuditEvent]:
+        from backcare.common import auditchain
+
+        events = list(objs)
+        with transaction.atomic(using=self.db):
+            auditchain.seal(events, using=self.db)
+            return super().bulk_create(events, *args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("audit events cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit events cannot be deleted")
+
+
 class AuditEvent(models.Model):
     """Who saw or changed what, when. Rows are only ever added: the model refuses updates and deletes, the admin
-    shows them read-only, and database triggers refuse UPDATE and DELETE (migration 0002)."""
+    shows them read-only, and database triggers refuse UPDATE, DELETE and out-of-order inserts (migrations 0002
+    and 0005). Each event is sealed into an HMAC hash chain (`backcare.common.auditchain`): its id is its place in
+    the chain, `prev_mac` links it to the event before and `mac` signs both with the audit key `key_id`, so a
+    change made around the application shows in `backcare audit verify`."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -429,15 +451,26 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=60, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_mac = models.CharField(max_length=64, default="", help_text="The MAC of the event before this one.")
+    mac = models.CharField(max_length=64, default="", help_text="HMAC-SHA256 of this event and the link before it.")
+    key_id = models.CharField(max_length=40, default="", help_text="Which audit key signed this event.")
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["client", "at"])]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
+        if not self._state.adding:
             raise PermissionError("audit events cannot be changed")
-        super().save(*args, **kwargs)
+        from backcare.common import auditchain
+
+        using = kwargs.get("using") or router.db_for_write(AuditEvent, instance=self)
+        with transaction.atomic(using=using):
+            auditchain.seal([self], using=using)
+            kwargs["force_insert"] = True
+            super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise PermissionError("audit events cannot be deleted")

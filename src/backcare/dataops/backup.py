@@ -1,19 +1,21 @@
 """Backup and restore of the clinic's database, with a manifest of row counts and checksums to verify them.
 
 - SQLite: the online backup API copies a consistent snapshot while the clinic keeps running. The manifest is
-  computed inside the same read transaction, so it describes exactly what was copied.
+  computed from the copy itself, so it describes exactly what was copied whatever the clinic writes meanwhile.
 - PostgreSQL: `pg_dump --format=custom` with a snapshot exported from a REPEATABLE READ transaction, in which the
   manifest is computed; `pg_restore --clean` restores it.
 
-A backup is a folder: `database.sqlite3` or `database.dump`, and `manifest.json` (vendor, time, schema migrations,
-tables with row counts and sha256 checksums of their rows in primary-key order). Uploaded files (clearance letters)
-are copied to `media/`.
+A backup is a folder: `database.sqlite3` or `database.dump`, and `manifest.json` (vendor, time, tables with row
+counts and sha256 checksums of their rows in primary-key order, the sha256 of every file, the audit trail's newest
+event). Uploaded files (clearance letters) are copied to `media/`. The manifest is signed with the audit key
+(HMAC-SHA256), so a backup edited and given a recomputed manifest is refused. Folders are 0700, files 0600.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class BackupError(Exception):
@@ -80,24 +82,37 @@ def sqlite_manifest(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 
 
 def sqlite_backup(source: Path, target: Path) -> dict[str, dict[str, Any]]:
-    """Copy a live SQLite database; returns the manifest of exactly what was copied."""
+    """Copy a live SQLite database; returns the manifest of exactly what was copied, read from the copy.
+
+    (Reading it from the source, even inside a read transaction, could describe a later state: a deferred BEGIN
+    takes no snapshot, and the backup API reads in its own.)"""
     if not source.is_file():
         raise BackupError(f"{source}: no database file to back up")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(target)
     try:
-        src.execute("BEGIN")  # a read transaction: the snapshot the backup and the manifest both see
         src.backup(dst)
-        manifest = sqlite_manifest(src)
-        src.execute("COMMIT")
         dst.execute("PRAGMA journal_mode=DELETE")
         ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
         if ok != "ok":
             raise BackupError(f"the copy failed SQLite's integrity check: {ok}")
+        manifest = sqlite_manifest(dst)
     finally:
         src.close()
         dst.close()
+    private(target)
     return manifest
+
+
+def sqlite_audit(database: Path, keys: Any) -> Any:
+    """The audit trail's chain in a SQLite database file (a backup): `auditchain.Result`."""
+    from backcare.common import auditchain
+
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return auditchain.verify_cursor(conn.cursor(), keys)
+    finally:
+        conn.close()
 
 
 def sqlite_restore(backup_file: Path, target: Path) -> dict[str, dict[str, Any]]:
@@ -174,8 +189,11 @@ def pg_manifest(cursor: Any) -> dict[str, dict[str, Any]]:
     return tables
 
 
-def pg_backup(connection: Any, target: Path) -> dict[str, dict[str, Any]]:
-    """pg_dump from an exported snapshot; the manifest is computed in the same snapshot."""
+def pg_backup(connection: Any, target: Path, keys: Any) -> tuple[dict[str, dict[str, Any]], Any]:
+    """pg_dump from an exported snapshot; the manifest and the audit chain's check are computed in the same
+    snapshot. Returns (tables, `auditchain.Result`)."""
+    from backcare.common import auditchain
+
     db = connection.settings_dict
     connection.ensure_connection()
     raw = connection.connection
@@ -198,10 +216,12 @@ def pg_backup(connection: Any, target: Path) -> dict[str, dict[str, Any]]:
             if done.returncode != 0:
                 raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
             manifest = pg_manifest(cursor)
+            audit = auditchain.verify_cursor(cursor, keys)
         finally:
             raw.rollback()
             raw.autocommit = True
-    return manifest
+    private(target)
+    return manifest, audit
 
 
 def pg_restore(connection: Any, backup_file: Path) -> dict[str, dict[str, Any]]:
@@ -229,9 +249,12 @@ def pg_current(connection: Any) -> dict[str, dict[str, Any]]:
         return pg_manifest(cursor)
 
 
-def pg_verify_dump(connection: Any, dump: Path, expected: dict[str, dict[str, Any]]) -> list[str]:
-    """Restore the dump into a scratch database, compare it with the manifest, and drop it."""
+def pg_verify_dump(connection: Any, dump: Path, expected: dict[str, dict[str, Any]], keys: Any = None) -> list[str]:
+    """Restore the dump into a scratch database, compare it with the manifest (and, given the audit keys, verify
+    the audit trail's chain in it), and drop it."""
     import psycopg
+
+    from backcare.common import auditchain
 
     db = connection.settings_dict
     scratch = f"{db['NAME']}_verify"
@@ -257,7 +280,12 @@ def pg_verify_dump(connection: Any, dump: Path, expected: dict[str, dict[str, An
             if done.returncode != 0:
                 return [f"pg_restore of the dump failed: {done.stderr.strip()}"]
             with psycopg.connect(dbname=scratch, **params) as check, check.cursor() as cursor:
-                return compare(expected, pg_manifest(cursor))
+                problems = compare(expected, pg_manifest(cursor))
+                if keys is not None and not problems:
+                    audit = auditchain.verify_cursor(cursor, keys)
+                    if not audit.ok:
+                        problems.append(f"the audit trail in the backup is broken at {audit.problem}")
+                return problems
         finally:
             admin.execute(f"DROP DATABASE IF EXISTS {_quote(scratch)} WITH (FORCE)")
 
@@ -265,20 +293,64 @@ def pg_verify_dump(connection: Any, dump: Path, expected: dict[str, dict[str, An
 # --- Manifests ---------------------------------------------------------------------------------------------
 
 
-def write_manifest(folder: Path, vendor: str, tables: dict[str, dict[str, Any]], media_files: int) -> Path:
+def private(path: Path) -> None:
+    """Health data is for the clinic's user only: 0700 for a folder, 0600 for a file."""
+    path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_files(folder: Path) -> dict[str, str]:
+    """The sha256 of every file in a backup folder but the manifest, by path relative to the folder."""
+    return {
+        path.relative_to(folder).as_posix(): file_sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def _signing_key(secret: bytes) -> bytes:
+    return hmac.new(secret, b"backcare backup manifest", hashlib.sha256).digest()
+
+
+def _signature(data: dict[str, Any], secret: bytes) -> str:
+    body = json.dumps({k: v for k, v in data.items() if k != "signature"}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(_signing_key(secret), body.encode(), hashlib.sha256).hexdigest()
+
+
+def write_manifest(
+    folder: Path,
+    vendor: str,
+    tables: dict[str, dict[str, Any]],
+    media_files: int,
+    keys: Any,
+    audit: dict[str, Any] | None = None,
+) -> Path:
+    """Write the manifest, signed with the current audit key, covering every file already in the folder."""
     path = folder / MANIFEST
-    data = {
+    data: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "vendor": vendor,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "media_files": media_files,
         "tables": tables,
+        "files": folder_files(folder),
+        "audit": audit or {},
+        "key_id": keys.current,
     }
+    data["signature"] = _signature(data, keys.secrets[keys.current])
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    private(path)
     return path
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path, check_signature: bool = False, keys: Any = None) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
         raise BackupError(f"{folder}: not a Backcare backup (no {MANIFEST})")
@@ -287,8 +359,45 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     except ValueError as e:
         raise BackupError(f"{path}: unreadable manifest: {e}") from None
     if data.get("format") != FORMAT_VERSION:
-        raise BackupError(f"{path}: backup format {data.get('format')!r}, this version reads {FORMAT_VERSION}")
+        raise BackupError(
+            f"{path}: backup format {data.get('format')!r}, this version reads {FORMAT_VERSION} "
+            "(signed manifests); take a new backup with this version"
+        )
+    if check_signature:
+        check_manifest_signature(path, data, keys)
     return data
+
+
+def check_manifest_signature(path: Path, data: dict[str, Any], keys: Any = None) -> None:
+    """Refuse a manifest not signed with one of the configured audit keys: it was edited, or made elsewhere."""
+    if keys is None:
+        from backcare.common import auditchain
+
+        keys = auditchain.keys_from_settings()
+    key_id = data.get("key_id")
+    secret = keys.secrets.get(key_id) if isinstance(key_id, str) else None
+    if secret is None:
+        raise BackupError(
+            f"{path}: signed with audit key {key_id!r}, which is not configured here "
+            "(set BACKCARE_AUDIT_KEY or BACKCARE_AUDIT_RETIRED_KEYS to the key the clinic used)"
+        )
+    if not hmac.compare_digest(str(data.get("signature", "")), _signature(data, secret)):
+        raise BackupError(f"{path}: the manifest's signature does not match: the backup was changed after it was made")
+
+
+def check_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """Files of the backup that differ from what its (signed) manifest recorded, as sentences."""
+    expected: dict[str, str] = manifest.get("files", {})
+    actual = folder_files(folder)
+    problems = []
+    for name in sorted(set(expected) | set(actual)):
+        if name not in actual:
+            problems.append(f"{name}: missing from the backup")
+        elif name not in expected:
+            problems.append(f"{name}: not part of the backup when it was made")
+        elif expected[name] != actual[name]:
+            problems.append(f"{name}: changed since the backup was made")
+    return problems
 
 
 def compare(expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]) -> list[str]:
@@ -314,7 +423,10 @@ def copy_media(source: Path, target: Path) -> int:
     for path in source.rglob("*"):
         if path.is_file():
             dest = target / path.relative_to(source)
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             shutil.copy2(path, dest)
+            private(dest)  # copy2 copies the mode too, and letters uploaded by earlier versions were 0644
             count += 1
+    for folder in [target, *(p for p in target.rglob("*") if p.is_dir())] if target.is_dir() else []:
+        private(folder)
     return count

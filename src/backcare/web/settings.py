@@ -6,6 +6,7 @@ in this file. `BACKCARE_ENV=production` turns on the production posture and refu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -21,8 +22,13 @@ if ENVIRONMENT not in ("development", "production", "test"):
     raise ImproperlyConfigured(f"BACKCARE_ENV must be development, production or test, not {ENVIRONMENT!r}")
 PRODUCTION = ENVIRONMENT == "production"
 
+# Health data is for this process's user only: every file made from here on (the database and its WAL, uploads,
+# backups) is 0600 and every folder 0700, whoever starts the application (serve, commands, another WSGI server).
+os.umask(0o077)
 DATA_DIR = Path(os.environ.get("BACKCARE_DATA_DIR", Path.cwd() / "var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    DATA_DIR.chmod(0o700)  # a folder made 0755 by an earlier version
 
 SECRET_KEY = os.environ.get("BACKCARE_SECRET_KEY", "")
 if not SECRET_KEY:
@@ -30,6 +36,36 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("BACKCARE_SECRET_KEY must be set in production (50 or more random characters)")
     # Development and tests: a fresh key per process; sessions do not survive a restart, which is harmless here.
     SECRET_KEY = secrets.token_urlsafe(50)
+
+
+# The audit trail's HMAC key (backcare.common.auditchain), "key-id:secret" or just the secret (key id "1"); never
+# stored in the database. After a rotation the old keys stay in BACKCARE_AUDIT_RETIRED_KEYS (comma-separated
+# "key-id:secret") so the events they signed still verify.
+def _audit_key(raw: str, name: str) -> tuple[str, bytes]:
+    key_id, sep, secret = raw.strip().partition(":")
+    if not sep:
+        key_id, secret = "1", raw.strip()
+    if not key_id.strip() or len(key_id) > 40 or len(secret) < 32:
+        raise ImproperlyConfigured(f"{name} must be a key id and a secret of 32 or more characters, as id:secret")
+    return key_id.strip(), secret.encode()
+
+
+AUDIT_KEYS: dict[str, bytes] = {}
+for _raw in env_list("BACKCARE_AUDIT_RETIRED_KEYS", []):
+    _kid, _secret = _audit_key(_raw, "BACKCARE_AUDIT_RETIRED_KEYS")
+    AUDIT_KEYS[_kid] = _secret
+if os.environ.get("BACKCARE_AUDIT_KEY", "").strip():
+    AUDIT_KEY_ID, _secret = _audit_key(os.environ["BACKCARE_AUDIT_KEY"], "BACKCARE_AUDIT_KEY")
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "BACKCARE_AUDIT_KEY must be set in production (32 or more random characters; see README, Deploying)"
+    )
+else:
+    # Development and tests: a key derived from the data folder, so every command on one folder agrees. It is no
+    # secret, which is why production refuses to start without a real one.
+    AUDIT_KEY_ID = "dev"
+    _secret = hashlib.sha256(b"backcare development audit key\0" + str(DATA_DIR).encode()).hexdigest().encode()
+AUDIT_KEYS[AUDIT_KEY_ID] = _secret
 
 DEBUG = env_bool("BACKCARE_DEBUG", default=not PRODUCTION and ENVIRONMENT != "test")
 if PRODUCTION and DEBUG:
@@ -93,14 +129,27 @@ TEMPLATES = [
 
 # SQLite out of the box; a chain sets DATABASE_URL=postgres://... (see README).
 _default_db = f"sqlite:///{DATA_DIR / 'backcare.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", _default_db), conn_max_age=60)}
+_database_url = os.environ.get("DATABASE_URL", _default_db)
+# PostgreSQL with two roles (README, Deploying): the application connects as DATABASE_URL's role, which may only
+# read and add audit events; migrations, backups and restores connect as BACKCARE_MIGRATE_DATABASE_URL's role,
+# which owns the tables. The `backcare` command sets BACKCARE_DATABASE_AS_OWNER for those commands only.
+MIGRATE_DATABASE_URL = os.environ.get("BACKCARE_MIGRATE_DATABASE_URL", "").strip()
+APP_DATABASE_ROLE = ""
+if MIGRATE_DATABASE_URL:
+    APP_DATABASE_ROLE = str(dj_database_url.parse(_database_url).get("USER") or "")
+    if env_bool("BACKCARE_DATABASE_AS_OWNER", False):
+        _database_url = MIGRATE_DATABASE_URL
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so two writers queue instead of failing half-way;
     # WAL lets readers go on while one writes.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        # recursive_triggers: REPLACE INTO fires the audit trail's delete trigger instead of deleting silently.
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA recursive_triggers=ON;"
+        ),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -202,6 +251,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 MAX_LETTER_BYTES = 10 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = 0o600  # Django's default is 0644: uploaded letters are health data
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Email: the console by default; SMTP when BACKCARE_EMAIL_HOST is set.
 EMAIL_HOST = os.environ.get("BACKCARE_EMAIL_HOST", "")

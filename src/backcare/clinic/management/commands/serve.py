@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -33,7 +35,10 @@ class Command(BaseCommand):
         if pending:
             if options["no_migrate"]:
                 raise CommandError(f"{len(pending)} database migrations are pending; run `backcare manage migrate`")
-            call_command("migrate", interactive=False, verbosity=0)
+            if settings.MIGRATE_DATABASE_URL:
+                _migrate_as_owner()
+            else:
+                call_command("migrate", interactive=False, verbosity=0)
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
         host, port = options["host"], options["port"]
@@ -54,6 +59,13 @@ class Command(BaseCommand):
             if settings.BACKCARE_OUTBOX["IN_PROCESS"]:
                 outbox.stop_in_process()  # lets the email in hand finish
         self.stdout.write("Backcare has stopped.")
+
+
+def _migrate_as_owner() -> None:
+    """With two PostgreSQL roles the application role cannot migrate: the owner does, in its own process."""
+    done = subprocess.run([sys.executable, "-m", "backcare.cli", "manage", "migrate", "--no-input", "-v0"])
+    if done.returncode != 0:
+        raise CommandError("migrating as the owner (BACKCARE_MIGRATE_DATABASE_URL) failed; see above")
 
 
 def _stop(signum: int, frame: Any) -> None:
