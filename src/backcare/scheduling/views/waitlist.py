@@ -30,6 +30,7 @@ from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import waitlist
 from backcare.scheduling.services.availability import clinic_zone
 from backcare.scheduling.views import render_local, staff_gate_text, treatment_gate
+from backcare.web.ids import ascii_id
 
 PER_PAGE = 50
 OPEN = [WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
@@ -144,10 +145,10 @@ def staff_waitlist_add(request: HttpRequest) -> HttpResponse:
             "earliest": (today + timedelta(days=1)).isoformat(),
             "latest": (today + timedelta(days=14)).isoformat(),
         }
-        chosen = request.GET.get("client", "")
-        if chosen.isdigit() and clients.filter(pk=int(chosen)).exists():
-            initial["client"] = int(chosen)
-            own = clients.get(pk=int(chosen)).therapist
+        chosen = ascii_id(request.GET.get("client", ""))
+        if chosen is not None and clients.filter(pk=chosen).exists():
+            initial["client"] = chosen
+            own = clients.get(pk=chosen).therapist
             if own is not None and own.role == Role.THERAPIST and own.active:
                 initial["therapist"] = own.pk
         form = StaffWaitlistForm(clinic=clinic, clients=clients, initial=initial)
