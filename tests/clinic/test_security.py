@@ -193,3 +193,37 @@ def test_production_refuses_debug_pages(tmp_path):
     done = backcare(tmp_path, "manage", "check", BACKCARE_DEBUG="true", **PRODUCTION)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "BACKCARE_DEBUG must not be on in production" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("abc", "it has 3"),
+        ("x" * 49, "it has 49"),
+        ("ab" * 30, "it uses only 2 different characters"),
+    ],
+    ids=["3 characters", "49 characters", "2 different characters"],
+)
+@pytest.mark.parametrize("command", [["manage", "check"], ["serve"]], ids=["check", "serve"])
+def test_production_refuses_a_short_or_simple_secret_key(tmp_path, secret, why, command):
+    done = backcare(tmp_path, *command, **{**PRODUCTION, "BACKCARE_SECRET_KEY": secret})
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stdout == ""
+    assert done.stderr.strip() == (
+        "backcare: configuration: BACKCARE_SECRET_KEY must be 50 or more random characters with at least 5 different"
+        f" ones in production ({why}); make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+    assert secret not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/login/", "text/plain"), ("/api/clients", "application/problem+json"), ("/fhir/Bundle/$import", "fhir")],
+)
+def test_a_declared_body_over_the_limit_is_refused_under_any_server(client, path, content_type):
+    """`backcare serve` refuses it in waitress (tests/clinic/test_serve.py); this holds under another WSGI server."""
+    too_big = str(settings.MAX_REQUEST_BYTES + 1)
+    response = client.post(path, data="x", content_type="application/octet-stream", CONTENT_LENGTH=too_big)
+    assert response.status_code == 413 and content_type in response["Content-Type"]
+    assert "larger than 11 MB" in response.content.decode()
+    fits = client.post("/login/", {"username": "nobody", "password": "x"})
+    assert fits.status_code == 200

@@ -6,6 +6,7 @@ in this file. `BACKCARE_ENV=production` turns on the production posture and refu
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -30,6 +31,17 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("BACKCARE_SECRET_KEY must be set in production (50 or more random characters)")
     # Development and tests: a fresh key per process; sessions do not survive a restart, which is harmless here.
     SECRET_KEY = secrets.token_urlsafe(50)
+elif PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    # The key signs sessions, password-reset links and form keys: a short one can be guessed offline.
+    _why = (
+        f"it has {len(SECRET_KEY)}"
+        if len(SECRET_KEY) < 50
+        else f"it uses only {len(set(SECRET_KEY))} different characters"
+    )
+    raise ImproperlyConfigured(
+        "BACKCARE_SECRET_KEY must be 50 or more random characters with at least 5 different ones in production"
+        f" ({_why}); make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 DEBUG = env_bool("BACKCARE_DEBUG", default=not PRODUCTION and ENVIRONMENT != "test")
 if PRODUCTION and DEBUG:
@@ -37,6 +49,17 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("BACKCARE_DEBUG must not be on in production (error pages would show clinical data)")
 ALLOWED_HOSTS = env_list("BACKCARE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("BACKCARE_CSRF_TRUSTED_ORIGINS", [])
+# Behind a reverse proxy (TLS ends there): `backcare serve` trusts X-Forwarded-For and X-Forwarded-Proto from the
+# proxy's address only, and takes the client's address and the scheme from them.
+BEHIND_PROXY = env_bool("BACKCARE_BEHIND_PROXY", False)
+PROXY_ADDRESS = os.environ.get("BACKCARE_PROXY_ADDRESS", "127.0.0.1").strip()
+if BEHIND_PROXY:
+    try:
+        ipaddress.ip_address(PROXY_ADDRESS)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"BACKCARE_PROXY_ADDRESS must be the proxy's IP address (e.g. 127.0.0.1), not {PROXY_ADDRESS!r}"
+        ) from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backcare.web.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -164,7 +188,9 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("BACKCARE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("BACKCARE_HSTS_PRELOAD", False)
-    if env_bool("BACKCARE_BEHIND_PROXY", False):
+    if BEHIND_PROXY:
+        # `backcare serve` keeps this header only from BACKCARE_PROXY_ADDRESS (waitress trusted_proxy); another WSGI
+        # server must be set to drop it from anyone else.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
@@ -189,6 +215,9 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 MAX_LETTER_BYTES = 10 * 1024 * 1024
+# No request body larger than the largest upload plus room for the form around it: waitress (`backcare serve`)
+# refuses it before reading it, RequestSizeLimitMiddleware under any other server.
+MAX_REQUEST_BYTES = MAX_LETTER_BYTES + 1024 * 1024
 
 # Email: the console by default; SMTP when BACKCARE_EMAIL_HOST is set.
 EMAIL_HOST = os.environ.get("BACKCARE_EMAIL_HOST", "")
