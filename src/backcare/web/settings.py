@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "backcare.clinic.signin.TrustDeviceMiddleware",
     "backcare.clinic.middleware.IdleTimeoutMiddleware",
 ]
 
@@ -139,6 +140,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "backcare.clinic.signin.SignInGuardBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -146,12 +148,23 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling: 5 failures for one username from one address lock it for 15 minutes (a finite cool-off).
-AXES_FAILURE_LIMIT = env_int("BACKCARE_LOGIN_FAILURES", 5)
-AXES_COOLOFF_TIME = env_int("BACKCARE_LOGIN_COOLOFF_MINUTES", 15) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "clinic/locked_out.html"
+# Sign-in throttling (backcare.clinic.signin, README "Sign-in throttling"): per account, a delay after 5 failures
+# that doubles from 1 minute up to 15; per address (django-axes), 20 failures lock the address for 15 minutes; a
+# device the user signed in from before is exempt from both for that user, with its own count.
+BACKCARE_LOGIN = {
+    "FREE_FAILURES": env_int("BACKCARE_LOGIN_FAILURES", 5),
+    "MAX_DELAY_MINUTES": env_int("BACKCARE_LOGIN_MAX_DELAY_MINUTES", 15),
+    "COOLOFF_MINUTES": env_int("BACKCARE_LOGIN_COOLOFF_MINUTES", 15),
+    "DEVICE_DAYS": env_int("BACKCARE_DEVICE_DAYS", 90),
+}
+AXES_FAILURE_LIMIT = env_int("BACKCARE_LOGIN_ADDRESS_FAILURES", 20)
+AXES_COOLOFF_TIME = BACKCARE_LOGIN["COOLOFF_MINUTES"] / 60
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = False  # one good account's sign-in must not clear an address's failed guesses at others
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # trying on during a lock does not lengthen it
+AXES_WHITELIST_CALLABLE = "backcare.clinic.signin.axes_whitelisted"
+AXES_CLIENT_IP_CALLABLE = "backcare.clinic.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "backcare.clinic.signin.lockout_response"
 AXES_VERBOSE = False
 
 # Sessions end after 30 minutes without a request (IdleTimeoutMiddleware) and when the browser closes.
