@@ -83,8 +83,9 @@ def test_ci_installs_only_what_is_missing(tmp_path: Path) -> None:
     done = subprocess.run(["/bin/bash", str(ROOT / ".ci/run")], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     wanted = done.stdout.strip().removeprefix("would install: ").split()
-    assert "chromium" in wanted and "make" in wanted
+    assert "chromium" in wanted and "make" in wanted and "openssl" in wanted
     assert "postgresql" not in wanted, "found in /usr/lib/postgresql/*/bin although not in PATH"
+    assert "nginx" not in wanted, "found in /usr/sbin although not in PATH"
 
     here = subprocess.run(
         ["/bin/bash", str(ROOT / ".ci/run")],

@@ -150,3 +150,11 @@ def test_the_rate_limit_applies_to_fhir_too(w, settings):
     assert statuses == [200, 200, 429]
     limited = call("GET", path, token=w.tokens["owner"])
     assert int(limited["Retry-After"]) >= 1 and outcome_of(limited)["issue"][0]["code"] == "throttled"
+
+
+@pytest.mark.parametrize(
+    "pk", ["%C2%B3", "%D9%A1", "%EF%BC%91", "1%0A"], ids=["superscript", "arabic", "fullwidth", "newline"]
+)
+def test_a_patient_id_in_other_digits_is_not_found(w, pk):
+    response = call("GET", f"/fhir/Patient/{pk}/$everything", token=w.tokens["owner"])
+    assert response.status_code == 404 and outcome_of(response)["issue"][0]["code"] == "not-found"

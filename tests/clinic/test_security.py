@@ -52,7 +52,7 @@ def test_an_older_hash_is_upgraded_to_argon2_at_sign_in(client, therapist):
     assert user.password.startswith("argon2$")
 
 
-# --- login throttling (django-axes) ---------------------------------------------------------------------------
+# --- login throttling (backcare.clinic.signin, django-axes) ------------------------------------------------------
 
 
 def test_five_failed_sign_ins_lock_the_username(client, therapist, therapist2):
@@ -70,20 +70,19 @@ def test_five_failed_sign_ins_lock_the_username(client, therapist, therapist2):
     assert attempt(Client(), "tara", PASSWORD).status_code == 302
 
 
-def test_the_lock_ends_after_the_cool_off(client, therapist):
-    from axes.models import AccessAttempt
+def test_the_lock_ends_after_the_wait(client, therapist):
+    """The account's wait after five failures is a minute, then doubles, capped (tests/clinic/test_lockout.py)."""
+    from backcare.clinic.models import SignInFailures
 
-    cool_off = dt.timedelta(hours=settings.AXES_COOLOFF_TIME)
-    assert dt.timedelta(minutes=1) <= cool_off <= dt.timedelta(hours=1), "the cool-off must be finite and short"
-    assert settings.AXES_FAILURE_LIMIT == 5
+    assert settings.BACKCARE_LOGIN["FREE_FAILURES"] == 5
     for n in range(5):
         attempt(client, "theo", f"wrong-{n}")
     assert attempt(client, "theo", PASSWORD).status_code == 429
-    # A minute before the cool-off ends it is still locked...
-    AccessAttempt.objects.update(attempt_time=timezone.now() - cool_off + dt.timedelta(minutes=1))
+    # A few seconds before the minute ends it is still locked...
+    SignInFailures.objects.update(last_failure_at=timezone.now() - dt.timedelta(seconds=55))
     assert attempt(client, "theo", PASSWORD).status_code == 429
     # ...and once it has passed, the right password works again.
-    AccessAttempt.objects.update(attempt_time=timezone.now() - cool_off - dt.timedelta(seconds=5))
+    SignInFailures.objects.update(last_failure_at=timezone.now() - dt.timedelta(seconds=61))
     response = attempt(client, "theo", PASSWORD)
     assert response.status_code == 302 and signed_in(client)
 
@@ -194,3 +193,37 @@ def test_production_refuses_debug_pages(tmp_path):
     done = backcare(tmp_path, "manage", "check", BACKCARE_DEBUG="true", **PRODUCTION)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "BACKCARE_DEBUG must not be on in production" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("abc", "it has 3"),
+        ("x" * 49, "it has 49"),
+        ("ab" * 30, "it uses only 2 different characters"),
+    ],
+    ids=["3 characters", "49 characters", "2 different characters"],
+)
+@pytest.mark.parametrize("command", [["manage", "check"], ["serve"]], ids=["check", "serve"])
+def test_production_refuses_a_short_or_simple_secret_key(tmp_path, secret, why, command):
+    done = backcare(tmp_path, *command, **{**PRODUCTION, "BACKCARE_SECRET_KEY": secret})
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stdout == ""
+    assert done.stderr.strip() == (
+        "backcare: configuration: BACKCARE_SECRET_KEY must be 50 or more random characters with at least 5 different"
+        f" ones in production ({why}); make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+    assert secret not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/login/", "text/plain"), ("/api/clients", "application/problem+json"), ("/fhir/Bundle/$import", "fhir")],
+)
+def test_a_declared_body_over_the_limit_is_refused_under_any_server(client, path, content_type):
+    """`backcare serve` refuses it in waitress (tests/clinic/test_serve.py); this holds under another WSGI server."""
+    too_big = str(settings.MAX_REQUEST_BYTES + 1)
+    response = client.post(path, data="x", content_type="application/octet-stream", CONTENT_LENGTH=too_big)
+    assert response.status_code == 413 and content_type in response["Content-Type"]
+    assert "larger than 11 MB" in response.content.decode()
+    fits = client.post("/login/", {"username": "nobody", "password": "x"})
+    assert fits.status_code == 200

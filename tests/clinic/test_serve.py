@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import re
 import signal
@@ -41,14 +42,14 @@ class Server:
         return self.process.returncode, out, err
 
 
-def start(data_dir: Path) -> Server:
+def start(data_dir: Path, **env: str) -> Server:
     port = free_port()
     process = subprocess.Popen(
         [str(BACKCARE), "serve", "--port", str(port), "--threads", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=command_env(data_dir),
+        env=command_env(data_dir, **env),
         cwd=data_dir,
     )
     deadline = time.monotonic() + 60
@@ -180,3 +181,67 @@ def test_server_stops_cleanly(tmp_path, how):
     assert f"running at http://localhost:{running.port}/" in out and "stopped" in out
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", running.port), timeout=1).close()
+
+
+# Production as an operator first starts it, on an empty data folder; TLS ends at a proxy, so no redirect here.
+PRODUCTION = {
+    "BACKCARE_ENV": "production",
+    "BACKCARE_SECRET_KEY": "k3y-" + "Qx7vN2pL9zR4tW8m" * 4,
+    "BACKCARE_ALLOWED_HOSTS": "127.0.0.1",
+    "BACKCARE_SSL_REDIRECT": "false",
+}
+
+
+def test_the_first_production_start_serves_the_static_files(tmp_path):
+    running = start(tmp_path, **PRODUCTION)
+    try:
+        with urllib.request.urlopen(f"{running.url}/static/clinic/app.css", timeout=30) as response:
+            assert response.status == 200 and "text/css" in response.headers["Content-Type"]
+        with urllib.request.urlopen(f"{running.url}/login/", timeout=30) as response:
+            page = response.read().decode()
+        stylesheet = re.search(r'href="(/static/clinic/app\.[0-9a-f]+\.css)"', page)
+        assert stylesheet, "production pages link the hashed name"
+        with urllib.request.urlopen(f"{running.url}{stylesheet[1]}", timeout=30) as response:
+            assert response.status == 200
+    finally:
+        running.stop()
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10) -> tuple[bytes, float]:
+    """Send a request's head and as much of its body as the server takes; the answer and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(head)
+        with contextlib.suppress(OSError):
+            sent = 0
+            while sent < len(body):
+                sent += conn.send(body[sent : sent + 65536])
+        answer = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in answer:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("path", ["/login/", "/api/clients", "/fhir/Bundle/$import"])
+def test_a_body_over_the_upload_limit_is_refused_at_once(server, path):
+    declared = 512 * 1024 * 1024  # announced; the server must refuse it at once, not wait for it or spool it
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    answer, took = raw_request(server.port, head, b"x" * (4 * 1024 * 1024))
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert took < 5, f"the refusal took {took:.1f} s"
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off(server):
+    head = b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    piece = b"x" * 65536
+    chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    answer, took = raw_request(server.port, head, chunk * 400)  # 25 MiB, over the 11 MiB limit
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert took < 10

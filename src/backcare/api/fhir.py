@@ -27,6 +27,7 @@ from backcare.api.problems import Problem
 from backcare.api.throttling import TokenRateThrottle
 from backcare.clinic import access, audit
 from backcare.clinic.models import Role
+from backcare.common.ids import ascii_id
 
 FHIR_JSON = "application/fhir+json"
 ISSUE_CODES = {
@@ -84,10 +85,11 @@ def patient_everything(request: HttpRequest, pk: str) -> HttpResponse:
     refused = _caller(request, READ)
     if refused is not None:
         return refused
-    if not pk.isdigit() or len(pk) > 18:
+    client_id = ascii_id(pk)
+    if client_id is None:
         return outcome(404, f"No Patient with id {pk[:40]!r}.", location="Patient.id")
     try:
-        client = access.get_client(request.user, int(pk), clinical=True)
+        client = access.get_client(request.user, client_id, clinical=True)
     except Http404:
         return outcome(404, f"No Patient with id {pk} is within your reach.", location="Patient.id")
     except PermissionDenied as error:

@@ -44,3 +44,18 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if self.expired else "active"
+
+
+class RateCount(models.Model):
+    """Requests made with one token in one window of the rate limit, counted with one atomic upsert per request
+    (backcare.api.throttling), so concurrent requests on any number of servers are all counted."""
+
+    bucket = models.CharField(max_length=100, help_text="Whose requests: a hash of the token.")
+    window_start = models.BigIntegerField(help_text="The window's start, in seconds since 1970 (UTC).")
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bucket", "window_start"], name="api_ratecount_one_per_window")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket[:12]} @ {self.window_start}: {self.hits}"

@@ -1,9 +1,14 @@
-"""Rate limiting per token with ninja's throttling, backed by Django's cache (the database cache table here, so the
-limit holds across application servers).
+"""Rate limiting per token with ninja's throttling, counted in the database, so the limit holds across threads and
+application servers.
+
+Each request adds one to its token's row for the current window with a single atomic statement
+(INSERT ... ON CONFLICT DO UPDATE SET hits = hits + 1 RETURNING hits, on SQLite and PostgreSQL alike) and is let
+through while that count is within the limit. Reading a history and writing it back, as the cache-based throttle
+did, lets concurrent requests overwrite each other's counts (25 threads got 1,000 requests through a 600/minute
+limit). The windows are fixed (a minute starts on the minute): at most the limit in any one window.
 
 The rate comes from the setting BACKCARE_API_RATE (environment variable of the same name, default 600/minute) and
-is read on every request, so a changed setting applies at once. Ninja's SimpleRateThrottle keeps the request's
-history on the throttle object, which one API shares between threads; this subclass keeps it per thread.
+is read on every request, so a changed setting applies at once.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.http import HttpRequest
 from ninja.throttling import AuthRateThrottle
+
+from backcare.api.models import RateCount
 
 DEFAULT_RATE = "600/minute"
 _UNITS = {
@@ -60,18 +68,27 @@ class TokenRateThrottle(AuthRateThrottle):
 
     def allow_request(self, request: HttpRequest) -> bool:
         self.num_requests, self.duration = parse_rate(current_rate())
-        key = self.get_cache_key(request)
         now = self.timer()
-        history = [t for t in self.cache.get(key, []) if t > now - self.duration]
-        self._local.state = (history, now)
-        if len(history) >= self.num_requests:
-            return False
-        history.insert(0, now)
-        self.cache.set(key, history, self.duration)
-        return True
+        window = int(now // self.duration) * self.duration
+        hits = count_request(self.get_cache_key(request), window)
+        self._local.state = (window + self.duration - now, hits)
+        return hits <= self.num_requests
 
     def wait(self) -> float | None:
-        history, now = getattr(self._local, "state", ([], 0.0))
-        if not history:
-            return float(self.duration)
-        return max(self.duration - (now - history[-1]), 1.0)
+        remaining, _ = getattr(self._local, "state", (float(self.duration), 0))
+        return max(float(remaining), 1.0)
+
+
+def count_request(bucket: str, window: int) -> int:
+    """Add this request to the bucket's count for the window, atomically; the count including it."""
+    table = connection.ops.quote_name(RateCount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (bucket, window_start, hits) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (bucket, window_start) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
+            [bucket, window],
+        )
+        hits = int(cursor.fetchone()[0])
+        if hits == 1:  # the window's first request: the bucket's earlier windows are done with
+            cursor.execute(f"DELETE FROM {table} WHERE bucket = %s AND window_start < %s", [bucket, window])
+    return hits

@@ -16,6 +16,7 @@ from backcare.api import tokens
 from backcare.api.forms import TokenForm
 from backcare.api.models import ApiToken
 from backcare.clinic import access, once
+from backcare.common.ids import ascii_id
 
 ONCE_SCOPE = "api-token"
 
@@ -39,7 +40,8 @@ def _page(request: HttpRequest, form: TokenForm, *, secret: str = "", created: A
 
 def _revoke(request: HttpRequest) -> HttpResponse:
     raw = str(request.POST.get("token", "")).strip()
-    row = ApiToken.objects.filter(user=request.user, pk=int(raw)).first() if raw.isdigit() and len(raw) < 18 else None
+    pk = ascii_id(raw, max_length=17)
+    row = ApiToken.objects.filter(user=request.user, pk=pk).first() if pk is not None else None
     if row is None:
         messages.error(request, "That token is not one of yours.")
     elif row.revoked_at is not None:

@@ -9,9 +9,10 @@ class ClinicConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backcare.clinic import dbroles
+        from backcare.clinic import dbroles, signin
         from backcare.clinic.services.consent import invitation_still_open
         from backcare.common import outbox
 
         outbox.register_check("clinic", invitation_still_open)
         post_migrate.connect(dbroles.after_migrate, sender=self, dispatch_uid="backcare-grant-app-role")
+        signin.connect()

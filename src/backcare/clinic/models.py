@@ -529,3 +529,15 @@ class RateCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key", "window_start"], name="rate_count_once")]
+
+
+class SignInFailures(models.Model):
+    """Failed sign-ins counted per account ("account:<username>") and per trusted device ("device:<id>"), for the
+    progressive delay of backcare.clinic.signin. Forgotten a day after the last failure, and on a success."""
+
+    key = models.CharField(max_length=200, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures}"

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 
 from backcare.clinic.models import Client, Clinic, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.common.ids import ascii_digits
 from backcare.scheduling.models import Absence, Room, Service, WorkingHours
 from backcare.scheduling.services.availability import clinic_zone, to_utc
 
@@ -93,14 +94,14 @@ def encode_slot(starts_at: datetime, therapist_id: int, room_id: int) -> str:
 
 def decode_slot(value: str) -> tuple[datetime, int, int] | None:
     parts = str(value).split(SLOT_SEPARATOR)
-    if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) > 12:
+    if len(parts) != 3 or not all(ascii_digits(p) for p in parts) or len(parts[0]) > 12:
         return None
     return datetime.fromtimestamp(int(parts[0]), tz=UTC), int(parts[1]), int(parts[2])
 
 
 def epoch_to_utc(value: Any) -> datetime | None:
     text = str(value or "")
-    if not text.isdigit() or len(text) > 12:
+    if not ascii_digits(text, max_length=12):
         return None
     return datetime.fromtimestamp(int(text), tz=UTC)
 
@@ -521,7 +522,7 @@ class WeeklyHoursForm(forms.Form):
         """Put the service's messages ("Monday: the blocks overlap.") beside the day they name."""
         messages = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
         for key, texts in messages.items():
-            if key.startswith("day_") and key[4:].isdigit():
+            if key.startswith("day_") and ascii_digits(key[4:]):
                 self.day_errors.setdefault(int(key[4:]), []).extend(texts)
             else:
                 self.add_error(None, texts)

@@ -7,6 +7,7 @@ in this file. `BACKCARE_ENV=production` turns on the production posture and refu
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -36,6 +37,17 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("BACKCARE_SECRET_KEY must be set in production (50 or more random characters)")
     # Development and tests: a fresh key per process; sessions do not survive a restart, which is harmless here.
     SECRET_KEY = secrets.token_urlsafe(50)
+elif PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    # The key signs sessions, password-reset links and form keys: a short one can be guessed offline.
+    _why = (
+        f"it has {len(SECRET_KEY)}"
+        if len(SECRET_KEY) < 50
+        else f"it uses only {len(set(SECRET_KEY))} different characters"
+    )
+    raise ImproperlyConfigured(
+        "BACKCARE_SECRET_KEY must be 50 or more random characters with at least 5 different ones in production"
+        f" ({_why}); make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 
 # The audit trail's HMAC key (backcare.common.auditchain), "key-id:secret" or just the secret (key id "1"); never
@@ -73,6 +85,17 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("BACKCARE_DEBUG must not be on in production (error pages would show clinical data)")
 ALLOWED_HOSTS = env_list("BACKCARE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("BACKCARE_CSRF_TRUSTED_ORIGINS", [])
+# Behind a reverse proxy (TLS ends there): `backcare serve` trusts X-Forwarded-For and X-Forwarded-Proto from the
+# proxy's address only, and takes the client's address and the scheme from them.
+BEHIND_PROXY = env_bool("BACKCARE_BEHIND_PROXY", False)
+PROXY_ADDRESS = os.environ.get("BACKCARE_PROXY_ADDRESS", "127.0.0.1").strip()
+if BEHIND_PROXY:
+    try:
+        ipaddress.ip_address(PROXY_ADDRESS)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"BACKCARE_PROXY_ADDRESS must be the proxy's IP address (e.g. 127.0.0.1), not {PROXY_ADDRESS!r}"
+        ) from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -94,6 +117,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backcare.web.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +128,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "backcare.clinic.signin.TrustDeviceMiddleware",
     "backcare.clinic.middleware.IdleTimeoutMiddleware",
     "backcare.clinic.middleware.SecondFactorMiddleware",
 ]
@@ -169,6 +194,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "backcare.clinic.signin.SignInGuardBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -178,12 +204,23 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling: 5 failures for one username from one address lock it for 15 minutes (a finite cool-off).
-AXES_FAILURE_LIMIT = env_int("BACKCARE_LOGIN_FAILURES", 5)
-AXES_COOLOFF_TIME = env_int("BACKCARE_LOGIN_COOLOFF_MINUTES", 15) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "clinic/locked_out.html"
+# Sign-in throttling (backcare.clinic.signin, README "Sign-in throttling"): per account, a delay after 5 failures
+# that doubles from 1 minute up to 15; per address (django-axes), 20 failures lock the address for 15 minutes; a
+# device the user signed in from before is exempt from both for that user, with its own count.
+BACKCARE_LOGIN = {
+    "FREE_FAILURES": env_int("BACKCARE_LOGIN_FAILURES", 5),
+    "MAX_DELAY_MINUTES": env_int("BACKCARE_LOGIN_MAX_DELAY_MINUTES", 15),
+    "COOLOFF_MINUTES": env_int("BACKCARE_LOGIN_COOLOFF_MINUTES", 15),
+    "DEVICE_DAYS": env_int("BACKCARE_DEVICE_DAYS", 90),
+}
+AXES_FAILURE_LIMIT = env_int("BACKCARE_LOGIN_ADDRESS_FAILURES", 20)
+AXES_COOLOFF_TIME = BACKCARE_LOGIN["COOLOFF_MINUTES"] / 60
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = False  # one good account's sign-in must not clear an address's failed guesses at others
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # trying on during a lock does not lengthen it
+AXES_WHITELIST_CALLABLE = "backcare.clinic.signin.axes_whitelisted"
+AXES_CLIENT_IP_CALLABLE = "backcare.clinic.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "backcare.clinic.signin.lockout_response"
 AXES_VERBOSE = False
 
 # Two-factor sign-in (django-otp): staff who have an authenticator app, every owner, and all staff of a clinic that
@@ -226,7 +263,9 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("BACKCARE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("BACKCARE_HSTS_PRELOAD", False)
-    if env_bool("BACKCARE_BEHIND_PROXY", False):
+    if BEHIND_PROXY:
+        # `backcare serve` keeps this header only from BACKCARE_PROXY_ADDRESS (waitress trusted_proxy); another WSGI
+        # server must be set to drop it from anyone else.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
@@ -253,6 +292,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 MAX_LETTER_BYTES = 10 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o600  # Django's default is 0644: uploaded letters are health data
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# No request body larger than the largest upload plus room for the form around it: waitress (`backcare serve`)
+# refuses it before reading it, RequestSizeLimitMiddleware under any other server.
+MAX_REQUEST_BYTES = MAX_LETTER_BYTES + 1024 * 1024
 
 # Email: the console by default; SMTP when BACKCARE_EMAIL_HOST is set.
 EMAIL_HOST = os.environ.get("BACKCARE_EMAIL_HOST", "")

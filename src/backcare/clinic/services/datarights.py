@@ -303,13 +303,17 @@ def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) ->
 
 def _delete_login_records(username: str) -> int:
     """The login throttle's records of this username (django-axes: attempts, failures, successful logins with IP
-    address and browser): security logs of a login that no longer exists."""
+    address and browser; the account's failure count): security logs of a login that no longer exists."""
+    from backcare.clinic.models import SignInFailures
+    from backcare.clinic.signin import account_key
+
+    counted = SignInFailures.objects.filter(key=account_key(username)).delete()[0]
     if not apps.is_installed("axes"):
-        return 0
+        return counted
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     models = (AccessAttempt, AccessFailureLog, AccessLog)
-    return sum(model.objects.filter(username=username).delete()[0] for model in models)
+    return counted + sum(model.objects.filter(username=username).delete()[0] for model in models)
 
 
 def effective_keep_until(erasure: ErasureRequest) -> dt.date:

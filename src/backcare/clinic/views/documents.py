@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from backcare.clinic import access, audit, charts, documents
 from backcare.clinic.models import Client, Course, Referral
+from backcare.common.ids import ascii_id
 
 # The SVG is made by matplotlib, which styles with attributes and a <style> element; it holds no script and no
 # user-supplied markup (text is escaped), so its own policy allows inline styles and nothing else.
@@ -46,10 +47,9 @@ def progress_chart_svg(request: HttpRequest, pk: int) -> HttpResponse:
     client = access.get_client(request.user, pk, clinical=True)
     course = None
     if "course" in request.GET:
-        try:
-            course = client.courses.get(pk=int(request.GET["course"]))
-        except (ValueError, Course.DoesNotExist):
-            raise Http404("No such course for this client") from None
+        course = client.courses.filter(pk=ascii_id(request.GET["course"])).first()
+        if course is None:
+            raise Http404("No such course for this client")
     svg = charts.progress_chart_svg(client, course)
     _export(request, client, course or client, "progress_chart")
     response = HttpResponse(svg, content_type="image/svg+xml")

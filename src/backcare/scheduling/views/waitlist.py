@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backcare.clinic import access
 from backcare.clinic.models import Client, Role, StaffMember
+from backcare.common.ids import ascii_id
 from backcare.scheduling.forms import WAITLIST_SHOWN, StaffWaitlistForm, WaitlistFilterForm, add_service_errors
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import waitlist
@@ -144,10 +145,10 @@ def staff_waitlist_add(request: HttpRequest) -> HttpResponse:
             "earliest": (today + timedelta(days=1)).isoformat(),
             "latest": (today + timedelta(days=14)).isoformat(),
         }
-        chosen = request.GET.get("client", "")
-        if chosen.isdigit() and clients.filter(pk=int(chosen)).exists():
-            initial["client"] = int(chosen)
-            own = clients.get(pk=int(chosen)).therapist
+        chosen = ascii_id(request.GET.get("client", ""))
+        if chosen is not None and clients.filter(pk=chosen).exists():
+            initial["client"] = chosen
+            own = clients.get(pk=chosen).therapist
             if own is not None and own.role == Role.THERAPIST and own.active:
                 initial["therapist"] = own.pk
         form = StaffWaitlistForm(clinic=clinic, clients=clients, initial=initial)

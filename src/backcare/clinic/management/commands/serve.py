@@ -26,8 +26,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import waitress
 
-        from backcare.web.wsgi import application
-
         if not 0 < options["port"] < 65536:
             raise CommandError(f"--port must be between 1 and 65535, not {options['port']}")
         executor = MigrationExecutor(connection)
@@ -41,6 +39,9 @@ class Command(BaseCommand):
                 call_command("migrate", interactive=False, verbosity=0)
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
+        # Only now: WhiteNoise lists the static files when the application is made, so the files must be there.
+        from backcare.web.wsgi import application
+
         host, port = options["host"], options["port"]
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         self.stdout.write(f"Backcare is running at http://{shown}:{port}/  (Ctrl+C stops it)")
@@ -54,7 +55,7 @@ class Command(BaseCommand):
 
             outbox.start_in_process()  # the outbox's emails are sent from a thread here (BACKCARE_OUTBOX_IN_PROCESS)
         try:
-            waitress.serve(application, host=host, port=port, threads=options["threads"], ident="Backcare")
+            waitress.serve(application, host=host, port=port, **waitress_options(options["threads"]))
         finally:
             if settings.BACKCARE_OUTBOX["IN_PROCESS"]:
                 outbox.stop_in_process()  # lets the email in hand finish
@@ -66,6 +67,25 @@ def _migrate_as_owner() -> None:
     done = subprocess.run([sys.executable, "-m", "backcare.cli", "manage", "migrate", "--no-input", "-v0"])
     if done.returncode != 0:
         raise CommandError("migrating as the owner (BACKCARE_MIGRATE_DATABASE_URL) failed; see above")
+
+
+def waitress_options(threads: int) -> dict[str, Any]:
+    """The body limit, and behind a reverse proxy the headers it sets, trusted from its address only: the client's
+    address (X-Forwarded-For, for the sign-in lockout and the audit) and the scheme (X-Forwarded-Proto, so an https
+    request is seen as one: no redirect loop, and HSTS is sent). From any other address these headers are dropped."""
+    options: dict[str, Any] = {
+        "threads": threads,
+        "ident": "Backcare",
+        "max_request_body_size": settings.MAX_REQUEST_BYTES,
+    }
+    if settings.BEHIND_PROXY:
+        options.update(
+            trusted_proxy=settings.PROXY_ADDRESS,
+            trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
+            clear_untrusted_proxy_headers=True,
+        )
+    return options
 
 
 def _stop(signum: int, frame: Any) -> None:
