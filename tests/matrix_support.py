@@ -313,7 +313,7 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         client=client.pk,
         intake=draft.pk,
         screening=reviewed.pk,
-        clearance_screening=reviewed.pk,
+        clearance_screening=fresh_update.pk,  # a clearance is recorded against the latest screening
         clearance=clearance.pk,
         course=course.pk,
         ended_course=first.pk,

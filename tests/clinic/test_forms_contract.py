@@ -210,6 +210,7 @@ def test_same_clearance_form_twice_creates_one_clearance(client, world):
     url = reverse("clearance_create", args=[world.x.ids["client"], world.x.ids["clearance_screening"]])
     before = Clearance.objects.count()
     data = {
+        "findings": ["clearance.dvt_history@"],
         "given_by": "Dr A. Jones, GP",
         "given_on": timezone.localdate().strftime("%d/%m/%Y"),
         "note": "Fine to go ahead.",

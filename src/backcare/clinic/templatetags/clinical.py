@@ -151,8 +151,14 @@ def pending_findings(gate: Any) -> list[dict[str, Any]]:
     """The findings of the gate's screening that still wait for a physician's clearance."""
     if gate is None or gate.screening is None or not gate.clearance_pending:
         return []
-    pending = set(gate.clearance_pending)
-    return [f for f in gate.screening.result.get("findings", []) if f.get("rule") in pending]
+    keys = getattr(gate, "pending_findings", None) or [{"rule": r, "region": None} for r in gate.clearance_pending]
+    pending = {(k["rule"], k.get("region")) for k in keys}
+    rules_only = {k["rule"] for k in keys if k.get("region") is None}
+    return [
+        f
+        for f in gate.screening.result.get("findings", [])
+        if (f.get("rule"), f.get("region")) in pending or f.get("rule") in rules_only
+    ]
 
 
 @register.filter
