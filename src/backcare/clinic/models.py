@@ -32,6 +32,15 @@ class Clinic(models.Model):
     )
     retention_years = models.PositiveSmallIntegerField(default=8)
     cancellation_hours = models.PositiveSmallIntegerField(default=24)
+    clearance_valid_days = models.PositiveSmallIntegerField(
+        default=183,
+        help_text=(
+            "How long a physician's clearance stands, in days (default 183, about six months: the conditions that "
+            "ask for clearance, such as cancer treatment, pregnancy, blood pressure or healing after an operation, "
+            "can change materially in that time, so the physician is asked again). A new episode or a change in a "
+            "cleared finding ends a clearance sooner."
+        ),
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -219,7 +228,11 @@ class Screening(models.Model):
 
 
 class Clearance(models.Model):
-    """A physician's clearance for a screening that required one."""
+    """A physician's clearance of named findings of the client's latest screening (`services.clearances`).
+
+    It clears only the findings in `findings` (rule, region, the intake facts that made it fire, with their dates),
+    only for the episode of `screening` (its intake), and only until `valid_until`; a changed finding needs a new
+    clearance. The physician's restrictions are structured precautions the session checks enforce."""
 
     screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="clearances")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="clearances")
@@ -227,6 +240,13 @@ class Clearance(models.Model):
     given_on = models.DateField()
     note = models.TextField(blank=True)
     letter = models.FileField(upload_to="clearances/%Y/%m/", blank=True)
+    findings = models.JSONField(default=list, blank=True, help_text="The findings this clearance clears.")
+    valid_until = models.DateField(null=True, blank=True, help_text="The clearance lapses after this day.")
+    avoid_regions = models.JSONField(default=list, blank=True, help_text="Regions the physician said to avoid.")
+    avoid_techniques = models.JSONField(default=list, blank=True, help_text="Techniques the physician ruled out.")
+    max_pressure = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The highest pressure (1-5) the physician allows."
+    )
     recorded_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
@@ -360,6 +380,42 @@ class Referral(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class MedicalAssessment(models.Model):
+    """A medical assessment on record: what allows a red flag to be withdrawn (a finding that gave emergency, urgent,
+    postpone or clearance removed or downgraded in a health update or the intake review), or the outcome of a
+    referral. Who assessed, when, what they found or advised; optionally their letter."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="assessments")
+    screening = models.ForeignKey(
+        Screening,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assessments",
+        help_text="The screening made after the finding was withdrawn.",
+    )
+    referral = models.OneToOneField(
+        "Referral",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="outcome",
+        help_text="The referral this is the outcome of.",
+    )
+    withdrawn = models.JSONField(default=list, blank=True, help_text="The findings withdrawn or downgraded.")
+    assessed_by = models.CharField(max_length=200, help_text="Name and role of the clinician who assessed.")
+    service = models.CharField(max_length=200, blank=True, help_text="Where: GP practice, A&E, clinic...")
+    assessed_on = models.DateField()
+    outcome = models.TextField(help_text="What the assessment found, and what was advised.")
+    reason = models.TextField(blank=True, help_text="Why the finding no longer applies.")
+    letter = models.FileField(upload_to="assessments/%Y/%m/", blank=True)
+    recorded_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
 
 
 class AuditEvent(models.Model):

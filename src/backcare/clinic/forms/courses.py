@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 
+from backcare.clinic.forms.clients import AssessmentForm
 from backcare.clinic.models import Course, TreatmentSession
 from backcare.clinic.services.courses import DEFAULT_HOME_PROGRAMME
 from backcare.clinical.instruments import RMDQ_ITEMS
@@ -327,7 +328,7 @@ def _finding_key(finding: dict[str, Any]) -> str:
     return finding["code"] + (f"@{finding['region']}" if finding.get("region") else "")
 
 
-class HealthUpdateForm(forms.Form):
+class HealthUpdateForm(AssessmentForm):
     anything_new = forms.ChoiceField(
         label="Anything new since last time?",
         choices=[("no", "Nothing new"), ("yes", "Yes, something is new")],

@@ -37,7 +37,9 @@ from backcare.clinic.models import Client, Course, Outcome, Screening, StaffMemb
 from backcare.clinic.services import courses as course_service
 from backcare.clinic.services import outcomes as outcome_service
 from backcare.clinic.services import sessions as session_service
+from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.screening import IntakeError, treatment_gate
+from backcare.clinic.views.clients import add_service_errors
 from backcare.clinical.instruments import INSTRUMENTS, RMDQ_ITEMS
 from backcare.clinical.vocabulary import (
     ADJUNCTS,
@@ -450,7 +452,7 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
     last = client.screenings.order_by("-created_at", "-id").first()
     known = (last.document if last else course.screening.document).get("findings", [])
     if request.method == "POST":
-        form = HealthUpdateForm(request.POST, known=known)
+        form = HealthUpdateForm(request.POST, request.FILES, known=known)
         once = request.POST.get("once", "")[:64]
         done_keys: dict[str, int] = request.session.get(HEALTH_UPDATE_KEYS, {})
         update: Screening | None = None
@@ -464,10 +466,13 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
                     new_findings=form.new_findings(),
                     pain_now=form.cleaned_data["pain_now"],
                     resolved=form.resolved(),
+                    assessment=form.assessment(),
                     request=request,
                 )
             except IntakeError as e:
                 form.add_error(None, f"The update could not be screened: {e}")
+            except ValidationError as e:  # a red flag withdrawn without a medical assessment
+                add_service_errors(form, e)
             else:
                 if once:
                     done_keys = dict(list(done_keys.items())[-19:])
@@ -491,7 +496,7 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "once": once,
             "next_number": course.sessions.count() + 1,
-            "precautions": precautions_view(last.result.get("precautions", {}) if last else course.precautions),
+            "precautions": precautions_view(precautions_for(last) if last else course.precautions),
         },
     )
 
@@ -527,7 +532,7 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
     gate = treatment_gate(client)
     if screening.blocks_treatment or not gate.allowed:
         return _stopped(request, course, client, screening, gate)
-    precautions = screening.result.get("precautions", {})
+    precautions = precautions_for(screening)  # the screening's, with the physician's restrictions added
     if request.method == "POST":
         form = SessionForm(request.POST, precautions=precautions)
         if form.is_valid():

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, require_staff
+from backcare.clinic.forms.clients import AssessmentForm
 from backcare.clinic.models import Intake, Role, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
@@ -163,7 +164,7 @@ def register(request: HttpRequest, token: str) -> HttpResponse:
 # --- The therapist's review ----------------------------------------------------------------------------------------
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(AssessmentForm):
     note = forms.CharField(
         label="Review note (optional)",
         required=False,
@@ -202,7 +203,7 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
     errors: dict[str, str] = {}
     form = ReviewForm(initial={"note": intake.review_note if intake else "", "submission_key": once.new_key()})
     if request.method == "POST":
-        form = ReviewForm(request.POST)
+        form = ReviewForm(request.POST, request.FILES)
         posted = intake_services.answers_from_post(request.POST, ctx)
         answers = {**answers, **posted}
         key = request.POST.get("submission_key", "")
@@ -219,7 +220,13 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, "Answers saved. You can complete the review later.")
                     return redirect("intake_review", pk=client.pk)
                 screening = intake_services.review(
-                    intake, staff, posted, form.cleaned_data["note"], client=client, request=request
+                    intake,
+                    staff,
+                    posted,
+                    form.cleaned_data["note"],
+                    client=client,
+                    request=request,
+                    assessment=form.assessment(),
                 )
             except ValidationError as e:
                 once.release(request.user, key, scope="review")
@@ -239,6 +246,8 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
         form = ReviewForm(request.POST.copy())
         form.data["submission_key"] = once.new_key()
         form.is_valid()
+        for name in [k for k in errors if k.startswith("assessment_")]:
+            form.add_error(name, errors.pop(name))  # shown beside the assessment's own fields
     audit.viewed(request, client, "intake review", intake)
     sections = intake_services.layout(answers, errors, ctx)
     signed = consent_services.current_consent(client)
