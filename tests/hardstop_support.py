@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from backcare.clinic.models import Intake
 from backcare.clinic.services.screening import record_clearance, run_screening
+from clinic_fixtures import sign
 from conftest import make_intake
 
 YEAR_AGO = timezone.now() - dt.timedelta(days=380)
@@ -17,6 +18,7 @@ YEAR_AGO = timezone.now() - dt.timedelta(days=380)
 def episode(client: Any, *findings: Any, when: Any = None, **changes: Any) -> Any:
     """A submitted intake (one episode of back pain) and its screening, made `when`."""
     when = when or timezone.now()
+    sign(client)
     document = make_intake(*findings, **changes)
     document["id"] = f"client-{client.pk}-{when:%Y%m%d%H%M%S%f}"
     document["age"] = client.age_on()

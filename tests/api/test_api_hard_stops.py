@@ -78,3 +78,12 @@ def test_api_health_update_cannot_untick_a_red_flag_without_an_assessment(client
     assert MedicalAssessment.objects.get().withdrawn[0]["rule"] == "clearance.dvt_history"
     assert AuditEvent.objects.filter(action="withdraw_red_flag").exists()
     assert treatment_gate(client_record).allowed
+
+
+def test_api_refuses_a_course_without_signed_consent(client_record, therapist, screen_client):
+    token = make_token(therapist.user)
+    screen_client(client_record, consent=False)
+    response = call("POST", f"/api/clients/{client_record.pk}/courses", token=token, body={})
+    assert response.status_code == 409
+    assert "No signed consent" in problem(response)["detail"]
+    assert not client_record.courses.exists()

@@ -30,6 +30,7 @@ KNOWN_FORMS = {
     "client_create",
     "client_edit",
     "referral_create",
+    "referral_outcome",
     "clearance_create",
     "course_edit",
     "course_end",

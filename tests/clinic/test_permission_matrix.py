@@ -36,8 +36,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "intake_review": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "clearance_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "clearance_letter": ("302", "200", "200", "404", "403", "403", "403"),
+    "consent_record": (L, "200/302", "200/302", "404/404", "403/403", "403/403", "403/403"),
+    "consent_paper_form": ("302", "200", "200", "404", "403", "403", "403"),
     "referral_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "referral_detail": ("302", "200", "200", "404", "403", "403", "403"),
+    "referral_outcome": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "course_start": (L, "302/302", "302/302", "404/404", "403/403", "404/404", "404/404"),
     "course_detail": ("302", "200", "200", "404", "403", "404", "404"),
     "course_edit": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
@@ -105,7 +108,16 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 }
 
 # Pages that take an id of X's clinical record (client, course, session, referral, clearance, screening).
-CLINICAL_KINDS = {"client", "course", "session", "referral", "clearance", "clearance_screening", "health_update"}
+CLINICAL_KINDS = {
+    "client",
+    "course",
+    "session",
+    "referral",
+    "clearance",
+    "clearance_screening",
+    "health_update",
+    "consent",
+}
 # Pages taking a client id that show only contact details, which every staff member may see.
 CONTACT_PAGES = {"client_edit", "invite_client"}
 # Pages about therapist A (their hours and absences), not about client X: sharing X with B opens none of them.

@@ -135,3 +135,34 @@ def test_intake_review_refuses_to_untick_a_red_flag_the_client_reported(client, 
     assert latest.kind == "review" and latest.decision != "clearance_required"
     assert MedicalAssessment.objects.get().screening == latest
     assert AuditEvent.objects.filter(action="withdraw_red_flag", client=client_record).exists()
+
+
+def test_a_referral_gets_its_outcome_once(client, therapist, client_record, screen_client):
+    from backcare.clinic.services.referrals import create_referral
+
+    screening = screen_client(client_record, "dvt_history")
+    referral = create_referral(
+        client_record, staff=therapist, urgency="routine", reason="Past clot.", screening=screening
+    )
+    login(client, therapist.user)
+    url = reverse("referral_outcome", args=[referral.pk])
+    detail = client.get(reverse("referral_detail", args=[referral.pk])).content.decode()
+    assert "Record the outcome" in detail
+    key = client.get(url).context["form"].initial["submission_key"]
+    response = client.post(url, {"assessed_by": "", "assessed_on": "", "outcome": "", "submission_key": key})
+    html = response.content.decode()
+    assert "Seen by: this is required." in html and "What was advised: this is required." in html
+    data = {
+        "assessed_by": "Dr A. Jones, GP",
+        "service": "Riverside GP practice",
+        "assessed_on": dt.date.today().strftime("%d/%m/%Y"),
+        "outcome": "Seen; no clot. Massage may go ahead.",
+        "submission_key": key,
+    }
+    assert client.post(url, data).status_code == 302
+    assert client.post(url, data).status_code == 302  # sent twice: recorded once
+    row = MedicalAssessment.objects.get(referral=referral)
+    assert row.outcome == "Seen; no clot. Massage may go ahead."
+    assert AuditEvent.objects.filter(action="referral_outcome").count() == 1
+    detail = client.get(reverse("referral_detail", args=[referral.pk])).content.decode()
+    assert "Seen; no clot. Massage may go ahead." in detail and "Record the outcome" not in detail

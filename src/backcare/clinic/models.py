@@ -156,12 +156,34 @@ class ConsentText(models.Model):
 
 
 class Consent(models.Model):
+    """A signature of a consent text: online in the portal, on the clinic's device, or a signed paper form uploaded
+    with who witnessed it. A client under 16 needs a parent's or guardian's consent (`services.consent`)."""
+
+    class Method(models.TextChoices):
+        ONLINE = "online", "Signed online in the portal"
+        DEVICE = "device", "Signed on the clinic's device"
+        PAPER = "paper", "Signed paper form, uploaded"
+
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="consents")
     text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, related_name="consents")
     signature = models.CharField(max_length=200, help_text="The client's full name, typed.")
     signed_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.ONLINE)
+    witnessed_by = models.CharField(max_length=200, blank=True, help_text="Who witnessed the paper form's signing.")
+    paper_form = models.FileField(upload_to="consents/%Y/%m/", blank=True)
+    guardian_name = models.CharField(max_length=200, blank=True)
+    guardian_relationship = models.CharField(max_length=100, blank=True)
+    guardian_signature = models.CharField(max_length=200, blank=True, help_text="The guardian's full name, typed.")
+    recorded_by = models.ForeignKey(
+        StaffMember,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The staff member who recorded a consent given in the clinic.",
+    )
 
     class Meta:
         ordering = ["-signed_at"]

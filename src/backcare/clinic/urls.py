@@ -11,6 +11,7 @@ AREAS = [
     "portal",
     "intake",
     "clearance",
+    "consent_clinic",
     "referrals",
     "courses",
     "documents",

@@ -392,3 +392,81 @@ class ReferralForm(OnceForm):
         if not reason:
             raise ValidationError("Reason: give the reason for the referral.")
         return reason
+
+
+class ReferralOutcomeForm(OnceForm):
+    """The outcome of a referral: when the client was seen, by whom, what was advised."""
+
+    assessed_by = forms.CharField(
+        label="Seen by", max_length=200, help_text="Name and role of the clinician, e.g. Dr A. Jones, GP."
+    )
+    service = forms.CharField(label="Service", required=False, max_length=200, help_text="GP practice, A&E, clinic...")
+    assessed_on = forms.DateField(label="Seen on", input_formats=DATE_INPUT_FORMATS, widget=_date_widget())
+    outcome = forms.CharField(
+        label="What was advised",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What the clinician found, and what they advised about massage.",
+    )
+    reason = forms.CharField(label="Note", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+    letter = forms.FileField(
+        label="Their letter",
+        required=False,
+        help_text="Optional: the clinician's letter as a PDF, JPEG or PNG file.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}),
+    )
+
+    def clean_letter(self) -> Any:
+        return checked_letter(self.cleaned_data.get("letter"), "Their letter", "assessment")
+
+    def clean_assessed_on(self) -> dt.date:
+        seen: dt.date = self.cleaned_data["assessed_on"]
+        if seen > timezone.localdate():
+            raise ValidationError("Seen on: this date is in the future.")
+        return seen
+
+
+class ClinicConsentForm(OnceForm):
+    """Consent given in the clinic: on the clinic's device, or a signed paper form with its witness."""
+
+    method = forms.ChoiceField(
+        label="How consent is given",
+        choices=[("device", "The client signs here, on the clinic's device"), ("paper", "A signed paper form")],
+        widget=forms.RadioSelect,
+    )
+    signature = forms.CharField(
+        label="Client's signature",
+        required=False,
+        max_length=200,
+        help_text="On the device: the client types their first and last name.",
+    )
+    paper_form = forms.FileField(
+        label="Signed form",
+        required=False,
+        help_text="For a paper form: the scan or photo as a PDF, JPEG or PNG file.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}),
+    )
+    witnessed_by = forms.CharField(
+        label="Witnessed by", required=False, max_length=200, help_text="For a paper form: who saw it being signed."
+    )
+    guardian_name = forms.CharField(
+        label="Guardian's name", required=False, max_length=200, help_text="Required for a client under 16."
+    )
+    guardian_relationship = forms.CharField(
+        label="Relationship", required=False, max_length=100, help_text="For example mother, father, legal guardian."
+    )
+    guardian_signature = forms.CharField(
+        label="Guardian's signature",
+        required=False,
+        max_length=200,
+        help_text="On the device: the guardian types their full name.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["method"].error_messages["required"] = (
+            "How consent is given: choose the clinic's device or a signed paper form."
+        )
+
+    def clean_paper_form(self) -> Any:
+        return checked_letter(self.cleaned_data.get("paper_form"), "Signed form", "consent")

@@ -100,6 +100,7 @@ class Gate:
     clearance_pending: list[str] = field(default_factory=list)
     pending_findings: list[dict[str, Any]] = field(default_factory=list)
     clearance_notes: list[str] = field(default_factory=list)
+    needs_consent: bool = False
 
     @property
     def needs_clearance(self) -> bool:
@@ -107,7 +108,8 @@ class Gate:
 
 
 def treatment_gate(client: Client, today: dt.date | None = None) -> Gate:
-    """The hard stops: no screening, a decision of postpone or referral, or clearance not yet recorded."""
+    """The hard stops: no screening, a decision of postpone or referral, clearance not yet recorded, or no current
+    signed consent."""
     screening = latest_screening(client)
     if screening is None:
         return Gate(False, "No screening yet: the client's intake must be submitted and screened first.", None)
@@ -128,6 +130,16 @@ def treatment_gate(client: Client, today: dt.date | None = None) -> Gate:
                 pending_findings=pending.keys,
                 clearance_notes=pending.notes,
             )
+    from backcare.clinic.services.consent import has_current_consent
+
+    if not has_current_consent(client):
+        return Gate(
+            False,
+            "No signed consent: the client must sign the current consent form (online, or in the clinic) before any "
+            "course or session.",
+            screening,
+            needs_consent=True,
+        )
     return Gate(True, "", screening)
 
 
