@@ -18,6 +18,7 @@ from backcare.clinic.services import courses as course_service
 from backcare.clinic.services.screening import treatment_gate
 from clinic_fixtures import login
 
+
 def _text(response):
     return unescape(response.content.decode())
 
