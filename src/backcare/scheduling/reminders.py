@@ -7,7 +7,9 @@ email address. A reminder is for one start time: the log row is keyed on appoint
 - a reminder is never sent twice, even when two runs overlap (the row is claimed before sending, see
   `backcare.scheduling.notifications`);
 - a cancelled appointment is not reminded, and a moved one is reminded for its new time, never the old one;
-- a failed send is tried again by the next run, at most `MAX_ATTEMPTS` times in all.
+- a failed send is tried again by the next run, at most `MAX_ATTEMPTS` times in all;
+- a reminder is held while the client's latest screening stops treatment (postpone or a referral): the front desk
+  and the therapist see the appointment flagged and call the client instead (`held_appointments`).
 
 Times are written in the clinic's zone with its abbreviation ("10:00 GMT").
 """
@@ -17,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from backcare.scheduling.models import Appointment, ReminderLog
@@ -39,12 +42,15 @@ class ReminderRun:
     confirmations_sent: int = 0
     confirmations_failed: int = 0
     stuck: int = 0
+    held: int = 0
 
     def summary(self) -> str:
         text = (
             f"{self.sent} reminder(s) sent, {self.failed} failed, "
             f"{self.skipped} skipped (sent by another run, or no longer due)"
         )
+        if self.held:
+            text += f"; {self.held} held because the client's latest screening stops treatment"
         if self.confirmations_sent or self.confirmations_failed:
             text += f"; {self.confirmations_sent} confirmation(s) sent again, {self.confirmations_failed} failed"
         if self.stuck:
@@ -53,6 +59,37 @@ class ReminderRun:
                 "they are not sent again (they may have gone); see ReminderLog rows with status 'sending'"
             )
         return text
+
+
+BLOCKING = ("postpone", "refer_urgent", "refer_emergency")
+
+
+def _latest_decision() -> Subquery:
+    from backcare.clinic.models import Screening
+
+    return Subquery(
+        Screening.objects.filter(client=OuterRef("client")).order_by("-created_at", "-id").values("decision")[:1]
+    )
+
+
+def held_appointments(clinic: Any, now: datetime | None = None) -> QuerySet[Appointment]:
+    """Booked future appointments of clients whose latest screening stops treatment: flagged to the front desk and
+    the therapist, their reminders held."""
+    now = now or timezone.now()
+    return (
+        Appointment.objects.filter(clinic=clinic, status=Appointment.Status.BOOKED, starts_at__gt=now)
+        .annotate(latest_decision=_latest_decision())
+        .filter(latest_decision__in=BLOCKING)
+        .select_related("client", "therapist", "service")
+        .order_by("starts_at", "pk")
+    )
+
+
+def _held(appointment: Appointment) -> bool:
+    from backcare.clinic.services.screening import latest_screening
+
+    latest = latest_screening(appointment.client)
+    return latest is not None and latest.decision in BLOCKING
 
 
 def due(now: datetime, hours_ahead: float, max_attempts: int = MAX_ATTEMPTS) -> list[Appointment]:
@@ -84,6 +121,8 @@ def _still_due(starts_at: datetime, now: datetime) -> Callable[[Appointment], st
             return "the appointment has started"
         if not fresh.client.email:
             return "the client has no email address"
+        if _held(fresh):
+            return "the client's latest screening stops treatment: the reminder is held"
         return ""
 
     return check
@@ -109,6 +148,9 @@ def send_due_reminders(
     now = now or timezone.now()
     run = ReminderRun()
     for appointment in due(now, hours_ahead, max_attempts):
+        if _held(appointment):
+            run.held += 1
+            continue
         row = claim(
             appointment,
             KIND,

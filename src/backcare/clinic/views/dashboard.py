@@ -348,6 +348,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return redirect("portal")
     staff = access.require_staff(request.user)
     context: dict[str, Any] = {"staff": staff}
+    from backcare.scheduling.reminders import held_appointments
+
+    held = held_appointments(staff.clinic)
+    if staff.role == Role.THERAPIST:
+        held = held.filter(therapist=staff)
+    context["held"] = list(held[:50])
     if staff.role == Role.FRONT_DESK:
         clients = access.clients_for(request.user).select_related("therapist").order_by("last_name", "first_name")
         listed = list(clients[: FRONT_DESK_LIMIT + 1])
