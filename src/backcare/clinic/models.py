@@ -21,6 +21,24 @@ def _choices(codes: Any) -> list[tuple[str, str]]:
     return [(c, c.replace("_", " ")) for c in codes]
 
 
+# Emergency and urgent-care numbers by country (ISO 3166 alpha-2): what a clinic gets unless it sets its own.
+# 112 is the emergency number across the EU and on most mobile networks; urgent care has no common number.
+EMERGENCY_NUMBERS: dict[str, tuple[str, str]] = {
+    "GB": ("999", "111"),
+    "IE": ("112", ""),
+    "US": ("911", ""),
+    "CA": ("911", "811"),
+    "AU": ("000", ""),
+    "NZ": ("111", ""),
+    "DE": ("112", "116117"),
+    "AT": ("112", "1450"),
+    "CH": ("144", ""),
+    "NL": ("112", ""),
+    "FR": ("112", "116117"),
+}
+DEFAULT_EMERGENCY = ("112", "")
+
+
 class Clinic(models.Model):
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, default="Europe/London")
@@ -42,8 +60,28 @@ class Clinic(models.Model):
         ),
     )
 
+    country = models.CharField(
+        max_length=2, default="GB", help_text="ISO country code (GB, IE, US, DE...): sets the default numbers below."
+    )
+    emergency_number = models.CharField(
+        max_length=20, blank=True, help_text="Emergency number told to clients; empty: the country's (GB 999, 112)."
+    )
+    urgent_care_number = models.CharField(
+        max_length=20, blank=True, help_text="Urgent-care number (GB 111, DE 116117); empty: the country's, if any."
+    )
+
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def emergency(self) -> str:
+        """The emergency number to tell clients: the clinic's own, or its country's."""
+        return self.emergency_number or EMERGENCY_NUMBERS.get(self.country.upper(), DEFAULT_EMERGENCY)[0]
+
+    @property
+    def urgent_care(self) -> str:
+        """The urgent-care number (may be empty where a country has none)."""
+        return self.urgent_care_number or EMERGENCY_NUMBERS.get(self.country.upper(), DEFAULT_EMERGENCY)[1]
 
 
 class Role(models.TextChoices):
