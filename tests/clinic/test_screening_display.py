@@ -91,9 +91,22 @@ def test_clean_screening_says_so(record_page, client_record, screen_client):
     assert "Nothing in the intake needs a precaution." in page
 
 
-def test_latest_screening_is_shown_and_earlier_ones_listed(record_page, client_record, screen_client):
-    screen_client(client_record, "fever")
-    screen_client(client_record, kind="review")
+def test_latest_screening_is_shown_and_earlier_ones_listed(record_page, client_record, screen_client, therapist):
+    import datetime as dt
+
+    from backcare.clinic.services.assessments import Assessment
+    from backcare.clinic.services.screening import run_screening
+
+    first = screen_client(client_record, "fever")
+    # The review withdraws the fever (a postpone), so it records the medical assessment that allows it.
+    seen = Assessment("Dr A. Jones, GP", "", dt.date.today(), "Viral illness, recovered.", "The fever has passed.")
+    run_screening(
+        client_record,
+        dict(first.document, findings=[]),
+        kind="review",
+        by=therapist.user,
+        assessment=seen,
+    )
     page = record_page()
     assert "Earlier screenings" in page
     assert "Screening after the therapist's review" in page

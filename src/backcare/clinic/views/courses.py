@@ -299,7 +299,8 @@ def course_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if course.status != Course.Status.ACTIVE:
         messages.error(request, "This course has ended and can no longer be changed.")
         return redirect("course_detail", pk=course.pk)
-    precautions = course.precautions
+    latest = client.screenings.order_by("-created_at", "-id").first()
+    precautions = precautions_for(latest) if latest is not None else course.precautions  # the latest screening's
     if request.method == "POST":
         form = CourseForm(request.POST, precautions=precautions)
         if form.is_valid():
