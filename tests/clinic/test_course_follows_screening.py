@@ -34,3 +34,18 @@ def test_editing_a_course_checks_the_latest_screening(client, therapist, client_
     client.post(url, data)
     course.refresh_from_db()
     assert course.techniques == ["remedial"]
+
+
+def test_starting_a_course_warns_when_the_therapist_is_not_qualified(client, therapist, client_record, screen_client):
+    screen = screen_client(client_record)
+    planned = screen.result["plan"]["techniques"]
+    login(client, therapist.user)
+    url = reverse("course_start", args=[client_record.pk])
+    assert "is not qualified for" not in client.get(url).content.decode()
+    therapist.qualified_techniques = []
+    therapist.save()
+    html = client.get(url).content.decode()
+    assert f"{therapist.display_name} is not qualified for" in html
+    from backcare.clinical.vocabulary import TECHNIQUES
+
+    assert all(TECHNIQUES[t] in html for t in planned)

@@ -190,7 +190,7 @@ def course_start(request: HttpRequest, pk: int) -> HttpResponse:
             status=403,
         )
     assert gate.screening is not None
-    precautions = gate.screening.result.get("precautions", {})
+    precautions = precautions_for(gate.screening)  # with the physician's restrictions
     goal_codes = gate.screening.document.get("goals", [])
     goals = "; ".join(GOALS.get(g, g) for g in goal_codes)
     if request.method == "POST":
@@ -220,8 +220,16 @@ def course_start(request: HttpRequest, pk: int) -> HttpResponse:
             "precautions": precautions_view(precautions),
             "findings": findings_view(gate.screening.result),
             "form": form,
+            "unqualified": _unqualified(client.therapist or staff, form),
         },
     )
+
+
+def _unqualified(therapist: StaffMember, form: Form) -> dict[str, Any] | None:
+    """The planned techniques the course's therapist is not qualified for: a warning when the course starts."""
+    chosen = form["techniques"].value() or []
+    missing = [TECHNIQUES.get(t, t) for t in chosen if t not in (therapist.qualified_techniques or [])]
+    return {"therapist": therapist.display_name, "techniques": missing} if missing else None
 
 
 @login_required
