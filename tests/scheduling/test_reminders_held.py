@@ -42,3 +42,26 @@ def test_a_blocking_health_update_holds_reminders_and_flags_the_appointment(worl
         login(client, user)
         html = client.get(reverse("dashboard")).content.decode()
         assert "Appointments on hold: call the client" in html and world.cora.full_name in html
+    login(client, world.cora.user)
+    html = client.get(reverse("portal_appointments")).content.decode()
+    assert "Your appointments are on hold." in html and "well again" in html  # what to do: wait, then rebook
+
+
+def test_a_course_session_is_never_booked_with_a_therapist_who_cannot_open_the_record(world, therapist2, front_desk):
+    from django.core.exceptions import ValidationError
+
+    from backcare.scheduling.services.availability import suggest_course
+
+    course = course_service.start_course(world.cora, staff=world.therapist)
+    with pytest.raises(ValidationError, match="cannot open Cora Client's record"):
+        booking.book_appointment(
+            world.cora,
+            world.massage,
+            at(future_day(2), 10),
+            therapist=therapist2,
+            room=world.room1,
+            by=front_desk.user,
+            course=course,
+        )
+    slots = suggest_course(course, world.massage, future_day(1))
+    assert slots and {s.therapist_id for s in slots} == {world.therapist.pk}
