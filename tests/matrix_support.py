@@ -319,6 +319,7 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         pain_after=None,
         stopped=True,
         stop_reason=text("stop reason"),
+        stop_advice=text("stop advice"),
     )
     fresh_update = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=4)
     referral = referrals.create_referral(

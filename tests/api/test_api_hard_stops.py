@@ -87,3 +87,24 @@ def test_api_refuses_a_course_without_signed_consent(client_record, therapist, s
     assert response.status_code == 409
     assert "No signed consent" in problem(response)["detail"]
     assert not client_record.courses.exists()
+
+
+def test_api_records_a_stopped_session_with_its_advice_and_referral(client_record, therapist, screen_client):
+    from backcare.clinic.services.referrals import create_referral
+
+    token = make_token(therapist.user)
+    screen_client(client_record)
+    course = call("POST", f"/api/clients/{client_record.pk}/courses", token=token, body={}).json()["id"]
+    update = call("POST", f"/api/courses/{course}/health-updates", token=token, body={"pain_now": 3}).json()
+    other = create_referral(client_record, staff=therapist, urgency="urgent", reason="Numbness.")
+    body = {
+        "health_update": update["screening"]["id"],
+        "pain_before": 3,
+        "stopped": True,
+        "stop_reason": "New numbness.",
+        "stop_advice": "See the GP today.",
+        "stop_referral": other.pk,
+    }
+    done = call("POST", f"/api/courses/{course}/sessions", token=token, body=body)
+    assert done.status_code == 201, done.content
+    assert done.json()["stop_referral"] == other.pk and done.json()["stop_advice"] == "See the GP today."

@@ -314,3 +314,26 @@ def test_finding_that_has_passed_can_be_marked_resolved(client, therapist, cours
     assert latest.decision == "proceed" and {"code": "fever"} not in latest.document["findings"]
     event = AuditEvent.objects.get(action="resolve_findings")
     assert event.detail["resolved"] == [{"code": "fever"}]
+
+
+def test_a_stopped_session_records_what_was_advised_and_the_referral(client, therapist, course, client_record):
+    from backcare.clinic.services.referrals import create_referral
+
+    referral = create_referral(client_record, staff=therapist, urgency="urgent", reason="New numbness in the leg.")
+    login(client, therapist.user)
+    url, page = open_session_form(client, course)
+    data = session_post(
+        page,
+        stopped="on",
+        pain_after="",
+        response="",
+        stop_reason="New numbness in the left leg.",
+        stop_advice="See the GP today; we will not massage until then.",
+        stop_referral=str(referral.pk),
+    )
+    response = client.post(url, data, follow=True)
+    session = TreatmentSession.objects.get()
+    assert session.stop_advice == "See the GP today; we will not massage until then."
+    assert session.stop_referral == referral
+    html = response.content.decode()
+    assert "See the GP today" in html and reverse("referral_detail", args=[referral.pk]) in html

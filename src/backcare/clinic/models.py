@@ -383,6 +383,15 @@ class TreatmentSession(models.Model):
     pain_after = models.PositiveSmallIntegerField(null=True, blank=True)
     aftercare = models.TextField(blank=True)
     stop_reason = models.TextField(blank=True)
+    stop_advice = models.TextField(blank=True, help_text="What the client was advised when the session stopped.")
+    stop_referral = models.ForeignKey(
+        "Referral",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The referral made when the session stopped.",
+    )
     recorded_at = models.DateTimeField(default=timezone.now)
     submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
 

@@ -91,6 +91,8 @@ class SessionIn(In):
     deviation_reason: Note = ""
     stopped: bool = False
     stop_reason: Note = ""
+    stop_advice: Note = ""
+    stop_referral: IdIn | None = Field(None, description="The id of the referral made when the session stopped.")
 
 
 class SessionOut(Schema):
@@ -115,6 +117,8 @@ class SessionOut(Schema):
     pain_after: int | None
     aftercare: str
     stop_reason: str
+    stop_advice: str
+    stop_referral: int | None
     recorded_at: datetime
     guarding_prompt: str | None
 
@@ -129,6 +133,10 @@ class SessionOut(Schema):
     @staticmethod
     def resolve_health_update(obj: TreatmentSession) -> int | None:
         return obj.health_update_id
+
+    @staticmethod
+    def resolve_stop_referral(obj: TreatmentSession) -> int | None:
+        return obj.stop_referral_id
 
     @staticmethod
     def resolve_guarding_prompt(obj: TreatmentSession) -> str | None:

@@ -494,10 +494,26 @@ class SessionForm(forms.Form):
     deviation_reason = _text("Reason for going beyond the precautions", rows=2)
     stopped = forms.BooleanField(label="Session stopped early", required=False)
     stop_reason = _text("Why the session was stopped", rows=2)
+    stop_advice = _text("What the client was advised", rows=2)
 
-    def __init__(self, *args: Any, precautions: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        precautions: dict[str, Any] | None = None,
+        referrals: list[tuple[int, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.precautions = precautions or {}
+        self.fields["stop_referral"] = forms.TypedChoiceField(
+            label="Referral made",
+            choices=[("", "No referral"), *((str(pk), label) for pk, label in referrals or [])],
+            coerce=int,
+            empty_value=None,
+            required=False,
+            help_text="Write the referral first (from the client's page) to choose it here.",
+            error_messages={"invalid_choice": "Referral made: choose one of this client's referrals."},
+        )
         for code, name in REGIONS.items():
             self.fields[f"tension_{code}"] = whole_number(f"Tension, {name.lower()}", 0, 3, required=False)
             self.fields[f"pain_{code}"] = whole_number(f"Pain, {name.lower()}", 0, 10, required=False)
@@ -574,5 +590,7 @@ class SessionForm(forms.Form):
             "deviation_reason": data.get("deviation_reason", ""),
             "stopped": bool(data.get("stopped")),
             "stop_reason": data.get("stop_reason", ""),
+            "stop_advice": data.get("stop_advice", ""),
+            "stop_referral": data.get("stop_referral"),
             "submission_key": data.get("submission_key"),
         }

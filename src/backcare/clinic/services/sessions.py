@@ -143,6 +143,8 @@ def record_session(
     deviation_reason: str = "",
     stopped: bool = False,
     stop_reason: str = "",
+    stop_advice: str = "",
+    stop_referral: Any = None,
     submission_key: str | None = None,
     request: Any = None,
 ) -> TreatmentSession:
@@ -191,6 +193,15 @@ def record_session(
         errors["response"] = "Choose how the client responded to the pressure."
     if stopped and not stop_reason.strip():
         errors["stop_reason"] = "Say why the session was stopped."
+    referral = None
+    if stop_referral is not None:
+        from backcare.clinic.models import Referral
+
+        referral = Referral.objects.filter(pk=getattr(stop_referral, "pk", stop_referral), client=course.client).first()
+        if referral is None:
+            errors["stop_referral"] = "Referral made: choose one of this client's referrals."
+        elif not stopped:
+            errors["stop_referral"] = "Referral made: only for a session that was stopped."
     if errors:
         raise ValidationError(errors)
     treated = _check_chart(body_chart)
@@ -224,6 +235,8 @@ def record_session(
         pain_after=pain_after,
         aftercare=aftercare or DEFAULT_AFTERCARE,
         stop_reason=stop_reason,
+        stop_advice=stop_advice if stopped else "",
+        stop_referral=referral,
         submission_key=submission_key or None,
     )
     for score in (pain_before, pain_after):
@@ -234,7 +247,13 @@ def record_session(
         "record_session",
         client=course.client,
         obj=session,
-        detail={"number": number, "deviations": session.deviations, "response": response, "stopped": stopped},
+        detail={
+            "number": number,
+            "deviations": session.deviations,
+            "response": response,
+            "stopped": stopped,
+            "stop_referral": referral.pk if referral else None,
+        },
         request=request,
     )
     return session

@@ -542,8 +542,12 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
     if screening.blocks_treatment or not gate.allowed:
         return _stopped(request, course, client, screening, gate)
     precautions = precautions_for(screening)  # the screening's, with the physician's restrictions added
+    referrals = [
+        (r.pk, f"{r.get_urgency_display()} referral of {timezone.localtime(r.created_at):%d %b %Y %H:%M}")
+        for r in client.referrals.order_by("-created_at")
+    ]
     if request.method == "POST":
-        form = SessionForm(request.POST, precautions=precautions)
+        form = SessionForm(request.POST, precautions=precautions, referrals=referrals)
         if form.is_valid():
             try:
                 session = session_service.record_session(
@@ -571,6 +575,7 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
                 "submission_key": secrets.token_urlsafe(24),
             },
             precautions=precautions,
+            referrals=referrals,
         )
         audit.viewed(request, client, "session note", obj=course)
     deviation_errors = form.errors.get("deviation_reason")
