@@ -144,7 +144,7 @@ def intake_form() -> FormSpec:
 def start_back_enabled(client: Client) -> bool:
     """STarT Back is asked only when the installation and the clinic both allow it, and never of a client under 16
     (the tool is validated for adults with back pain)."""
-    if client.age_on() < 16:
+    if client.date_of_birth is not None and client.age_on() < 16:
         return False
     return bool(settings.BACKCARE.get("START_BACK", True)) and bool(client.clinic.start_back_enabled)
 
