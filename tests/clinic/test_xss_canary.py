@@ -76,6 +76,9 @@ USER_TEXT = {
 NOT_USER_TEXT = {
     "clinic.Clinic.time_zone": "chosen from the time-zone list",
     "clinic.Clinic.email": "validated as an email address",
+    "clinic.Clinic.country": "validated as a two-letter country code",
+    "clinic.Clinic.emergency_number": "validated as digits, spaces and + ( ) -",
+    "clinic.Clinic.urgent_care_number": "validated as digits, spaces and + ( ) -",
     "clinic.Client.email": "validated as an email address",
     "clinic.Invitation.token_hash": "made by the system",
     "clinic.ConsentText.version": "published by the owner in the admin as trusted text",

@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -37,6 +38,7 @@ EMERGENCY_NUMBERS: dict[str, tuple[str, str]] = {
     "FR": ("112", "116117"),
 }
 DEFAULT_EMERGENCY = ("112", "")
+PHONE_DIGITS = RegexValidator(r"^[0-9 +()-]*$", "Digits, spaces and + ( ) - only.")
 
 
 class Clinic(models.Model):
@@ -61,13 +63,22 @@ class Clinic(models.Model):
     )
 
     country = models.CharField(
-        max_length=2, default="GB", help_text="ISO country code (GB, IE, US, DE...): sets the default numbers below."
+        max_length=2,
+        default="GB",
+        validators=[RegexValidator(r"^[A-Za-z]{2}$", "A two-letter country code, e.g. GB, IE, US, DE.")],
+        help_text="ISO country code (GB, IE, US, DE...): sets the default numbers below.",
     )
     emergency_number = models.CharField(
-        max_length=20, blank=True, help_text="Emergency number told to clients; empty: the country's (GB 999, 112)."
+        max_length=20,
+        blank=True,
+        validators=[PHONE_DIGITS],
+        help_text="Emergency number told to clients; empty: the country's (GB 999, 112).",
     )
     urgent_care_number = models.CharField(
-        max_length=20, blank=True, help_text="Urgent-care number (GB 111, DE 116117); empty: the country's, if any."
+        max_length=20,
+        blank=True,
+        validators=[PHONE_DIGITS],
+        help_text="Urgent-care number (GB 111, DE 116117); empty: the country's, if any.",
     )
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clinic", "0008_clinic_emergency_numbers"),
+        ("clinic", "0007_consent_in_clinic"),
     ]
 
     operations = [
