@@ -175,8 +175,10 @@ def test_clinic_journey(ui: Any, live_invitation: Any, live_therapist: Any) -> N
     assert finding["title"] in screening_text
     assert DECISION_TEXT["clearance_required"] in screening_text
     assert " ".join(finding["rationale"].split()) in screening_text
-    for source in finding["sources"]:
-        assert " ".join(source.split()) in screening_text, source
+    from backcare.clinic.templatetags.clinical import citation
+
+    for source in finding["sources"]:  # shown as the source registry's full citation
+        assert " ".join(citation(source).split()) in screening_text, source
     assert "Precautions" in screening_text
     assert "Recommended plan" in screening_text
     plan = screening.result["plan"]

@@ -8,6 +8,7 @@ import pytest
 from django.template import Context, Template
 from django.urls import reverse
 
+from backcare.clinic.templatetags.clinical import citation
 from backcare.clinical.vocabulary import DECISION_TEXT, REFERRAL_TEXT
 from clinic_fixtures import login
 
@@ -33,7 +34,7 @@ def test_findings_with_rationale_region_and_sources(record_page, client_record, 
         assert finding["title"] in page
         assert finding["rationale"] in page
         for source in finding["sources"]:
-            assert source in page
+            assert citation(source) in page  # the registry's full citation, with the section cited
     assert "Region: Left thigh" in page
 
 
@@ -68,7 +69,7 @@ def test_plan_with_each_rationale_item_and_sources(record_page, client_record, s
     for item in plan["rationale"]:
         assert item["text"] in page
         for source in item["sources"]:
-            assert source in page
+            assert citation(source) in page
     assert "Alongside massage: Exercise programme" in page
     assert "What the evidence says" in page
     assert f"Rule base version {screening.result['rule_base']['version']}" in page

@@ -170,3 +170,21 @@ def is_blocking(decision: Any) -> bool:
 def codeword(code: Any) -> str:
     """A code such as "create_client" as words: "create client"."""
     return str(code or "").replace("_", " ")
+
+
+@register.filter
+def citation(source: Any) -> str:
+    """A finding's source ("Finucane 2020, J Orthop Sports Phys Ther 50:350: table 2") as the full citation of the
+    rule base's source registry, with the section cited; a seed document is named by its title and marked as a
+    practice description, not evidence. Unknown text is shown as it is."""
+    from backcare.clinical.rulebase import default_rule_base
+
+    text = str(source or "")
+    for entry in sorted(default_rule_base().sources.values(), key=lambda e: -len(e.short)):
+        if text == entry.short or text.startswith(entry.short + ": "):
+            where = text[len(entry.short) :].removeprefix(": ").strip()
+            full = entry.citation
+            if entry.id.startswith("seed-"):
+                full += " Describes practice; not evidence."
+            return f"{full} [{where}]" if where else full
+    return text
