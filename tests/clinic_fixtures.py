@@ -89,13 +89,27 @@ def screen_client() -> Any:
     from backcare.clinic.services.screening import run_screening
     from conftest import make_intake
 
-    def screen(client: Any, *findings: Any, kind: str = "intake", by: Any = None, **changes: Any) -> Any:
+    def screen(
+        client: Any, *findings: Any, kind: str = "intake", by: Any = None, consent: bool = True, **changes: Any
+    ) -> Any:
+        if consent:
+            sign(client)
         document = make_intake(*findings, **changes)
         document["id"] = f"client-{client.pk}"
         document["age"] = client.age_on()
         return run_screening(client, document, kind=kind, by=by)
 
     return screen
+
+
+def sign(client: Any) -> Any:
+    """The client's signature of the current consent text (as they give it in the portal), unless already signed."""
+    from backcare.clinic.services import consent
+
+    text = consent.current_consent_text()
+    if text is None or consent.has_current_consent(client):
+        return consent.current_consent(client)
+    return consent.sign_consent(client, text, client.full_name, by=client.user)
 
 
 def login(page_client: Any, user: Any) -> Any:

@@ -74,7 +74,10 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "client_retention_delete": {"pk": "client"},
     "clearance_create": {"pk": "client", "screening": "clearance_screening"},
     "clearance_letter": {"pk": "clearance"},
+    "consent_record": {"pk": "client"},
+    "consent_paper_form": {"pk": "consent"},
     "referral_detail": {"pk": "referral"},
+    "referral_outcome": {"pk": "referral"},
     "referral_letter_pdf": {"pk": "referral"},
     # course pages
     "course_detail": {"pk": "course"},
@@ -243,7 +246,20 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         physician_name=text("physician name"),
         physician_address=text("physician address"),
     )
-    consent.sign_consent(client, consent.current_consent_text(), client.full_name, by=client.user)
+    if tag == "X":  # X's consent was given in the clinic on paper (signed for by a guardian), Y's online
+        signed = consent.record_consent_in_clinic(
+            client,
+            consent.current_consent_text(),
+            staff=therapist,
+            method="paper",
+            paper_form=SimpleUploadedFile("form.pdf", LETTER, content_type="application/pdf"),
+            witnessed_by=text("consent witnessed by"),
+            guardian_name=text("guardian name"),
+            guardian_relationship=text("guardian relationship")[:100],
+            guardian_signature=text("guardian signature"),
+        )
+    else:
+        signed = consent.sign_consent(client, consent.current_consent_text(), client.full_name, by=client.user)
     answers = intake_answers(text, "dvt_history", "bruise", bruise=["thigh_left"])
     draft = intake.save_draft(client, answers, by=client.user)
     intake.submit(draft, by=client.user)
@@ -309,18 +325,34 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         pain_after=None,
         stopped=True,
         stop_reason=text("stop reason"),
+        stop_advice=text("stop advice"),
     )
     fresh_update = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=4)
     referral = referrals.create_referral(
         client, staff=therapist, urgency="routine", reason=text("referral reason"), screening=reviewed, course=course
     )
+    if tag == "Y":  # X's referral keeps its outcome form open (the forms pages); Y's shows a recorded outcome
+        from backcare.clinic.services.assessments import Assessment, record_referral_outcome
+
+        record_referral_outcome(
+            referral,
+            Assessment(
+                assessed_by=text("outcome seen by"),
+                service=text("outcome service"),
+                assessed_on=timezone.localdate(),
+                outcome=text("outcome advised"),
+                reason=text("outcome note"),
+            ),
+            staff=therapist,
+        )
     side = Side(client)
     side.ids.update(
         client=client.pk,
         intake=draft.pk,
         screening=reviewed.pk,
-        clearance_screening=reviewed.pk,
+        clearance_screening=fresh_update.pk,  # a clearance is recorded against the latest screening
         clearance=clearance.pk,
+        consent=signed.pk,
         course=course.pk,
         ended_course=first.pk,
         session=session.pk,

@@ -194,8 +194,10 @@ def test_clinic_journey(ui: Any, live_client: Any, live_therapist: Any, live_smt
     assert finding["title"] in screening_text
     assert DECISION_TEXT["clearance_required"] in screening_text
     assert " ".join(finding["rationale"].split()) in screening_text
-    for source in finding["sources"]:
-        assert " ".join(source.split()) in screening_text, source
+    from backcare.clinic.templatetags.clinical import citation
+
+    for source in finding["sources"]:  # shown as the source registry's full citation
+        assert " ".join(citation(source).split()) in screening_text, source
     assert "Precautions" in screening_text
     assert "Recommended plan" in screening_text
     plan = screening.result["plan"]
@@ -213,13 +215,19 @@ def test_clinic_journey(ui: Any, live_client: Any, live_therapist: Any, live_smt
     ui.goto("client_detail", client.pk)
 
     ui.follow(page.get_by_role("link", name="Record the physician's clearance"))
+    # The clearance names the finding it clears (ticked: the one still waiting) and the physician's restrictions.
+    assert checkbox(page, "findings", "clearance.dvt_history@").is_checked()
+    checkbox(page, "avoid_regions", "foot_right").check()
     page.get_by_label("Given by").fill("Dr Amrit Shah, GP")
     page.get_by_label("Date given").fill(dt.date.today().isoformat())
     page.get_by_label("Note").fill("No current clot; not on anticoagulants. Massage may go ahead.")
     ui.shot("clearance form filled in")
     ui.submit(page.get_by_role("button", name="Record clearance"))
-    assert Clearance.objects.filter(client=client, screening=screening).count() == 1
+    cleared = Clearance.objects.get(client=client, screening=screening)
+    assert [k["rule"] for k in cleared.findings] == ["clearance.dvt_history"]
+    assert cleared.avoid_regions == ["foot_right"] and cleared.valid_until is not None
     assert "No course or session can start" not in ui.text()
+    assert "Physician's restrictions: avoid right foot" in " ".join(ui.text().split())
     ui.shot("clearance recorded")
 
     ui.follow(page.get_by_role("link", name="Start course"))
@@ -308,6 +316,32 @@ def test_clinic_journey(ui: Any, live_client: Any, live_therapist: Any, live_smt
     page.wait_for_function("img => img.complete", arg=image.element_handle())
     assert image.evaluate("img => img.naturalWidth") > 0, "the progress chart did not render"
     ui.shot("client page with the progress chart")
+
+    # --- In-clinic consent: a client without a portal login signs on the clinic's device -----------------------
+    from backcare.clinic.models import Consent
+    from backcare.clinic.services.clients import create_client
+
+    walk_in = create_client(
+        staff=live_therapist,
+        therapist=live_therapist,
+        first_name="Wendy",
+        last_name="Walkin",
+        date_of_birth=dt.date(1970, 1, 5),
+        sex="female",
+        email="wendy@x.test",
+    )
+    ui.goto("client_detail", walk_in.pk)
+    assert "No current signed consent" in ui.text()
+    ui.follow(page.get_by_role("link", name="Record consent in the clinic").first)
+    assert "Consent to massage therapy" in ui.text()
+    radio(page, "method", "device").check()
+    page.get_by_label("Client's signature").fill("Wendy Walkin")
+    ui.shot("consent signed on the clinic's device")
+    ui.submit(page.get_by_role("button", name="Record consent"))
+    signed = Consent.objects.get(client=walk_in)
+    assert signed.method == "device" and signed.recorded_by == live_therapist
+    assert "No current signed consent" not in ui.text()
+    ui.shot("consent recorded in the clinic")
 
     assert ui.server_errors == [], ui.server_errors
     refused = f"status of 403 (Forbidden) [{ui.url('course_start', client.pk)} "  # the refusal checked above

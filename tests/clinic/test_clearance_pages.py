@@ -60,6 +60,7 @@ def url_for(screening):
 
 def post_data(**changes):
     data = {
+        "findings": ["clearance.dvt_history@"],
         "given_by": "Dr A. Jones, GP",
         "given_on": dt.date.today().strftime("%d/%m/%Y"),
         "note": "No current clot; normal pressure on the back is fine.",

@@ -31,6 +31,7 @@ KNOWN_FORMS = {
     "client_create",
     "client_edit",
     "referral_create",
+    "referral_outcome",
     "clearance_create",
     "course_edit",
     "course_end",
@@ -213,6 +214,7 @@ def test_same_clearance_form_twice_creates_one_clearance(client, world):
     url = reverse("clearance_create", args=[world.x.ids["client"], world.x.ids["clearance_screening"]])
     before = Clearance.objects.count()
     data = {
+        "findings": ["clearance.dvt_history@"],
         "given_by": "Dr A. Jones, GP",
         "given_on": timezone.localdate().strftime("%d/%m/%Y"),
         "note": "Fine to go ahead.",

@@ -45,8 +45,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "intake_review": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "clearance_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "clearance_letter": ("302", "200", "200", "404", "403", "403", "403"),
+    "consent_record": (L, "200/302", "200/302", "404/404", "403/403", "403/403", "403/403"),
+    "consent_paper_form": ("302", "200", "200", "404", "403", "403", "403"),
     "referral_create": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "referral_detail": ("302", "200", "200", "404", "403", "403", "403"),
+    "referral_outcome": (L, "200/200", "200/200", "404/404", "403/403", "403/403", "403/403"),
     "course_start": (L, "302/302", "302/302", "404/404", "403/403", "404/404", "404/404"),
     "course_detail": ("302", "200", "200", "404", "403", "404", "404"),
     "course_edit": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
@@ -127,7 +130,16 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 }
 
 # Pages that take an id of X's clinical record (client, course, session, referral, clearance, screening).
-CLINICAL_KINDS = {"client", "course", "session", "referral", "clearance", "clearance_screening", "health_update"}
+CLINICAL_KINDS = {
+    "client",
+    "course",
+    "session",
+    "referral",
+    "clearance",
+    "clearance_screening",
+    "health_update",
+    "consent",
+}
 # Pages taking a client id that show only contact details, which every staff member may see.
 CONTACT_PAGES = {"client_edit"}
 # Pages for the client's own therapist (and the owner), not for a therapist the record is only shared with.

@@ -8,6 +8,7 @@ import pytest
 from django.template import Context, Template
 from django.urls import reverse
 
+from backcare.clinic.templatetags.clinical import citation
 from backcare.clinical.vocabulary import DECISION_TEXT, REFERRAL_TEXT
 from clinic_fixtures import login
 
@@ -33,7 +34,7 @@ def test_findings_with_rationale_region_and_sources(record_page, client_record, 
         assert finding["title"] in page
         assert finding["rationale"] in page
         for source in finding["sources"]:
-            assert source in page
+            assert citation(source) in page  # the registry's full citation, with the section cited
     assert "Region: Left thigh" in page
 
 
@@ -68,7 +69,7 @@ def test_plan_with_each_rationale_item_and_sources(record_page, client_record, s
     for item in plan["rationale"]:
         assert item["text"] in page
         for source in item["sources"]:
-            assert source in page
+            assert citation(source) in page
     assert "Alongside massage: Exercise programme" in page
     assert "What the evidence says" in page
     assert f"Rule base version {screening.result['rule_base']['version']}" in page
@@ -91,9 +92,22 @@ def test_clean_screening_says_so(record_page, client_record, screen_client):
     assert "Nothing in the intake needs a precaution." in page
 
 
-def test_latest_screening_is_shown_and_earlier_ones_listed(record_page, client_record, screen_client):
-    screen_client(client_record, "fever")
-    screen_client(client_record, kind="review")
+def test_latest_screening_is_shown_and_earlier_ones_listed(record_page, client_record, screen_client, therapist):
+    import datetime as dt
+
+    from backcare.clinic.services.assessments import Assessment
+    from backcare.clinic.services.screening import run_screening
+
+    first = screen_client(client_record, "fever")
+    # The review withdraws the fever (a postpone), so it records the medical assessment that allows it.
+    seen = Assessment("Dr A. Jones, GP", "", dt.date.today(), "Viral illness, recovered.", "The fever has passed.")
+    run_screening(
+        client_record,
+        dict(first.document, findings=[]),
+        kind="review",
+        by=therapist.user,
+        assessment=seen,
+    )
     page = record_page()
     assert "Earlier screenings" in page
     assert "Screening after the therapist's review" in page

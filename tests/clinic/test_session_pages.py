@@ -3,6 +3,7 @@ need a reason, the guarding prompt, double submission, invalid input and escapin
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -297,9 +298,42 @@ def test_finding_that_has_passed_can_be_marked_resolved(client, therapist, cours
     page = client.get(url).content.decode()
     assert 'name="resolved" value="fever"' in page
     assert "No session today" in client.post(url, {"anything_new": "no", "pain_now": "3"}).content.decode()
+    # Fever postpones treatment: it is withdrawn only with a medical assessment on record.
     response = client.post(url, {"anything_new": "no", "pain_now": "3", "resolved": ["fever"]})
+    assert response.status_code == 200
+    assert "needs a medical assessment on record" in response.content.decode()
+    assessment = {
+        "assessment_assessed_by": "Dr A. Jones, GP",
+        "assessment_assessed_on": dt.date.today().strftime("%d/%m/%Y"),
+        "assessment_outcome": "Viral illness, recovered; no fever for three days.",
+        "assessment_reason": "The fever has passed.",
+    }
+    response = client.post(url, {"anything_new": "no", "pain_now": "3", "resolved": ["fever"], **assessment})
     assert response.status_code == 302
     latest = Screening.objects.filter(kind="pre_session").order_by("-id").first()
     assert latest.decision == "proceed" and {"code": "fever"} not in latest.document["findings"]
     event = AuditEvent.objects.get(action="resolve_findings")
     assert event.detail["resolved"] == [{"code": "fever"}]
+
+
+def test_a_stopped_session_records_what_was_advised_and_the_referral(client, therapist, course, client_record):
+    from backcare.clinic.services.referrals import create_referral
+
+    referral = create_referral(client_record, staff=therapist, urgency="urgent", reason="New numbness in the leg.")
+    login(client, therapist.user)
+    url, page = open_session_form(client, course)
+    data = session_post(
+        page,
+        stopped="on",
+        pain_after="",
+        response="",
+        stop_reason="New numbness in the left leg.",
+        stop_advice="See the GP today; we will not massage until then.",
+        stop_referral=str(referral.pk),
+    )
+    response = client.post(url, data, follow=True)
+    session = TreatmentSession.objects.get()
+    assert session.stop_advice == "See the GP today; we will not massage until then."
+    assert session.stop_referral == referral
+    html = response.content.decode()
+    assert "See the GP today" in html and reverse("referral_detail", args=[referral.pk]) in html

@@ -43,6 +43,7 @@ CSV_FILES = {
     "screenings",
     "screening_findings",
     "clearances",
+    "assessments",
     "courses",
     "sessions",
     "outcomes",

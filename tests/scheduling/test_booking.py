@@ -270,9 +270,13 @@ def test_course_plan_is_spaced_and_prefers_the_same_therapist(world, course):
     assert [a.pk for a in again] == [a.pk for a in made]
 
 
-def test_course_falls_back_to_another_therapist(world, course):
+def test_course_falls_back_only_to_a_therapist_who_can_open_the_record(world, course):
     start = future_day(3)
     resources.add_absence(world.therapist, start, start + timedelta(days=60), by=world.owner.user)
+    # Tara cannot open Cora's record: the search does not propose her.
+    with pytest.raises(ValidationError):
+        availability.suggest_course(course, world.massage, start)
+    world.cora.shared_with.add(world.therapist2)
     plan = availability.suggest_course(course, world.massage, start)
     assert {s.therapist_id for s in plan} == {world.therapist2.pk}
 

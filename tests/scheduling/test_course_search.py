@@ -33,6 +33,8 @@ def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_
     for t in w.extra["therapists"]:  # short days fill up with few bookings, so every branch of the search runs
         resources.set_working_hours(t, MORNINGS, by=owner.user)
     w.extra["clients"] = [w.client(), w.client(), w.client()]
+    # Every therapist can open Cora's record, so the search may place a session with any of them.
+    w.cora.shared_with.add(w.therapist2, third)
     w.extra["course"] = courses.start_course(w.cora, staff=w.therapist)
     return w
 

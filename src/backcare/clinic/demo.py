@@ -207,6 +207,17 @@ class _Builder:
         Invitation.objects.filter(pk=invitation.pk).update(used_at=when)
         _backdate(when, signed)
 
+    def consent_in_clinic(self, client: Client, staff: StaffMember, when: dt.datetime) -> None:
+        """A client without a portal login signs the consent form on the clinic's tablet."""
+        if consent.has_current_consent(client):
+            return
+        text = consent.current_consent_text()
+        assert text is not None, "the consent text is published by a migration"
+        signed = consent.record_consent_in_clinic(
+            client, text, staff=staff, method="device", signature=client.full_name
+        )
+        _backdate(when - timedelta(minutes=5), signed)
+
     def draft(self, client: Client, when: dt.datetime, answers: dict[str, Any]) -> Intake:
         draft = intake.save_draft(client, answers, by=client.user)
         _backdate(when, draft)
@@ -214,6 +225,7 @@ class _Builder:
 
     def submitted(self, client: Client, staff: StaffMember, when: dt.datetime, answers: dict[str, Any]) -> Screening:
         """A paper intake typed in by the therapist before the visit: submitted, waiting for the review."""
+        self.consent_in_clinic(client, staff, when)
         form = intake.save_draft(client, answers, by=staff.user)
         result = intake.submit(form, by=staff.user)
         form.refresh_from_db()
@@ -222,6 +234,7 @@ class _Builder:
 
     def reviewed(self, client: Client, staff: StaffMember, when: dt.datetime, answers: dict[str, Any]) -> Screening:
         """The intake taken in person: the therapist asks every question with the client and reviews it."""
+        self.consent_in_clinic(client, staff, when)
         result = intake.review(
             None, staff, answers, "Went through every question with the client at the first visit.", client=client
         )

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -22,6 +23,25 @@ from backcare.clinical.vocabulary import DECISIONS, REGIONS, TECHNIQUES
 
 def _choices(codes: Any) -> list[tuple[str, str]]:
     return [(c, c.replace("_", " ")) for c in codes]
+
+
+# Emergency and urgent-care numbers by country (ISO 3166 alpha-2): what a clinic gets unless it sets its own.
+# 112 is the emergency number across the EU and on most mobile networks; urgent care has no common number.
+EMERGENCY_NUMBERS: dict[str, tuple[str, str]] = {
+    "GB": ("999", "111"),
+    "IE": ("112", ""),
+    "US": ("911", ""),
+    "CA": ("911", "811"),
+    "AU": ("000", ""),
+    "NZ": ("111", ""),
+    "DE": ("112", "116117"),
+    "AT": ("112", "1450"),
+    "CH": ("144", ""),
+    "NL": ("112", ""),
+    "FR": ("112", "116117"),
+}
+DEFAULT_EMERGENCY = ("112", "")
+PHONE_DIGITS = RegexValidator(r"^[0-9 +()-]*$", "Digits, spaces and + ( ) - only.")
 
 
 class Clinic(models.Model):
@@ -39,9 +59,47 @@ class Clinic(models.Model):
         default=False,
         help_text="Every staff member signs in with a code from an authenticator app (owners always do).",
     )
+    clearance_valid_days = models.PositiveSmallIntegerField(
+        default=183,
+        help_text=(
+            "How long a physician's clearance stands, in days (default 183, about six months: the conditions that "
+            "ask for clearance, such as cancer treatment, pregnancy, blood pressure or healing after an operation, "
+            "can change materially in that time, so the physician is asked again). A new episode or a change in a "
+            "cleared finding ends a clearance sooner."
+        ),
+    )
+
+    country = models.CharField(
+        max_length=2,
+        default="GB",
+        validators=[RegexValidator(r"^[A-Za-z]{2}$", "A two-letter country code, e.g. GB, IE, US, DE.")],
+        help_text="ISO country code (GB, IE, US, DE...): sets the default numbers below.",
+    )
+    emergency_number = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[PHONE_DIGITS],
+        help_text="Emergency number told to clients; empty: the country's (GB 999, 112).",
+    )
+    urgent_care_number = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[PHONE_DIGITS],
+        help_text="Urgent-care number (GB 111, DE 116117); empty: the country's, if any.",
+    )
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def emergency(self) -> str:
+        """The emergency number to tell clients: the clinic's own, or its country's."""
+        return self.emergency_number or EMERGENCY_NUMBERS.get(self.country.upper(), DEFAULT_EMERGENCY)[0]
+
+    @property
+    def urgent_care(self) -> str:
+        """The urgent-care number (may be empty where a country has none)."""
+        return self.urgent_care_number or EMERGENCY_NUMBERS.get(self.country.upper(), DEFAULT_EMERGENCY)[1]
 
 
 class Role(models.TextChoices):
@@ -200,12 +258,34 @@ class ConsentText(models.Model):
 
 
 class Consent(models.Model):
+    """A signature of a consent text: online in the portal, on the clinic's device, or a signed paper form uploaded
+    with who witnessed it. A client under 16 needs a parent's or guardian's consent (`services.consent`)."""
+
+    class Method(models.TextChoices):
+        ONLINE = "online", "Signed online in the portal"
+        DEVICE = "device", "Signed on the clinic's device"
+        PAPER = "paper", "Signed paper form, uploaded"
+
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="consents")
     text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, related_name="consents")
     signature = models.CharField(max_length=200, help_text="The client's full name, typed.")
     signed_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.ONLINE)
+    witnessed_by = models.CharField(max_length=200, blank=True, help_text="Who witnessed the paper form's signing.")
+    paper_form = models.FileField(upload_to="consents/%Y/%m/", blank=True)
+    guardian_name = models.CharField(max_length=200, blank=True)
+    guardian_relationship = models.CharField(max_length=100, blank=True)
+    guardian_signature = models.CharField(max_length=200, blank=True, help_text="The guardian's full name, typed.")
+    recorded_by = models.ForeignKey(
+        StaffMember,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The staff member who recorded a consent given in the clinic.",
+    )
 
     class Meta:
         ordering = ["-signed_at"]
@@ -272,7 +352,11 @@ class Screening(models.Model):
 
 
 class Clearance(models.Model):
-    """A physician's clearance for a screening that required one."""
+    """A physician's clearance of named findings of the client's latest screening (`services.clearances`).
+
+    It clears only the findings in `findings` (rule, region, the intake facts that made it fire, with their dates),
+    only for the episode of `screening` (its intake), and only until `valid_until`; a changed finding needs a new
+    clearance. The physician's restrictions are structured precautions the session checks enforce."""
 
     screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="clearances")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="clearances")
@@ -280,6 +364,13 @@ class Clearance(models.Model):
     given_on = models.DateField()
     note = models.TextField(blank=True)
     letter = models.FileField(upload_to="clearances/%Y/%m/", blank=True)
+    findings = models.JSONField(default=list, blank=True, help_text="The findings this clearance clears.")
+    valid_until = models.DateField(null=True, blank=True, help_text="The clearance lapses after this day.")
+    avoid_regions = models.JSONField(default=list, blank=True, help_text="Regions the physician said to avoid.")
+    avoid_techniques = models.JSONField(default=list, blank=True, help_text="Techniques the physician ruled out.")
+    max_pressure = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The highest pressure (1-5) the physician allows."
+    )
     recorded_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
@@ -356,6 +447,15 @@ class TreatmentSession(models.Model):
     pain_after = models.PositiveSmallIntegerField(null=True, blank=True)
     aftercare = models.TextField(blank=True)
     stop_reason = models.TextField(blank=True)
+    stop_advice = models.TextField(blank=True, help_text="What the client was advised when the session stopped.")
+    stop_referral = models.ForeignKey(
+        "Referral",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The referral made when the session stopped.",
+    )
     recorded_at = models.DateTimeField(default=timezone.now)
     submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
@@ -431,6 +531,42 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
     def delete(self) -> tuple[int, dict[str, int]]:
         raise PermissionError("audit events cannot be deleted")
+
+
+class MedicalAssessment(models.Model):
+    """A medical assessment on record: what allows a red flag to be withdrawn (a finding that gave emergency, urgent,
+    postpone or clearance removed or downgraded in a health update or the intake review), or the outcome of a
+    referral. Who assessed, when, what they found or advised; optionally their letter."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="assessments")
+    screening = models.ForeignKey(
+        Screening,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assessments",
+        help_text="The screening made after the finding was withdrawn.",
+    )
+    referral = models.OneToOneField(
+        "Referral",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="outcome",
+        help_text="The referral this is the outcome of.",
+    )
+    withdrawn = models.JSONField(default=list, blank=True, help_text="The findings withdrawn or downgraded.")
+    assessed_by = models.CharField(max_length=200, help_text="Name and role of the clinician who assessed.")
+    service = models.CharField(max_length=200, blank=True, help_text="Where: GP practice, A&E, clinic...")
+    assessed_on = models.DateField()
+    outcome = models.TextField(help_text="What the assessment found, and what was advised.")
+    reason = models.TextField(blank=True, help_text="Why the finding no longer applies.")
+    letter = models.FileField(upload_to="assessments/%Y/%m/", blank=True)
+    recorded_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
 
 
 class AuditEvent(models.Model):

@@ -12,6 +12,7 @@ AREAS = [
     "portal",
     "intake",
     "clearance",
+    "consent_clinic",
     "referrals",
     "courses",
     "documents",

@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from backcare.common import outbox
 from backcare.common.models import OutboundMessage
 from backcare.scheduling import calendars
+from backcare.scheduling.held import is_held
 from backcare.scheduling.models import Appointment, ReminderLog
 from backcare.scheduling.services.availability import clinic_zone
 
@@ -147,6 +148,8 @@ def still_true(message: OutboundMessage) -> str:
     if kind == ReminderLog.Kind.REMINDER:
         if fresh.starts_at <= timezone.now():
             return "the appointment has started"
+        if is_held(fresh):
+            return "the client's latest screening stops treatment: the reminder is held"
     elif calendars.sequence_of(fresh) != context["sequence"]:
         return "the appointment was changed again; a newer confirmation replaces this one"
     if not fresh.client.email:

@@ -8,7 +8,9 @@ row's idempotency key and the `ReminderLog` row beside it), so
 - a reminder is queued once, and sent once, even when two runs overlap;
 - a cancelled appointment is not reminded, and a moved one is reminded for its new time, never the old one (the
   outbox asks `notifications.still_true` just before it sends);
-- a failed send is tried again by the outbox with a backoff, and shown to the owner when it gives up.
+- a failed send is tried again by the outbox with a backoff, and shown to the owner when it gives up;
+- a reminder is held while the client's latest screening stops treatment (postpone or a referral): the front desk
+  and the therapist see the appointment flagged and call the client instead (`backcare.scheduling.held`).
 
 Times are written in the clinic's zone with its abbreviation ("10:00 GMT").
 """
@@ -22,6 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from backcare.scheduling.held import is_held
 from backcare.scheduling.models import Appointment, ReminderLog
 from backcare.scheduling.notifications import email_context, queue, render_email
 
@@ -33,9 +36,13 @@ KIND = ReminderLog.Kind.REMINDER
 class ReminderRun:
     queued: int = 0
     skipped: int = 0
+    held: int = 0
 
     def summary(self) -> str:
-        return f"{self.queued} reminder(s) queued for sending, {self.skipped} skipped (queued by another run)"
+        text = f"{self.queued} reminder(s) queued for sending, {self.skipped} skipped (queued by another run)"
+        if self.held:
+            text += f"; {self.held} held because the client's latest screening stops treatment"
+        return text
 
 
 def due(now: datetime, hours_ahead: float) -> list[Appointment]:
@@ -66,6 +73,9 @@ def queue_due_reminders(*, hours_ahead: float = DEFAULT_HOURS_AHEAD, now: dateti
     now = now or timezone.now()
     run = ReminderRun()
     for appointment in due(now, hours_ahead):
+        if is_held(appointment):
+            run.held += 1
+            continue
         subject, body = reminder_parts(appointment)
         with transaction.atomic():
             if queue(appointment, KIND, subject=subject, body=body) is None:

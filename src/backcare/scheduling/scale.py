@@ -481,12 +481,18 @@ def _absences(
 
 
 def _benchmark_courses(clinic_id: int, n: int) -> list[int]:
-    """`n` clients get a screening on a plain intake and an active course (4 sessions over 6 weeks)."""
+    """`n` clients get signed consent, a screening on a plain intake and an active course (4 sessions over 6
+    weeks): what the treatment gate asks before a course session is booked."""
+    from backcare.clinic.models import Consent
+    from backcare.clinic.services.consent import current_consent_text
     from backcare.clinic.services.screening import run_screening
 
     made: list[int] = []
+    text = current_consent_text()
     picked = Client.objects.filter(clinic_id=clinic_id).exclude(courses__status=Course.Status.ACTIVE)
     for client in picked.order_by("pk")[:n]:
+        if text is not None:
+            Consent.objects.get_or_create(client=client, text=text, defaults={"signature": client.full_name})
         document = {**PLAIN_INTAKE, "id": f"scale-{client.pk}", "age": client.age_on()}
         screening: Screening = run_screening(client, document, kind="intake")
         plan = screening.result.get("plan") or {}

@@ -117,6 +117,7 @@ def start_course(request: HttpRequest, payload: CourseStart, client_id: Id = CLI
             kind="hard-stop",
             title="The screening does not allow treatment",
             clearance_pending=gate.clearance_pending,
+            clearance_notes=gate.clearance_notes,
         )
     changes = payload.model_dump(exclude_none=True)
     if "home_programme" in changes:

@@ -14,13 +14,17 @@ from backcare.api.pagination import Pagination
 from backcare.api.problems import Problem, field_error, rule_violation
 from backcare.api.routers.common import COURSE_ID, SESSION_ID, WRITE, clinical_course, documented, staff, viewed
 from backcare.api.routers.screenings import ScreeningOut
-from backcare.api.schemas import Id, IdIn, In, text, whole
+from backcare.api.schemas import Day, Id, IdIn, In, text, whole
 from backcare.clinic.models import Course, Screening, TreatmentSession
 from backcare.clinic.services import sessions as session_service
+from backcare.clinic.services.assessments import Assessment
 from backcare.clinic.services.screening import IntakeError, treatment_gate
 from backcare.clinical.vocabulary import FINDINGS, REGIONS, TECHNIQUES
 
 router = Router(tags=["sessions"])
+ASSESSMENT_FIELDS = {
+    f"assessment_{name}": f"assessment.{name}" for name in ("assessed_by", "assessed_on", "outcome", "reason")
+}
 Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
 Region = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
 FindingCode = Literal[tuple(FINDINGS)]  # type: ignore[valid-type]
@@ -38,10 +42,23 @@ class ResolvedIn(In):
     region: Region | None = None
 
 
+class AssessmentIn(In):
+    """The medical assessment that allows a red flag (emergency, urgent, postpone, clearance) to be withdrawn."""
+
+    assessed_by: text(200) = Field(description="Name and role of the clinician who assessed the client.")
+    service: text(200) = ""
+    assessed_on: Day
+    outcome: text(4000) = Field(description="What the assessment found, and what was advised.")
+    reason: text(4000) = Field(description="Why the finding no longer applies.")
+
+
 class HealthUpdateIn(In):
     new_findings: Annotated[list[FindingIn], Field(max_length=50)] = []
     pain_now: whole(0, 10) | None = None
     resolved: Annotated[list[ResolvedIn], Field(max_length=50)] = []
+    assessment: AssessmentIn | None = Field(
+        None, description="Required when `resolved` (or a lower pain) removes or downgrades a red flag."
+    )
 
 
 class HealthUpdateOut(Schema):
@@ -74,6 +91,8 @@ class SessionIn(In):
     deviation_reason: Note = ""
     stopped: bool = False
     stop_reason: Note = ""
+    stop_advice: Note = ""
+    stop_referral: IdIn | None = Field(None, description="The id of the referral made when the session stopped.")
 
 
 class SessionOut(Schema):
@@ -98,6 +117,8 @@ class SessionOut(Schema):
     pain_after: int | None
     aftercare: str
     stop_reason: str
+    stop_advice: str
+    stop_referral: int | None
     recorded_at: datetime
     guarding_prompt: str | None
 
@@ -112,6 +133,10 @@ class SessionOut(Schema):
     @staticmethod
     def resolve_health_update(obj: TreatmentSession) -> int | None:
         return obj.health_update_id
+
+    @staticmethod
+    def resolve_stop_referral(obj: TreatmentSession) -> int | None:
+        return obj.stop_referral_id
 
     @staticmethod
     def resolve_guarding_prompt(obj: TreatmentSession) -> str | None:
@@ -156,8 +181,11 @@ def record_health_update(request: HttpRequest, payload: HealthUpdateIn, course_i
             new_findings=[f.model_dump(exclude_none=True) for f in payload.new_findings],
             pain_now=payload.pain_now,
             resolved=[f.model_dump(exclude_none=True) for f in payload.resolved],
+            assessment=Assessment(**payload.assessment.model_dump()) if payload.assessment else None,
             request=request,
         )
+    except ValidationError as error:
+        raise rule_violation(error, rename=ASSESSMENT_FIELDS) from None
     except IntakeError as error:
         raise Problem(
             422,

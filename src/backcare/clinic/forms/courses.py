@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 
+from backcare.clinic.forms.clients import AssessmentForm
 from backcare.clinic.models import Course, TreatmentSession
 from backcare.clinic.services.courses import DEFAULT_HOME_PROGRAMME
 from backcare.clinical.instruments import RMDQ_ITEMS
@@ -327,7 +328,7 @@ def _finding_key(finding: dict[str, Any]) -> str:
     return finding["code"] + (f"@{finding['region']}" if finding.get("region") else "")
 
 
-class HealthUpdateForm(forms.Form):
+class HealthUpdateForm(AssessmentForm):
     anything_new = forms.ChoiceField(
         label="Anything new since last time?",
         choices=[("no", "Nothing new"), ("yes", "Yes, something is new")],
@@ -493,10 +494,26 @@ class SessionForm(forms.Form):
     deviation_reason = _text("Reason for going beyond the precautions", rows=2)
     stopped = forms.BooleanField(label="Session stopped early", required=False)
     stop_reason = _text("Why the session was stopped", rows=2)
+    stop_advice = _text("What the client was advised", rows=2)
 
-    def __init__(self, *args: Any, precautions: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        precautions: dict[str, Any] | None = None,
+        referrals: list[tuple[int, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.precautions = precautions or {}
+        self.fields["stop_referral"] = forms.TypedChoiceField(
+            label="Referral made",
+            choices=[("", "No referral"), *((str(pk), label) for pk, label in referrals or [])],
+            coerce=int,
+            empty_value=None,
+            required=False,
+            help_text="Write the referral first (from the client's page) to choose it here.",
+            error_messages={"invalid_choice": "Referral made: choose one of this client's referrals."},
+        )
         for code, name in REGIONS.items():
             self.fields[f"tension_{code}"] = whole_number(f"Tension, {name.lower()}", 0, 3, required=False)
             self.fields[f"pain_{code}"] = whole_number(f"Pain, {name.lower()}", 0, 10, required=False)
@@ -573,5 +590,7 @@ class SessionForm(forms.Form):
             "deviation_reason": data.get("deviation_reason", ""),
             "stopped": bool(data.get("stopped")),
             "stop_reason": data.get("stop_reason", ""),
+            "stop_advice": data.get("stop_advice", ""),
+            "stop_referral": data.get("stop_referral"),
             "submission_key": data.get("submission_key"),
         }

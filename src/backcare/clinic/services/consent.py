@@ -360,6 +360,15 @@ def sign_consent(
             {"__all__": ["A newer version of the consent text has been published. Please read it and sign again."]}
         )
     signature = " ".join((signature or "").split())
+    if needs_guardian(client):
+        raise ValidationError(
+            {
+                "__all__": [
+                    f"A parent or guardian must give consent for a client under {GUARDIAN_AGE}: "
+                    "please sign it together at the clinic."
+                ]
+            }
+        )
     if not signature:
         raise ValidationError({"signature": ["Type your full name to sign."]})
     if _normalise_name(signature) != _normalise_name(client.full_name):
@@ -384,6 +393,103 @@ def sign_consent(
         client=client,
         obj=consent,
         detail={"consent_version": text.version},
+        request=request,
+    )
+    return consent
+
+
+GUARDIAN_AGE = 16
+
+
+def needs_guardian(client: Client) -> bool:
+    """A client under 16 cannot consent alone: a parent's or guardian's consent is needed."""
+    return client.age_on() < GUARDIAN_AGE
+
+
+@transaction.atomic
+def record_consent_in_clinic(
+    client: Client,
+    text: ConsentText,
+    *,
+    staff: StaffMember,
+    method: str,
+    signature: str = "",
+    paper_form: Any = None,
+    witnessed_by: str = "",
+    guardian_name: str = "",
+    guardian_relationship: str = "",
+    guardian_signature: str = "",
+    request: Any = None,
+) -> Consent:
+    """Consent given in the clinic: signed on the clinic's device (the client types their name; a guardian theirs),
+    or a signed paper form uploaded with who witnessed it. Under 16, the guardian's name, relationship and
+    signature are required (on paper, the signature is on the form)."""
+
+    def clean(value: str) -> str:
+        return " ".join((value or "").split())
+
+    signature, witnessed_by = clean(signature), clean(witnessed_by)
+    guardian_name, guardian_relationship = clean(guardian_name), clean(guardian_relationship)
+    guardian_signature = clean(guardian_signature)
+    errors: dict[str, str] = {}
+    current = current_consent_text()
+    if current is None or text.pk != current.pk:
+        errors["__all__"] = "A newer version of the consent text has been published: reload the page and sign that."
+    if client.clinic_id != staff.clinic_id:
+        errors["__all__"] = "This client belongs to another clinic."
+    minor = needs_guardian(client)
+    if method == Consent.Method.DEVICE:
+        if not minor and _normalise_name(signature) != _normalise_name(client.full_name):
+            errors["signature"] = (
+                "Client's signature: the client types their first and last name exactly as on the record."
+            )
+        if minor and guardian_name and _normalise_name(guardian_signature) != _normalise_name(guardian_name):
+            errors["guardian_signature"] = "Guardian's signature: the guardian types their full name as given above."
+    elif method == Consent.Method.PAPER:
+        if not paper_form:
+            errors["paper_form"] = "Signed form: upload the scan or photo of the signed paper form."
+        if not witnessed_by:
+            errors["witnessed_by"] = "Witnessed by: say who saw the form being signed."
+        signature = signature or client.full_name
+    else:
+        errors["method"] = "How consent was given: choose the clinic's device or a signed paper form."
+    if minor:
+        if not guardian_name:
+            errors["guardian_name"] = (
+                f"Guardian's name: a client under {GUARDIAN_AGE} needs a parent's or guardian's consent."
+            )
+        if not guardian_relationship:
+            errors["guardian_relationship"] = "Relationship: say how the guardian is related to the client."
+    if errors:
+        raise ValidationError(errors)
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    existing = client.consents.filter(text=text, withdrawn_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    consent = Consent.objects.create(
+        client=client,
+        text=text,
+        signature=signature,
+        signed_at=timezone.now(),
+        method=method,
+        witnessed_by=witnessed_by,
+        paper_form=paper_form or "",
+        guardian_name=guardian_name,
+        guardian_relationship=guardian_relationship,
+        guardian_signature=guardian_signature,
+        recorded_by=staff,
+    )
+    audit.record(
+        staff.user,
+        "record_consent",
+        client=client,
+        obj=consent,
+        detail={
+            "consent_version": text.version,
+            "method": method,
+            "witnessed_by": witnessed_by,
+            "guardian": {"name": guardian_name, "relationship": guardian_relationship} if guardian_name else None,
+        },
         request=request,
     )
     return consent
@@ -419,7 +525,9 @@ __all__ = [
     "invitation_link",
     "invitation_still_open",
     "latest_consent",
+    "needs_guardian",
     "new_invitation",
+    "record_consent_in_clinic",
     "send_invitation",
     "sign_consent",
     "start_handover",

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from backcare.clinic import audit
 from backcare.clinic.models import Client, Course, StaffMember
-from backcare.clinic.services.screening import treatment_gate
+from backcare.clinic.services.clearances import precautions_for
+from backcare.clinic.services.screening import latest_screening, treatment_gate
 from backcare.clinical.vocabulary import ADJUNCTS, TECHNIQUES
 
 DEFAULT_HOME_PROGRAMME: dict[str, str] = {
@@ -75,9 +76,7 @@ def start_course(
     weeks = weeks if weeks is not None else plan["weeks"]
     reassess_after = reassess_after if reassess_after is not None else plan["reassess_after_session"]
     adjuncts = list(adjuncts if adjuncts is not None else plan["adjuncts"])
-    errors = _check_plan(
-        techniques, sessions_planned, weeks, reassess_after, adjuncts, gate.screening.result["precautions"]
-    )
+    errors = _check_plan(techniques, sessions_planned, weeks, reassess_after, adjuncts, precautions_for(gate.screening))
     if errors:
         raise ValidationError(errors)
     try:
@@ -118,13 +117,17 @@ def update_course(course: Course, *, staff: StaffMember, request: Any = None, **
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
     merged = {k: changes.get(k, getattr(course, k)) for k in allowed}
+    # The latest screening decides (a health update may have added a precaution since the course started), with
+    # the physician's restrictions of the clearances in force.
+    latest = latest_screening(course.client)
+    precautions = precautions_for(latest) if latest is not None else course.precautions
     errors = _check_plan(
         merged["techniques"],
         merged["sessions_planned"],
         merged["weeks"],
         merged["reassess_after"],
         merged["adjuncts"],
-        course.precautions,
+        precautions,
     )
     done = course.sessions.count()
     if merged["sessions_planned"] < done:

@@ -365,6 +365,7 @@ def record_counts(client: Client) -> dict[str, int]:
         "clinic.TreatmentSession": TreatmentSession.objects.filter(course__client=client).count(),
         "clinic.Outcome": client.outcomes.count(),
         "clinic.Referral": client.referrals.count(),
+        "clinic.MedicalAssessment": client.assessments.count(),
         "clinic.Invitation": client.invitations.count(),
         "clinic.ErasureRequest": client.erasure_requests.count(),
         "scheduling.Appointment": Appointment.objects.filter(client=client).count(),
@@ -381,6 +382,8 @@ def _delete_record(client: Client) -> dict[str, int]:
     from backcare.scheduling.models import Appointment
 
     letters = [c.letter for c in client.clearances.all() if c.letter]
+    letters += [a.letter for a in client.assessments.all() if a.letter]
+    letters += [c.paper_form for c in client.consents.all() if c.paper_form]
     counts: Counter[str] = Counter()
     for qs in (
         Appointment.objects.filter(client=client),

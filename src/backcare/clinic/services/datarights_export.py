@@ -258,8 +258,30 @@ def client_tables(client: Client) -> list[Table]:
                 "given_on": lambda c: c.given_on,
                 "note": lambda c: c.note,
                 "letter": _letter_path,
+                "clears": lambda c: "; ".join(
+                    k.get("title", k.get("rule", "")) + (f" ({k['region']})" if k.get("region") else "")
+                    for k in c.findings
+                ),
+                "valid_until": lambda c: c.valid_until or "",
                 "recorded_by": lambda c: _name(c.recorded_by),
                 "recorded_at": lambda c: at(c.recorded_at),
+            },
+        ),
+        Table(
+            "assessments.csv",
+            "Medical assessments recorded by the clinic: a referral's outcome, or why a health finding was withdrawn.",
+            client.assessments.select_related("recorded_by").order_by("recorded_at", "id"),
+            {
+                "assessment_id": lambda a: a.pk,
+                "referral_id": lambda a: a.referral_id or "",
+                "withdrawn": lambda a: "; ".join(w.get("title", "") for w in a.withdrawn),
+                "assessed_by": lambda a: a.assessed_by,
+                "service": lambda a: a.service,
+                "assessed_on": lambda a: a.assessed_on,
+                "outcome": lambda a: a.outcome,
+                "reason": lambda a: a.reason,
+                "recorded_by": lambda a: _name(a.recorded_by),
+                "recorded_at": lambda a: at(a.recorded_at),
             },
         ),
         Table(

@@ -142,7 +142,10 @@ def intake_form() -> FormSpec:
 
 
 def start_back_enabled(client: Client) -> bool:
-    """STarT Back is asked only when the installation and the clinic both allow it."""
+    """STarT Back is asked only when the installation and the clinic both allow it, and never of a client under 16
+    (the tool is validated for adults with back pain)."""
+    if client.date_of_birth is not None and client.age_on() < 16:
+        return False
     return bool(settings.BACKCARE.get("START_BACK", True)) and bool(client.clinic.start_back_enabled)
 
 
@@ -439,6 +442,7 @@ def review(
     *,
     client: Client | None = None,
     request: Any = None,
+    assessment: Any = None,
 ) -> Screening:
     """The therapist goes through the intake with the client: changes any answer, answers the therapist-only
     questions, re-screens (kind "review") and marks the intake reviewed. With no intake yet (a client without portal
@@ -458,7 +462,10 @@ def review(
         raise ValidationError(errors)
     changed = sorted(k for k in merged if intake.answers.get(k) != merged[k] and (intake.answers.get(k) or merged[k]))
     document = build_document(client, merged, ctx)
-    screening = run_screening(client, document, kind="review", intake=intake, by=staff.user, request=request)
+    # Unticking a red flag the client reported needs a medical assessment on record (services.assessments).
+    screening = run_screening(
+        client, document, kind="review", intake=intake, by=staff.user, request=request, assessment=assessment
+    )
     now = timezone.now()
     intake.answers = merged
     intake.document = document

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from backcare.clinic import audit
 from backcare.clinic.models import Clearance, Client, Intake, Screening, StaffMember
+from backcare.clinic.services import assessments, clearances
 from backcare.clinical.engine import default_screener
 from backcare.clinical.intake import IntakeError, parse_intake
-from backcare.clinical.vocabulary import DECISION_TEXT
+from backcare.clinical.vocabulary import DECISION_TEXT, PRESSURE_SCALE, REGIONS, TECHNIQUES
 
 BLOCKING = frozenset({"postpone", "refer_urgent", "refer_emergency"})
 
@@ -33,8 +36,16 @@ def run_screening(
     intake: Intake | None = None,
     by: Any = None,
     request: Any = None,
+    assessment: assessments.Assessment | None = None,
 ) -> Screening:
+    """Screen and keep the result. A health update or an intake review that removes or downgrades a finding of the
+    latest screening that gave emergency, urgent, postpone or clearance is refused without a medical assessment
+    (`services.assessments`); with one, the assessment is recorded and audited with the findings withdrawn."""
     result = screen_document(document)
+    gone: list[dict[str, Any]] = []
+    if kind in (Screening.Kind.REVIEW, Screening.Kind.PRE_SESSION):
+        gone = assessments.withdrawn(latest_screening(client), result)
+        assessments.check(assessment, gone)
     screening = Screening.objects.create(
         client=client,
         intake=intake,
@@ -55,6 +66,12 @@ def run_screening(
         detail={"kind": kind, "decision": screening.decision, "referral": screening.referral},
         request=request,
     )
+    if gone:
+        assert assessment is not None
+        staff = getattr(by, "staff", None)
+        if not isinstance(staff, StaffMember):
+            raise ValidationError("Only clinic staff can withdraw a red flag.")
+        assessments.record(assessment, gone, screening, staff=staff, request=request)
     return screening
 
 
@@ -67,11 +84,10 @@ def clearance_rules(screening: Screening) -> list[str]:
     return [f["rule"] for f in screening.result.get("findings", []) if f["decision"] == "clearance_required"]
 
 
-def cleared_rules(client: Client) -> set[str]:
-    covered: set[str] = set()
-    for clearance in Clearance.objects.filter(client=client).select_related("screening"):
-        covered.update(clearance_rules(clearance.screening))
-    return covered
+def pending_clearance(screening: Screening, today: dt.date | None = None) -> clearances.Pending:
+    """The findings of the screening that still wait for a clearance (see `services.clearances`)."""
+    given = Clearance.objects.filter(client_id=screening.client_id).select_related("screening")
+    return clearances.pending(screening, given, today)
 
 
 @dataclass
@@ -82,14 +98,18 @@ class Gate:
     reason: str
     screening: Screening | None
     clearance_pending: list[str] = field(default_factory=list)
+    pending_findings: list[dict[str, Any]] = field(default_factory=list)
+    clearance_notes: list[str] = field(default_factory=list)
+    needs_consent: bool = False
 
     @property
     def needs_clearance(self) -> bool:
         return bool(self.clearance_pending)
 
 
-def treatment_gate(client: Client) -> Gate:
-    """The hard stops: no screening, a decision of postpone or referral, or clearance not yet recorded."""
+def treatment_gate(client: Client, today: dt.date | None = None) -> Gate:
+    """The hard stops: no screening, a decision of postpone or referral, clearance not yet recorded, or no current
+    signed consent."""
     screening = latest_screening(client)
     if screening is None:
         return Gate(False, "No screening yet: the client's intake must be submitted and screened first.", None)
@@ -100,14 +120,26 @@ def treatment_gate(client: Client) -> Gate:
             screening,
         )
     if screening.decision == "clearance_required":
-        pending = sorted(set(clearance_rules(screening)) - cleared_rules(client))
-        if pending:
+        pending = pending_clearance(screening, today)
+        if pending.keys:
             return Gate(
                 False,
                 "A physician's clearance must be recorded before the first session.",
                 screening,
-                clearance_pending=pending,
+                clearance_pending=pending.rules,
+                pending_findings=pending.keys,
+                clearance_notes=pending.notes,
             )
+    from backcare.clinic.services.consent import has_current_consent
+
+    if not has_current_consent(client):
+        return Gate(
+            False,
+            "No signed consent: the client must sign the current consent form (online, or in the clinic) before any "
+            "course or session.",
+            screening,
+            needs_consent=True,
+        )
     return Gate(True, "", screening)
 
 
@@ -120,10 +152,15 @@ def record_clearance(
     note: str = "",
     letter: Any = None,
     staff: StaffMember,
+    findings: list[str] | None = None,
+    valid_until: dt.date | None = None,
+    avoid_regions: list[str] | None = None,
+    avoid_techniques: list[str] | None = None,
+    max_pressure: int | None = None,
     request: Any = None,
 ) -> Clearance:
-    from django.core.exceptions import ValidationError
-
+    """Record the physician's clearance of named findings (`key_token`s; None: every finding still pending) of the
+    client's latest screening. It lapses after the clinic's `clearance_valid_days` or the physician's own date."""
     errors: dict[str, str] = {}
     if not given_by.strip():
         errors["given_by"] = "Say who gave the clearance (name and role)."
@@ -131,8 +168,33 @@ def record_clearance(
         errors["note"] = "Add a note of what the clinician said, or upload their letter."
     if screening.decision != "clearance_required":
         errors["__all__"] = "This screening does not ask for clearance."
+    latest = latest_screening(screening.client)
+    if latest is not None and latest.pk != screening.pk:
+        errors["__all__"] = (
+            "A newer screening has been made since this one: record the clearance against the latest screening."
+        )
+    named = {clearances.key_token(k): k for k in clearances.clearance_keys(screening)}
+    if findings is None:
+        findings = [clearances.key_token(k) for k in pending_clearance(screening).keys] or list(named)
+    unknown = [f for f in findings if f not in named]
+    if (unknown or not findings) and "__all__" not in errors:
+        errors["findings"] = "Tick each finding the physician cleared; only findings of this screening can be cleared."
+    bad_regions = [r for r in avoid_regions or [] if r not in REGIONS]
+    bad_techniques = [t for t in avoid_techniques or [] if t not in TECHNIQUES]
+    if bad_regions:
+        errors["avoid_regions"] = f"Unknown region: {', '.join(bad_regions)}."
+    if bad_techniques:
+        errors["avoid_techniques"] = f"Unknown technique: {', '.join(bad_techniques)}."
+    if max_pressure is not None and max_pressure not in PRESSURE_SCALE:
+        errors["max_pressure"] = "Pressure must be from 1 (light touch) to 5 (deep)."
+    if isinstance(given_on, dt.date) and valid_until is not None and valid_until < given_on:
+        errors["valid_until"] = "The clearance cannot end before the day it was given."
     if errors:
         raise ValidationError(errors)
+    period = dt.timedelta(days=screening.client.clinic.clearance_valid_days)
+    until = given_on + period if isinstance(given_on, dt.date) else None
+    if valid_until is not None and (until is None or valid_until < until):
+        until = valid_until
     clearance = Clearance.objects.create(
         screening=screening,
         client=screening.client,
@@ -141,13 +203,28 @@ def record_clearance(
         note=note,
         letter=letter or "",
         recorded_by=staff,
+        findings=[named[f] for f in findings if f in named],
+        valid_until=until,
+        avoid_regions=list(avoid_regions or []),
+        avoid_techniques=list(avoid_techniques or []),
+        max_pressure=max_pressure,
     )
     audit.record(
         staff.user,
         "record_clearance",
         client=screening.client,
         obj=clearance,
-        detail={"screening": screening.pk, "rules": clearance_rules(screening), "given_by": clearance.given_by},
+        detail={
+            "screening": screening.pk,
+            "findings": clearance.findings,
+            "given_by": clearance.given_by,
+            "valid_until": until.isoformat() if until else None,
+            "restrictions": {
+                "avoid_regions": clearance.avoid_regions,
+                "avoid_techniques": clearance.avoid_techniques,
+                "max_pressure": clearance.max_pressure,
+            },
+        },
         request=request,
     )
     return clearance
@@ -158,6 +235,7 @@ __all__ = [
     "IntakeError",
     "clearance_rules",
     "latest_screening",
+    "pending_clearance",
     "record_clearance",
     "run_screening",
     "screen_document",

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from backcare.clinic import audit
 from backcare.clinic.models import Course, Screening, StaffMember, TreatmentSession
+from backcare.clinic.services.assessments import Assessment
+from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.outcomes import record_pain
 from backcare.clinic.services.screening import latest_screening, run_screening, treatment_gate
 from backcare.clinical.vocabulary import PRESSURE_SCALE, REGIONS, TECHNIQUES
@@ -33,12 +35,14 @@ def health_update(
     new_findings: list[dict[str, Any]],
     pain_now: int | None,
     resolved: list[dict[str, Any]] | None = None,
+    assessment: Assessment | None = None,
     request: Any = None,
 ) -> Screening:
     """Re-run the screening with what is new since last time; the result can stop the session.
 
     `resolved` names findings of the last screening that no longer apply (a fever that has passed, a healed
-    bruise), as {"code", "region"?}; they are left out of the new screening and the removal is audited."""
+    bruise), as {"code", "region"?}; they are left out of the new screening and the removal is audited. Removing or
+    downgrading a red flag (emergency, urgent, postpone or clearance) needs `assessment` (see services.assessments)."""
     last = latest_screening(course.client)
     base = last.document if last is not None else course.screening.document
     document = copy.deepcopy(base)
@@ -61,7 +65,18 @@ def health_update(
             document.setdefault("findings", []).append(finding)
     if pain_now is not None:
         document["pain"]["intensity"] = pain_now
-    return run_screening(course.client, document, kind=Screening.Kind.PRE_SESSION, by=staff.user, request=request)
+    # The update belongs to the same episode as the screening it starts from (its intake), so clearances of this
+    # episode still apply to it and a new intake starts a new episode.
+    episode = last.intake if last is not None else course.screening.intake
+    return run_screening(
+        course.client,
+        document,
+        kind=Screening.Kind.PRE_SESSION,
+        intake=episode,
+        by=staff.user,
+        request=request,
+        assessment=assessment,
+    )
 
 
 @dataclass
@@ -128,6 +143,8 @@ def record_session(
     deviation_reason: str = "",
     stopped: bool = False,
     stop_reason: str = "",
+    stop_advice: str = "",
+    stop_referral: Any = None,
     submission_key: str | None = None,
     request: Any = None,
 ) -> TreatmentSession:
@@ -176,10 +193,19 @@ def record_session(
         errors["response"] = "Choose how the client responded to the pressure."
     if stopped and not stop_reason.strip():
         errors["stop_reason"] = "Say why the session was stopped."
+    referral = None
+    if stop_referral is not None:
+        from backcare.clinic.models import Referral
+
+        referral = Referral.objects.filter(pk=getattr(stop_referral, "pk", stop_referral), client=course.client).first()
+        if referral is None:
+            errors["stop_referral"] = "Referral made: choose one of this client's referrals."
+        elif not stopped:
+            errors["stop_referral"] = "Referral made: only for a session that was stopped."
     if errors:
         raise ValidationError(errors)
     treated = _check_chart(body_chart)
-    precautions = health_update.result.get("precautions", {})
+    precautions = precautions_for(health_update)
     found = deviations(precautions, treated, techniques, pressure)
     if found and not deviation_reason.strip():
         raise ValidationError(
@@ -209,6 +235,8 @@ def record_session(
         pain_after=pain_after,
         aftercare=aftercare or DEFAULT_AFTERCARE,
         stop_reason=stop_reason,
+        stop_advice=stop_advice if stopped else "",
+        stop_referral=referral,
         submission_key=submission_key or None,
     )
     for score in (pain_before, pain_after):
@@ -219,7 +247,13 @@ def record_session(
         "record_session",
         client=course.client,
         obj=session,
-        detail={"number": number, "deviations": session.deviations, "response": response, "stopped": stopped},
+        detail={
+            "number": number,
+            "deviations": session.deviations,
+            "response": response,
+            "stopped": stopped,
+            "stop_referral": referral.pk if referral else None,
+        },
         request=request,
     )
     return session

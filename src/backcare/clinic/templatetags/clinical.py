@@ -151,8 +151,14 @@ def pending_findings(gate: Any) -> list[dict[str, Any]]:
     """The findings of the gate's screening that still wait for a physician's clearance."""
     if gate is None or gate.screening is None or not gate.clearance_pending:
         return []
-    pending = set(gate.clearance_pending)
-    return [f for f in gate.screening.result.get("findings", []) if f.get("rule") in pending]
+    keys = getattr(gate, "pending_findings", None) or [{"rule": r, "region": None} for r in gate.clearance_pending]
+    pending = {(k["rule"], k.get("region")) for k in keys}
+    rules_only = {k["rule"] for k in keys if k.get("region") is None}
+    return [
+        f
+        for f in gate.screening.result.get("findings", [])
+        if (f.get("rule"), f.get("region")) in pending or f.get("rule") in rules_only
+    ]
 
 
 @register.filter
@@ -164,3 +170,21 @@ def is_blocking(decision: Any) -> bool:
 def codeword(code: Any) -> str:
     """A code such as "create_client" as words: "create client"."""
     return str(code or "").replace("_", " ")
+
+
+@register.filter
+def citation(source: Any) -> str:
+    """A finding's source ("Finucane 2020, J Orthop Sports Phys Ther 50:350: table 2") as the full citation of the
+    rule base's source registry, with the section cited; a seed document is named by its title and marked as a
+    practice description, not evidence. Unknown text is shown as it is."""
+    from backcare.clinical.rulebase import default_rule_base
+
+    text = str(source or "")
+    for entry in sorted(default_rule_base().sources.values(), key=lambda e: -len(e.short)):
+        if text == entry.short or text.startswith(entry.short + ": "):
+            where = text[len(entry.short) :].removeprefix(": ").strip()
+            full = entry.citation
+            if entry.id.startswith("seed-"):
+                full += " Describes practice; not evidence."
+            return f"{full} [{where}]" if where else full
+    return text

@@ -17,7 +17,13 @@ from backcare.clinic.forms.clients import (
     letter_content_type,
 )
 from backcare.clinic.models import Clearance, Role, Screening
-from backcare.clinic.services.screening import clearance_rules, cleared_rules, record_clearance
+from backcare.clinic.services.clearances import clearance_keys, key_label, key_token
+from backcare.clinic.services.screening import (
+    clearance_rules,
+    latest_screening,
+    pending_clearance,
+    record_clearance,
+)
 from backcare.clinic.views.clients import add_service_errors
 
 
@@ -30,11 +36,21 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
     if not screened.needs_clearance:
         messages.warning(request, "This screening does not ask for a physician's clearance.")
         return redirect("client_detail", pk=client.pk)
+    latest = latest_screening(client)
+    if latest is not None and latest.pk != screened.pk:
+        messages.warning(request, "A newer screening has been made: record the clearance against the latest one.")
+        if latest.needs_clearance:
+            return redirect("clearance_create", pk=client.pk, screening=latest.pk)
+        return redirect("client_detail", pk=client.pk)
     rules = set(clearance_rules(screened))
     findings = [f for f in screened.result.get("findings", []) if f.get("rule") in rules]
-    already = cleared_rules(client)
+    waiting = pending_clearance(screened)
+    waiting_tokens = {key_token(k) for k in waiting.keys}
+    for f in findings:
+        f["cleared"] = key_token({"rule": f["rule"], "region": f.get("region")}) not in waiting_tokens
+    choices = [(key_token(k), key_label(k)) for k in clearance_keys(screened)]
     if request.method == "POST":
-        form = ClearanceForm(request.POST, request.FILES)
+        form = ClearanceForm(request.POST, request.FILES, findings=choices)
         if form.is_valid():
             key = form.cleaned_data["submission_key"]
             first, _ = once.claim(request.user, key)
@@ -48,6 +64,11 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
                     given_on=form.cleaned_data["given_on"],
                     note=form.cleaned_data["note"],
                     letter=form.cleaned_data["letter"],
+                    findings=form.cleaned_data["findings"],
+                    valid_until=form.cleaned_data["valid_until"],
+                    avoid_regions=form.cleaned_data["avoid_regions"],
+                    avoid_techniques=form.cleaned_data["avoid_techniques"],
+                    max_pressure=form.cleaned_data["max_pressure"],
                     staff=staff,
                     request=request,
                 )
@@ -63,7 +84,7 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
                 None, "For your safety, a chosen file is not kept when the form has a mistake: choose it again."
             )
     else:
-        form = ClearanceForm()
+        form = ClearanceForm(findings=choices, initial={"findings": sorted(waiting_tokens)})
     audit.viewed(request, client, "clearance form", obj=screened)
     return render(
         request,
@@ -72,7 +93,8 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
             "client": client,
             "screening": screened,
             "findings": findings,
-            "already": already,
+            "notes": waiting.notes,
+            "valid_days": client.clinic.clearance_valid_days,
             "form": form,
             "clearances": screened.clearances.select_related("recorded_by"),
         },

@@ -24,6 +24,7 @@ from backcare.clinic.forms.clients import (
 )
 from backcare.clinic.models import AuditEvent, Client, Course, Role, StaffMember
 from backcare.clinic.services import clients as client_services
+from backcare.clinic.services.consent import current_consent
 from backcare.clinic.services.screening import latest_screening, treatment_gate
 
 PAGE_SIZE = 50
@@ -130,6 +131,8 @@ def _clinical_context(client: Client) -> dict[str, Any]:
         "has_active_course": has_active,
         "referrals": list(client.referrals.all()),
         "clearances": list(client.clearances.select_related("recorded_by")),
+        "consent": current_consent(client),
+        "assessments": list(client.assessments.filter(referral__isnull=True).select_related("recorded_by")),
         "has_outcomes": client.outcomes.exists(),
     }
 

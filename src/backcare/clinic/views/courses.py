@@ -37,7 +37,9 @@ from backcare.clinic.models import Client, Course, Outcome, Screening, StaffMemb
 from backcare.clinic.services import courses as course_service
 from backcare.clinic.services import outcomes as outcome_service
 from backcare.clinic.services import sessions as session_service
+from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.screening import IntakeError, treatment_gate
+from backcare.clinic.views.clients import add_service_errors
 from backcare.clinical.instruments import INSTRUMENTS, RMDQ_ITEMS
 from backcare.clinical.vocabulary import (
     ADJUNCTS,
@@ -188,7 +190,7 @@ def course_start(request: HttpRequest, pk: int) -> HttpResponse:
             status=403,
         )
     assert gate.screening is not None
-    precautions = gate.screening.result.get("precautions", {})
+    precautions = precautions_for(gate.screening)  # with the physician's restrictions
     goal_codes = gate.screening.document.get("goals", [])
     goals = "; ".join(GOALS.get(g, g) for g in goal_codes)
     if request.method == "POST":
@@ -218,8 +220,16 @@ def course_start(request: HttpRequest, pk: int) -> HttpResponse:
             "precautions": precautions_view(precautions),
             "findings": findings_view(gate.screening.result),
             "form": form,
+            "unqualified": _unqualified(client.therapist or staff, form),
         },
     )
+
+
+def _unqualified(therapist: StaffMember, form: Form) -> dict[str, Any] | None:
+    """The planned techniques the course's therapist is not qualified for: a warning when the course starts."""
+    chosen = form["techniques"].value() or []
+    missing = [TECHNIQUES.get(t, t) for t in chosen if t not in (therapist.qualified_techniques or [])]
+    return {"therapist": therapist.display_name, "techniques": missing} if missing else None
 
 
 @login_required
@@ -297,7 +307,8 @@ def course_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if course.status != Course.Status.ACTIVE:
         messages.error(request, "This course has ended and can no longer be changed.")
         return redirect("course_detail", pk=course.pk)
-    precautions = course.precautions
+    latest = client.screenings.order_by("-created_at", "-id").first()
+    precautions = precautions_for(latest) if latest is not None else course.precautions  # the latest screening's
     if request.method == "POST":
         form = CourseForm(request.POST, precautions=precautions)
         if form.is_valid():
@@ -450,7 +461,7 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
     last = client.screenings.order_by("-created_at", "-id").first()
     known = (last.document if last else course.screening.document).get("findings", [])
     if request.method == "POST":
-        form = HealthUpdateForm(request.POST, known=known)
+        form = HealthUpdateForm(request.POST, request.FILES, known=known)
         once = request.POST.get("once", "")[:64]
         done_keys: dict[str, int] = request.session.get(HEALTH_UPDATE_KEYS, {})
         update: Screening | None = None
@@ -464,10 +475,13 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
                     new_findings=form.new_findings(),
                     pain_now=form.cleaned_data["pain_now"],
                     resolved=form.resolved(),
+                    assessment=form.assessment(),
                     request=request,
                 )
             except IntakeError as e:
                 form.add_error(None, f"The update could not be screened: {e}")
+            except ValidationError as e:  # a red flag withdrawn without a medical assessment
+                add_service_errors(form, e)
             else:
                 if once:
                     done_keys = dict(list(done_keys.items())[-19:])
@@ -491,7 +505,7 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "once": once,
             "next_number": course.sessions.count() + 1,
-            "precautions": precautions_view(last.result.get("precautions", {}) if last else course.precautions),
+            "precautions": precautions_view(precautions_for(last) if last else course.precautions),
         },
     )
 
@@ -527,9 +541,13 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
     gate = treatment_gate(client)
     if screening.blocks_treatment or not gate.allowed:
         return _stopped(request, course, client, screening, gate)
-    precautions = screening.result.get("precautions", {})
+    precautions = precautions_for(screening)  # the screening's, with the physician's restrictions added
+    referrals = [
+        (r.pk, f"{r.get_urgency_display()} referral of {timezone.localtime(r.created_at):%d %b %Y %H:%M}")
+        for r in client.referrals.order_by("-created_at")
+    ]
     if request.method == "POST":
-        form = SessionForm(request.POST, precautions=precautions)
+        form = SessionForm(request.POST, precautions=precautions, referrals=referrals)
         if form.is_valid():
             try:
                 session = session_service.record_session(
@@ -557,6 +575,7 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
                 "submission_key": secrets.token_urlsafe(24),
             },
             precautions=precautions,
+            referrals=referrals,
         )
         audit.viewed(request, client, "session note", obj=course)
     deviation_errors = form.errors.get("deviation_reason")

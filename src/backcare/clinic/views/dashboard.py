@@ -35,9 +35,9 @@ from backcare.clinic.models import (
     StaffMember,
     TreatmentSession,
 )
+from backcare.clinic.services import clearances as clearance_scope
 from backcare.clinic.services import outbox
 from backcare.clinic.services.outcomes import review_scores
-from backcare.clinic.services.screening import clearance_rules
 from backcare.clinical.instruments import pain_change
 from backcare.clinical.vocabulary import DECISION_TEXT
 
@@ -67,7 +67,7 @@ class ClientState:
     course: Course | None = None
     sessions: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
-    cleared: set[str] = field(default_factory=set)
+    clearances: list[Clearance] = field(default_factory=list)
 
     @property
     def sessions_done(self) -> int:
@@ -102,8 +102,11 @@ def load_states(clients: QuerySet[Client]) -> list[ClientState]:
         states[screening.client_id].screening = screening
     needs_clearance = [s.client.pk for s in states.values() if s.screening and s.screening.needs_clearance]
     if needs_clearance:
+        # What the clearance findings are depends on the screened document: load it for these screenings only.
+        for screening in Screening.objects.filter(pk__in=[states[c].screening.pk for c in needs_clearance]):  # type: ignore[union-attr]
+            states[screening.client_id].screening = screening
         for clearance in Clearance.objects.filter(client_id__in=needs_clearance).select_related("screening"):
-            states[clearance.client_id].cleared.update(clearance_rules(clearance.screening))
+            states[clearance.client_id].clearances.append(clearance)
     course_ids = [c.latest_course_id for c in rows if c.latest_course_id]
     if course_ids:
         for course in Course.objects.filter(pk__in=course_ids).defer("recommended_plan", "home_programme"):
@@ -139,10 +142,10 @@ def load_states(clients: QuerySet[Client]) -> list[ClientState]:
 
 
 def clearance_pending(state: ClientState) -> list[str]:
-    """As treatment_gate: the latest screening asks for clearance and some of its rules are not yet cleared."""
+    """As treatment_gate: the latest screening asks for clearance and some of its findings are not yet cleared."""
     if state.screening is None or not state.screening.needs_clearance:
         return []
-    return sorted(set(clearance_rules(state.screening)) - state.cleared)
+    return clearance_scope.pending(state.screening, state.clearances).rules
 
 
 def reassessment_due(state: ClientState) -> bool:
@@ -347,6 +350,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return redirect("portal")
     staff = access.require_staff(request.user)
     context: dict[str, Any] = {"staff": staff}
+    from backcare.scheduling.held import held_appointments
+
+    held = held_appointments(staff.clinic)
+    if staff.role == Role.THERAPIST:
+        held = held.filter(therapist=staff)
+    context["held"] = list(held[:50])
     if staff.role == Role.FRONT_DESK:
         clients = access.clients_for(request.user).select_related("therapist").order_by("last_name", "first_name")
         listed = list(clients[: FRONT_DESK_LIMIT + 1])

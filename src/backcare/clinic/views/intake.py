@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, get_client_to_invite, require_staff
-from backcare.clinic.forms.clients import DATE_INPUT_FORMATS, _date_widget
+from backcare.clinic.forms.clients import DATE_INPUT_FORMATS, AssessmentForm, _date_widget
 from backcare.clinic.models import Intake, Invitation, Role, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
@@ -197,7 +197,7 @@ def register_handover(request: HttpRequest) -> HttpResponse:
 # --- The therapist's review ----------------------------------------------------------------------------------------
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(AssessmentForm):
     note = forms.CharField(
         label="Review note (optional)",
         required=False,
@@ -236,7 +236,7 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
     errors: dict[str, str] = {}
     form = ReviewForm(initial={"note": intake.review_note if intake else "", "submission_key": once.new_key()})
     if request.method == "POST":
-        form = ReviewForm(request.POST)
+        form = ReviewForm(request.POST, request.FILES)
         posted = intake_services.answers_from_post(request.POST, ctx)
         answers = {**answers, **posted}
         key = request.POST.get("submission_key", "")
@@ -253,7 +253,13 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, "Answers saved. You can complete the review later.")
                     return redirect("intake_review", pk=client.pk)
                 screening = intake_services.review(
-                    intake, staff, posted, form.cleaned_data["note"], client=client, request=request
+                    intake,
+                    staff,
+                    posted,
+                    form.cleaned_data["note"],
+                    client=client,
+                    request=request,
+                    assessment=form.assessment(),
                 )
             except ValidationError as e:
                 once.release(request.user, key, scope="review")
@@ -273,6 +279,8 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
         form = ReviewForm(request.POST.copy())
         form.data["submission_key"] = once.new_key()
         form.is_valid()
+        for name in [k for k in errors if k.startswith("assessment_")]:
+            form.add_error(name, errors.pop(name))  # shown beside the assessment's own fields
     audit.viewed(request, client, "intake review", intake)
     sections = intake_services.layout(answers, errors, ctx)
     signed = consent_services.current_consent(client)

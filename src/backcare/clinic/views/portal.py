@@ -22,7 +22,7 @@ from backcare.clinic.access import client_of
 from backcare.clinic.models import Client, Course, Intake, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
-from backcare.clinic.services.screening import latest_screening
+from backcare.clinic.services.screening import latest_screening, treatment_gate
 from backcare.clinical.vocabulary import POSITIONING, REGIONS
 
 # What each decision means, said to the client. Honest and short; the therapist explains the rest.
@@ -34,7 +34,7 @@ CLIENT_DECISION: dict[str, tuple[str, str]] = {
     ),
     "clearance_required": (
         "warn",
-        "Before your first massage, please talk to your doctor (or midwife). Your therapist needs to know that your "
+        "Before your first massage, please talk to your {doctor}. Your therapist needs to know that your "
         "doctor agrees massage is safe for you.",
     ),
     "postpone": (
@@ -48,7 +48,7 @@ CLIENT_DECISION: dict[str, tuple[str, str]] = {
     ),
     "refer_emergency": (
         "danger",
-        "Please get medical help now: call 999 (or your local emergency number) or go to an emergency department. "
+        "Please get medical help now: call {emergency} or go to an emergency department. "
         "Some of your answers can be signs of a problem that needs urgent care. Do not wait for your massage "
         "appointment.",
     ),
@@ -60,6 +60,14 @@ HOME_PROGRAMME_TITLES: dict[str, str] = {
     "relaxation": "Relaxation and breathing",
     "self_massage": "Self-massage",
 }
+
+
+def doctor_word(screening: Screening) -> str:
+    """ "doctor", or "doctor or midwife" only when the screening is about a pregnancy."""
+    pregnant = screening.document.get("pregnancy_weeks") or any(
+        str(f.get("code", "")).startswith("pregnan") for f in screening.document.get("findings", [])
+    )
+    return "doctor or midwife" if pregnant else "doctor"
 
 
 def portal_client(request: HttpRequest) -> Client:
@@ -75,6 +83,10 @@ def plain_screening(screening: Screening | None) -> dict[str, Any] | None:
     if screening is None:
         return None
     tone, sentence = CLIENT_DECISION.get(screening.decision, ("warn", "Your therapist will talk you through this."))
+    client = screening.client
+    if screening.decision == "clearance_required" and treatment_gate(client).allowed:
+        tone, sentence = "ok", "Your doctor's agreement is on record: massage can go ahead, with the changes below."
+    sentence = sentence.format(emergency=client.clinic.emergency, doctor=doctor_word(screening))
     summaries: list[str] = []
     for finding in screening.result.get("findings", []):
         summary = str(finding.get("summary", "")).strip()
@@ -119,8 +131,8 @@ def next_steps(client: Client, consented: bool, intake: Intake | None, screening
     if screening is not None:
         if screening.decision in ("refer_emergency", "refer_urgent"):
             steps.append("see_doctor")
-        elif screening.decision == "clearance_required":
-            steps.append("clearance")
+        elif screening.decision == "clearance_required" and not treatment_gate(client).allowed:
+            steps.append("clearance_midwife" if doctor_word(screening) != "doctor" else "clearance")
         elif screening.decision == "postpone":
             steps.append("postpone")
     return steps

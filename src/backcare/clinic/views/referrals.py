@@ -16,8 +16,10 @@ from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, require_staff
 from backcare.clinic.forms.clients import (
     ReferralForm,
+    ReferralOutcomeForm,
 )
-from backcare.clinic.models import Referral, Role, Screening
+from backcare.clinic.models import MedicalAssessment, Referral, Role, Screening
+from backcare.clinic.services.assessments import Assessment, record_referral_outcome
 from backcare.clinic.services.courses import active_course
 from backcare.clinic.services.referrals import create_referral
 from backcare.clinic.services.screening import latest_screening
@@ -94,10 +96,55 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     client = get_client(request.user, referral.client_id, clinical=True)
     audit.viewed(request, client, "referral", obj=referral)
-    return render(request, "clinic/referral_detail.html", {"client": client, "referral": referral})
+    outcome = MedicalAssessment.objects.filter(referral=referral).first()
+    return render(request, "clinic/referral_detail.html", {"client": client, "referral": referral, "outcome": outcome})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def referral_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record what came of a referral: seen on what date, by whom, what was advised (once)."""
+    staff = require_staff(request.user, Role.OWNER, Role.THERAPIST)
+    referral = get_object_or_404(Referral, pk=pk, client__clinic=staff.clinic)
+    client = get_client(request.user, referral.client_id, clinical=True)
+    if MedicalAssessment.objects.filter(referral=referral).exists():
+        messages.info(request, "The outcome of this referral is already recorded.")
+        return redirect("referral_detail", pk=referral.pk)
+    if request.method == "POST":
+        form = ReferralOutcomeForm(request.POST, request.FILES)
+        if form.is_valid():
+            key = form.cleaned_data["submission_key"]
+            first, _ = once.claim(request.user, key)
+            if not first:
+                messages.info(request, "This outcome was already sent and is recorded once.")
+                return redirect("referral_detail", pk=referral.pk)
+            data = {k: form.cleaned_data[k] for k in ("assessed_by", "service", "assessed_on", "outcome", "reason")}
+            try:
+                record_referral_outcome(
+                    referral,
+                    Assessment(**data, letter=form.cleaned_data["letter"]),
+                    staff=staff,
+                    request=request,
+                )
+            except ValidationError as e:
+                once.release(request.user, key)
+                add_service_errors(form, e)
+            else:
+                once.complete(request.user, key, referral.pk)
+                messages.success(request, "The outcome of the referral is recorded.")
+                return redirect("referral_detail", pk=referral.pk)
+        if request.FILES:
+            form.add_error(
+                None, "For your safety, a chosen file is not kept when the form has a mistake: choose it again."
+            )
+    else:
+        form = ReferralOutcomeForm()
+    audit.viewed(request, client, "referral outcome form", obj=referral)
+    return render(request, "clinic/referral_outcome.html", {"client": client, "referral": referral, "form": form})
 
 
 urlpatterns = [
     path("clients/<int:pk>/referrals/new/", referral_create, name="referral_create"),
     path("referrals/<int:pk>/", referral_detail, name="referral_detail"),
+    path("referrals/<int:pk>/outcome/", referral_outcome, name="referral_outcome"),
 ]

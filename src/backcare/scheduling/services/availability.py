@@ -575,7 +575,10 @@ class _CourseSearch:
     def with_anyone(self) -> list[Slot] | None:
         """Every qualified therapist; the clinic's whole days (therapists, rooms and the client at once) fetched a
         run of days at a time; on each day the course's therapist when free, otherwise the earliest slot."""
-        therapists = therapists_for(self.service.clinic_id, self.needed)
+        # Only therapists who can open the client's record: a course session needs it (the booking checks it too).
+        client = self.course.client
+        may_open = {client.therapist_id, *client.shared_with.values_list("pk", flat=True)}
+        therapists = [t for t in therapists_for(self.service.clinic_id, self.needed) if t.pk in may_open]
         grid = _Grid(self.service, therapists, self.lo, self.hi, self.now, SLOT_STEP_MINUTES)
         if not grid.rooms:
             return None

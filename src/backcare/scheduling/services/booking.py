@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backcare.clinic import access, audit
+from backcare.clinic.access import can_see_clinical
 from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
 from backcare.clinic.services.screening import treatment_gate
 from backcare.scheduling import locking
@@ -147,6 +148,12 @@ def check_rules(
         missing = missing_techniques(therapist, required_techniques(service, course))
         if missing:
             errors["therapist"] = f"{therapist.display_name} is not qualified for {technique_names(missing)}."
+        elif course is not None and not can_see_clinical(therapist.user, client):
+            # A course session needs the client's record (precautions, the health update, the session note).
+            errors["therapist"] = (
+                f"{therapist.display_name} cannot open {client.full_name}'s record, which a course session needs: "
+                "choose the client's therapist, or ask the owner to share the record first."
+            )
     gate = treatment_gate(client)
     if not gate.allowed and not (service.assessment and gate.screening is None):
         errors["client"] = gate.reason

@@ -82,11 +82,14 @@ def client_gate_text(gate: Gate) -> str:
             "You can book a massage once you have filled in your health questionnaire and the clinic has looked at "
             "it. Until then you can book a first assessment visit, if the clinic offers one."
         )
+    if gate.needs_consent:
+        return "Please read and sign the consent form in your portal (or at the clinic) before booking a massage."
     decision = gate.screening.decision
     if decision == "refer_emergency":
         return (
             "Online booking is not possible. Your answers can be signs of a problem that needs urgent care: please "
-            "get medical help now (call 999 or your local emergency number). Do not wait for a massage appointment."
+            f"get medical help now (call {gate.screening.client.clinic.emergency}). Do not wait for a massage "
+            "appointment."
         )
     if decision == "refer_urgent":
         return (

@@ -73,6 +73,8 @@ def portal_appointments(request: HttpRequest) -> HttpResponse:
         "offers": offers,
         "entries": entries,
         "gate_text": client_gate_text(gate),
+        # The latest screening stops treatment: the booked appointments are held (see scheduling.reminders).
+        "on_hold": gate.screening is not None and gate.screening.blocks_treatment,
         "can_book": client_services(client, gate).exists(),
         "hours": clinic.cancellation_hours,
     }
