@@ -144,13 +144,16 @@ def test_a_double_booking_is_a_409_naming_what_is_taken(w):
     assert data["type"].endswith("/booking-conflict")
     assert any("already booked" in c for c in data["conflicts"])
     # moving another appointment onto the taken time is refused the same way
+    # (a plain appointment: a course session may only go to a therapist who can open the client's record)
+    other = call("POST", "/api/appointments", token=owner(w), body=booking_body(w, hour=13, client=w.y["client"]))
+    assert other.status_code == 201, other.content
     moved = call(
         "POST",
-        f"/api/appointments/{w.y['appointment']}/reschedule",
+        f"/api/appointments/{other.json()['id']}/reschedule",
         token=owner(w),
         body={"starts_at": w.at(20), "therapist": w.world.therapist_a.pk},
     )
-    assert moved.status_code == 409
+    assert moved.status_code == 409, moved.content
 
 
 def test_clinic_rules_are_422_naming_the_field(w):
