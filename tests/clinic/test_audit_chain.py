@@ -248,12 +248,12 @@ def test_a_superuser_deleting_users_in_the_admin_is_audited(admin_client: Any, a
     users = get_user_model().objects
     one, two, three = (users.create_user(username=f"leaver{i}", password="x-long-enough-1") for i in range(3))
     response = admin_client.post(f"/admin/auth/user/{one.pk}/delete/", {"post": "yes"})
-    assert response.status_code == 302
+    assert response.status_code == 302, response.get("Location")
     response = admin_client.post(
         "/admin/auth/user/", {"action": "delete_selected", "_selected_action": [two.pk, three.pk], "post": "yes"}
     )
     assert response.status_code == 302
-    assert not users.filter(username__startswith="leaver").exists()
+    assert not users.filter(username__startswith="leaver").exists(), response.get("Location")
     deleted = AuditEvent.objects.filter(action="delete", object_type="user").order_by("id")
     assert [(e.object_id, e.detail["username"], e.user_id) for e in deleted] == [
         (str(u.pk), u.username, admin_user.pk) for u in (one, two, three)

@@ -96,7 +96,11 @@ def test_reassessment_due_until_recorded(client, client_record, therapist, scree
 
 @pytest.mark.parametrize(
     ("finding", "words"),
-    [("saddle_anaesthesia", "emergency care now"), ("dvt_suspected", "see a physician"), ("fever", "No massage today")],
+    [
+        ("saddle_anaesthesia", "emergency department now"),
+        ("dvt_suspected", "see a physician"),
+        ("fever", "No massage today"),
+    ],
 )
 def test_referral_suggested_by_screening_until_referred(
     client, client_record, therapist, screen_client, finding, words
@@ -266,7 +270,9 @@ def test_owner_dashboard_query_count_does_not_grow(
 ):
     _populate(make_client, therapist, screen_client, 30)
     login(client, owner.user)
-    with django_assert_max_num_queries(25):
+    # 27: a constant number (the test below holds it the same for 5 and 30 clients), two of them the appointments
+    # on hold and the outbox's failure count.
+    with django_assert_max_num_queries(27):
         response = client.get(URL)
     assert response.status_code == 200
     found = response.context["alerts"]

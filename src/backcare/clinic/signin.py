@@ -26,6 +26,7 @@ from typing import Any
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core import signing
 from django.core.exceptions import PermissionDenied
@@ -142,8 +143,10 @@ class SignInGuardBackend:
             request.backcare_not_tried = True  # type: ignore[attr-defined]
         return None
 
-    def get_user(self, user_id: int) -> None:
-        return None
+    def get_user(self, user_id: int) -> Any:
+        """Sessions that name this backend (it comes first, so `force_login` and a login without a backend use it)
+        resolve their user as Django's model backend does."""
+        return ModelBackend().get_user(user_id)
 
 
 def refuse(request: HttpRequest, wait: timedelta) -> None:
