@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from backcare.clinical import vocabulary as vocab
 from backcare.clinical.instruments import score_start_back
 from backcare.clinical.intake import Intake
 from backcare.clinical.rulebase import RuleBase, RuleBaseError, SourceRef
 
 STAGES = ("acute", "subacute", "chronic")
+_PLAN_CACHE = 4096
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,10 @@ class Planner:
             "text": sb["not_scored_text"],
             "sources": _cites(rule_base.source_refs(sb.get("sources"), "plan.toml [start_back]")),
         }
+        # plan_json's caches; everything a plan depends on is in their keys (see there).
+        self._plans: dict[tuple[Any, ...], msgspec.Raw] = {}
+        self._risk_groups: dict[tuple[tuple[bool, ...], str], str] = {}
+        self._unless_findings = frozenset().union(*(a.unless_findings for a in self.adjuncts))
         after = data["aftercare"]
         self._aftercare_item = {
             "topic": "aftercare",
@@ -193,6 +201,36 @@ class Planner:
         if duration_weeks < self.subacute_from:
             return "acute"
         return "subacute" if duration_weeks <= self.chronic_over else "chronic"
+
+    def plan_json(self, intake: Intake, excluded: set[str]) -> msgspec.Raw:
+        """`plan()` encoded as JSON, built once for each combination of what the plan depends on: the pain stage,
+        the STarT Back group (or that it was not scored), the goals in order, the avoided techniques, pregnancy and
+        the findings that rule out an adjunct."""
+        start_back = intake.start_back
+        if not start_back:
+            risk: str | bool | None = None
+        elif intake.age >= self.start_back_from_age:
+            answers = (tuple(start_back.agree), start_back.bothersomeness)
+            risk = self._risk_groups.get(answers)
+            if risk is None:
+                risk = self._risk_groups[answers] = score_start_back(*answers).group
+        else:
+            risk = False  # kept in the record, not scored
+        findings = intake.findings
+        key = (
+            self.stage(intake.pain.duration_weeks),
+            risk,
+            tuple(intake.goals),
+            frozenset(excluded),
+            intake.pregnancy_weeks is not None,
+            frozenset(f.code for f in findings if f.code in self._unless_findings) if findings else frozenset(),
+        )
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE:
+                self._plans.clear()
+            plan = self._plans[key] = msgspec.Raw(_encoder.encode(self.plan(intake, excluded)))
+        return plan
 
     def plan(self, intake: Intake, excluded: set[str]) -> dict[str, Any]:
         """The plan for an intake whose screening allows one; `excluded` holds every avoided technique."""
