@@ -10,13 +10,16 @@ most severe first, then in rule-base order. The same intake gives the same resul
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
+from backcare.clinical import conditions as cond
 from backcare.clinical import vocabulary as vocab
-from backcare.clinical.conditions import Predicate
+from backcare.clinical.conditions import compile_selector
 from backcare.clinical.intake import Intake
 from backcare.clinical.plan import Course, Planner
 from backcare.clinical.rulebase import TIMEFRAME_WORDS, Rule, RuleBase, default_rule_base
@@ -27,6 +30,8 @@ _PRECAUTIONS = vocab.DECISIONS.index("proceed_with_precautions")
 _NOW = vocab.TIMEFRAMES.index("now")
 _MESSAGE_CACHE = 65536
 _NO_PLAN = {vocab.DECISIONS.index(d) for d in vocab.NO_PLAN_DECISIONS}
+_DECISIONS = vocab.DECISIONS
+_REFERRALS = vocab.REFERRALS
 _TECHNIQUES_BY_PRESSURE = tuple(vocab.LEAST_PRESSURE.items())
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -44,31 +49,47 @@ class Screener:
             "contract": self.rule_base.contract,
         }
         self.messages = self.rule_base.messages
-        self._instruction = {r.id: r.instruction_text(self.messages) for r in self.rule_base.rules}
-        self._messages: dict[tuple[tuple[int, ...], int, int], dict[str, Any]] = {}
-        self._always: list[tuple[Rule, Predicate]] = []
-        self._by_code: dict[str, list[Rule]] = defaultdict(list)
-        for rule in self.rule_base.rules:
+        rules = self.rule_base.rules
+        self._instruction = {r.id: r.instruction_text(self.messages) for r in rules}
+        self._messages: dict[tuple[tuple[int, ...], int, int], msgspec.Raw] = {}
+        always: list[tuple[cond.Node, tuple[Rule, str | None]]] = []
+        by_code: dict[str, list[Rule]] = defaultdict(list)
+        for rule in rules:
             codes = rule.trigger_codes()
             if codes is None:
-                assert rule.predicate is not None  # a rule without trigger findings has a `when`
-                self._always.append((rule, rule.predicate))
+                assert rule.when is not None  # a rule without trigger findings has a `when`
+                always.append((rule.when, (rule, None)))
             else:
                 for code in codes:
-                    self._by_code[code].append(rule)
-        # Each fired rule contributes a ready-made finding; only a region is added per intake.
-        self._finding = {r.id: _finding_entry(r) for r in self.rule_base.rules}
+                    by_code[code].append(rule)
+        # The rules that need no finding, tested by one generated function; the others by finding code.
+        self._always = compile_selector(always)
+        self._by_code = {code: tuple(triggered) for code, triggered in by_code.items()}
+        # Each fired rule contributes a ready-made finding, encoded once (per region, when it has one).
+        self._finding = {r.id: _finding_entry(r) for r in rules}
+        self._finding_json: dict[tuple[Rule, str | None], msgspec.Raw] = {
+            (r, None): msgspec.Raw(_encoder.encode(self._finding[r.id])) for r in rules
+        }
+        # Most severe first, then in rule-base order (then by region: see _sort_key).
+        self._severity_order = {r: (-r.severity[0], -r.severity[1], -r.severity[2], r.order) for r in rules}
+        self._with_precautions = {r for r in rules if r.effect.has_precautions}
+        self._rule_base_json = msgspec.Raw(_encoder.encode(self.rule_base_info))
+        self._no_precautions = msgspec.Raw(
+            _encoder.encode({"avoid_regions": [], "max_pressure": None, "positioning": [], "avoid_techniques": []})
+        )
 
     def fired(self, intake: Intake) -> list[tuple[Rule, str | None]]:
         """Every rule that fires for the intake, with the region of the finding it fired for (if per finding)."""
         codes = {f.code for f in intake.findings}
-        out: list[tuple[Rule, str | None]] = [(r, None) for r, p in self._always if p(intake, codes)]
+        out: list[tuple[Rule, str | None]] = self._always(intake, codes)
         if codes:
-            candidates: dict[int, Rule] = {}
-            for code in codes:
-                for r in self._by_code.get(code, ()):
-                    candidates[r.order] = r
-            for _, rule in sorted(candidates.items()):
+            if len(codes) == 1:
+                (code,) = codes
+                candidates: Iterable[Rule] = self._by_code.get(code, ())
+            else:
+                by_code = self._by_code
+                candidates = sorted({r for c in codes for r in by_code.get(c, ())}, key=_rule_order)
+            for rule in candidates:
                 each, predicate = rule.for_each_finding, rule.predicate
                 if each is None:
                     if predicate is not None and predicate(intake, codes):
@@ -88,20 +109,60 @@ class Screener:
         return _encoder.encode(self._evaluate(intake))
 
     def _evaluate(self, intake: Intake) -> dict[str, Any]:
-        # The result shares prebuilt pieces (finding entries, plan rationale) between calls: it must be encoded,
-        # never handed out or changed. screen() gives callers a fresh copy.
+        # The result holds prebuilt pieces (finding entries, plan, client message) already encoded as JSON: it must
+        # be encoded, never handed out or changed. screen() gives callers a fresh copy.
         fired = self.fired(intake)
         decision = referral = timeframe = 0
+        has_precautions = self._with_precautions
+        with_precautions = []
+        for item in fired:
+            rule = item[0]
+            d, r, t = rule.severity
+            if d > decision:
+                decision = d
+            if r > referral:
+                referral = r
+            if t > timeframe:
+                timeframe = t
+            if rule in has_precautions:
+                with_precautions.append(item)
+        techniques: set[str] = set()
+        precautions: dict[str, Any] | msgspec.Raw | None = None
+        if with_precautions:
+            precautions, techniques = self._precautions(intake, with_precautions)
+        if precautions is None:
+            precautions = self._no_precautions
+        elif decision < _PRECAUTIONS:
+            decision = _PRECAUTIONS
+        if decision == _EMERGENCY:
+            referral = 3
+            timeframe = _NOW
+        elif decision == _URGENT and referral < 2:
+            referral = 2
+        if len(fired) > 1:
+            fired.sort(key=self._sort_key)
+        finding_json = self._finding_json
+        return {
+            "schema_version": "1",
+            "id": None if intake.id is UNSET else intake.id,
+            "decision": _DECISIONS[decision],
+            "referral": _REFERRALS[referral],
+            "findings": [finding_json.get(item) or self._finding_bytes(item) for item in fired],
+            "precautions": precautions,
+            "plan": None if decision in _NO_PLAN else self.planner.plan_json(intake, techniques),
+            "client_message": self._client_message(fired, referral, timeframe),
+            "rule_base": self._rule_base_json,
+        }
+
+    @staticmethod
+    def _precautions(intake: Intake, fired: list[tuple[Rule, str | None]]) -> tuple[dict[str, Any] | None, set[str]]:
+        """The precautions of the fired rules that have any (None if they come to none) and the avoided techniques."""
         max_pressure: int | None = None
         regions: set[str] = set()
         positioning: set[str] = set()
         techniques: set[str] = set()
         for rule, region in fired:
             e = rule.effect
-            d, r, t = rule.severity
-            decision = max(decision, d)
-            referral = max(referral, r)
-            timeframe = max(timeframe, t)
             if e.max_pressure is not None and (max_pressure is None or e.max_pressure < max_pressure):
                 max_pressure = e.max_pressure
             positioning |= e.positioning
@@ -122,48 +183,39 @@ class Screener:
                         regions.update(vocab.WHOLE_LIMB.get(region, ()))
         if max_pressure is not None:
             techniques.update(t for t, least in _TECHNIQUES_BY_PRESSURE if least > max_pressure)
-        if decision < _PRECAUTIONS and (regions or positioning or techniques or max_pressure is not None):
-            decision = _PRECAUTIONS
-        if decision == _EMERGENCY:
-            referral = 3
-        elif decision == _URGENT:
-            referral = max(referral, 2)
-        findings = []
-        ordered = sorted(fired, key=_severity_order)
-        for rule, region in ordered:
-            entry = self._finding[rule.id]
-            findings.append(entry if region is None else {**entry, "region": region})
-        if decision == _EMERGENCY:
-            timeframe = _NOW
-        return {
-            "schema_version": "1",
-            "id": None if intake.id is msgspec.UNSET else intake.id,
-            "decision": vocab.DECISIONS[decision],
-            "referral": vocab.REFERRALS[referral],
-            "findings": findings,
-            "precautions": {
-                "avoid_regions": vocab.order(regions, vocab.REGIONS),
-                "max_pressure": max_pressure,
-                "positioning": vocab.order(positioning, vocab.POSITIONING),
-                "avoid_techniques": vocab.order(techniques, vocab.TECHNIQUES),
-            },
-            "plan": None if decision in _NO_PLAN else self.planner.plan(intake, techniques),
-            "client_message": self._client_message([r for r, _ in ordered], referral, timeframe),
-            "rule_base": self.rule_base_info,
+        if not (regions or positioning or techniques or max_pressure is not None):
+            return None, techniques
+        precautions = {
+            "avoid_regions": vocab.order(regions, vocab.REGIONS),
+            "max_pressure": max_pressure,
+            "positioning": vocab.order(positioning, vocab.POSITIONING),
+            "avoid_techniques": vocab.order(techniques, vocab.TECHNIQUES),
         }
+        return precautions, techniques
 
-    def _client_message(self, rules: list[Rule], referral: int, timeframe: int) -> dict[str, Any]:
+    def _sort_key(self, item: tuple[Rule, str | None]) -> tuple[tuple[int, int, int, int], int]:
+        """Most severe first, then in rule-base order, then by the finding's region."""
+        rule, region = item
+        return self._severity_order[rule], -1 if region is None else vocab.REGION_INDEX[region]
+
+    def _finding_bytes(self, item: tuple[Rule, str | None]) -> msgspec.Raw:
+        """A fired rule's finding entry with the finding's region, encoded once per rule and region."""
+        rule, region = item
+        entry = self._finding_json[item] = msgspec.Raw(_encoder.encode({**self._finding[rule.id], "region": region}))
+        return entry
+
+    def _client_message(self, fired: list[tuple[Rule, str | None]], referral: int, timeframe: int) -> msgspec.Raw:
         """One instruction, strongest first (CLINICAL.md section 12): the lead finding's instruction, the result's
         referral and time frame when they come from another finding, then the weaker findings as reasons only.
 
-        The message depends only on the fired rules in order, so it is built once per combination (results are
-        encoded, never changed: sharing the dict is safe)."""
-        key = (tuple(r.order for r in rules), referral, timeframe)
+        The message depends only on the fired rules in order, so it is built and encoded once per combination."""
+        key = (tuple([item[0].order for item in fired]), referral, timeframe)
         message = self._messages.get(key)
         if message is None:
             if len(self._messages) >= _MESSAGE_CACHE:
                 self._messages.clear()
-            message = self._messages[key] = self._build_message(rules, referral, timeframe)
+            built = self._build_message([rule for rule, _ in fired], referral, timeframe)
+            message = self._messages[key] = msgspec.Raw(_encoder.encode(built))
         return message
 
     def _build_message(self, rules: list[Rule], referral: int, timeframe: int) -> dict[str, Any]:
@@ -184,10 +236,8 @@ def _region_order(region: str | None) -> int:
     return -1 if region is None else vocab.REGION_INDEX[region]
 
 
-def _severity_order(item: tuple[Rule, str | None]) -> tuple[int, int, int, int, int]:
-    rule, region = item
-    d, r, t = rule.severity
-    return -d, -r, -t, rule.order, _region_order(region)
+def _rule_order(rule: Rule) -> int:
+    return rule.order
 
 
 def _finding_entry(rule: Rule) -> dict[str, Any]:

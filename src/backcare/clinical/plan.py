@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from backcare.clinical import vocabulary as vocab
 from backcare.clinical.instruments import score_start_back
 from backcare.clinical.intake import Intake
 from backcare.clinical.rulebase import RuleBase, RuleBaseError, SourceRef
 
 STAGES = ("acute", "subacute", "chronic")
+_CHOICE_CACHE = 8192
+_NOTHING: frozenset[str] = frozenset()
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def _raw(entry: dict[str, Any]) -> msgspec.Raw:
+    return msgspec.Raw(_encoder.encode(entry))
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class Planner:
             "chronic": f"Pain for more than {self.chronic_over:g} weeks: chronic.",
         }
         self._stage_items = {
-            s: {"topic": "pain_stage", "item": s, "text": stage_text[s], "sources": stage_sources} for s in STAGES
+            s: _raw({"topic": "pain_stage", "item": s, "text": stage_text[s], "sources": stage_sources}) for s in STAGES
         }
         t = data["techniques"]
         _codes(t, "default", vocab.TECHNIQUES, "[techniques]")
@@ -145,42 +155,56 @@ class Planner:
         ev = data["evidence"]
         self.evidence = {s: ev[s] for s in STAGES}
         self.evidence_sources = _cites(rule_base.source_refs(ev.get("sources"), "plan.toml [evidence]"))
-        self._course_item = self._course_rationale()
-        # Rationale entries are built once here and shared by every plan (results are encoded, not mutated).
-        self._goal_items = {(g.goal, t): g.rationale(t) for g in self.by_goal.values() for t in g.techniques}
-        self._adjunct_items = [(a, a.rationale()) for a in self.adjuncts]
+        self._course_item = _raw(self._course_rationale())
+        # Rationale entries are encoded once here and shared by every plan (plan_json's results are only encoded).
+        self._goal_items = {(g.goal, t): _raw(g.rationale(t)) for g in self.by_goal.values() for t in g.techniques}
+        self._adjunct_items = [(a, _raw(a.rationale())) for a in self.adjuncts]
         self._default_items = {
-            t: {"topic": "technique", "item": t, "text": "No goal was given: the default.", "sources": []}
+            t: _raw({"topic": "technique", "item": t, "text": "No goal was given: the default.", "sources": []})
             for t in self.default
         }
         self._fallback_items = {
-            t: {
-                "topic": "technique",
-                "item": t,
-                "text": self.fallback_text.format(technique=vocab.TECHNIQUES[t]),
-                "sources": [],
-            }
+            t: _raw(
+                {
+                    "topic": "technique",
+                    "item": t,
+                    "text": self.fallback_text.format(technique=vocab.TECHNIQUES[t]),
+                    "sources": [],
+                }
+            )
             for t in self.fallback
         }
         self._evidence_items = {
-            stage: {"topic": "evidence", "item": stage, "text": self.evidence[stage], "sources": self.evidence_sources}
+            stage: _raw(
+                {"topic": "evidence", "item": stage, "text": self.evidence[stage], "sources": self.evidence_sources}
+            )
             for stage in STAGES
         }
         sb = data["start_back"]
         self.start_back_from_age = int(sb["scored_from_age"])
-        self._start_back_not_scored = {
-            "topic": "risk_group",
-            "item": None,
-            "text": sb["not_scored_text"],
-            "sources": _cites(rule_base.source_refs(sb.get("sources"), "plan.toml [start_back]")),
-        }
+        self._start_back_not_scored = _raw(
+            {
+                "topic": "risk_group",
+                "item": None,
+                "text": sb["not_scored_text"],
+                "sources": _cites(rule_base.source_refs(sb.get("sources"), "plan.toml [start_back]")),
+            }
+        )
+        # plan_json's caches: STarT Back groups by answers; techniques by goals and avoided techniques; adjuncts by
+        # everything they depend on.
+        self._risk_groups: dict[tuple[tuple[bool, ...], str], str] = {}
+        self._technique_choices: dict[tuple[Any, ...], tuple[list[str], list[msgspec.Raw]]] = {}
+        self._adjunct_choices: dict[tuple[Any, ...], tuple[list[str], list[msgspec.Raw]]] = {}
+        self._unless_findings = frozenset().union(*(a.unless_findings for a in self.adjuncts))
         after = data["aftercare"]
-        self._aftercare_item = {
-            "topic": "aftercare",
-            "item": None,
-            "text": after["text"],
-            "sources": _cites(rule_base.source_refs(after.get("sources"), "plan.toml [aftercare]")),
-        }
+        self._aftercare_item = _raw(
+            {
+                "topic": "aftercare",
+                "item": None,
+                "text": after["text"],
+                "sources": _cites(rule_base.source_refs(after.get("sources"), "plan.toml [aftercare]")),
+            }
+        )
 
     def _course_rationale(self) -> dict[str, Any]:
         c = self.course
@@ -196,40 +220,50 @@ class Planner:
 
     def plan(self, intake: Intake, excluded: set[str]) -> dict[str, Any]:
         """The plan for an intake whose screening allows one; `excluded` holds every avoided technique."""
+        plan: dict[str, Any] = _decoder.decode(_encoder.encode(self.plan_json(intake, excluded)))
+        return plan
+
+    def plan_json(self, intake: Intake, excluded: set[str]) -> dict[str, Any]:
+        """`plan()` with its rationale entries already encoded as JSON, shared between plans: for a result that is
+        encoded straight away (Screener.screen_json), never to be handed out or changed."""
         stage = self.stage(intake.pain.duration_weeks)
         risk_group = None
-        rationale: list[dict[str, Any]] = [self._course_item, self._stage_items[stage]]
-        if intake.start_back:
+        rationale: list[msgspec.Raw] = [self._course_item, self._stage_items[stage]]
+        start_back = intake.start_back
+        if start_back:
             if intake.age >= self.start_back_from_age:
-                risk_group = score_start_back(intake.start_back.agree, intake.start_back.bothersomeness).group
+                answers = (tuple(start_back.agree), start_back.bothersomeness)
+                risk_group = self._risk_groups.get(answers)
+                if risk_group is None:
+                    risk_group = self._risk_groups[answers] = score_start_back(*answers).group
             else:
                 # Validated in adults only (CLINICAL.md section 11): kept in the record, not scored, no matched care.
                 rationale.append(self._start_back_not_scored)
-        techniques: list[str] = []
-        for goal in intake.goals:
-            entry = self.by_goal[goal]
-            allowed = [t for t in entry.techniques if t not in excluded]
-            for t in allowed[:1] if entry.first_allowed else allowed:
-                if t not in techniques:
-                    techniques.append(t)
-                    rationale.append(self._goal_items[goal, t])
-        if not intake.goals:
-            for t in self.default:
-                if t not in excluded:
-                    techniques.append(t)
-                    rationale.append(self._default_items[t])
-        if not techniques:
-            for t in self.fallback:
-                if t not in excluded:
-                    techniques.append(t)
-                    rationale.append(self._fallback_items[t])
-                    break
-        codes = {f.code for f in intake.findings}
-        chosen = set()
-        for a, item in self._adjunct_items:
-            if a.adjunct not in chosen and a.applies(intake, stage, risk_group, codes):
-                chosen.add(a.adjunct)
-                rationale.append(item)
+        goals = tuple(intake.goals)
+        by_goals = (goals, frozenset(excluded) if excluded else _NOTHING)
+        chosen = self._technique_choices.get(by_goals)
+        if chosen is None:
+            if len(self._technique_choices) >= _CHOICE_CACHE:
+                self._technique_choices.clear()
+            chosen = self._technique_choices[by_goals] = self._choose_techniques(goals, excluded)
+        techniques = chosen[0]
+        rationale.extend(chosen[1])
+        # The adjuncts depend on little of the intake: chosen once for each combination (see AdjunctRule.applies).
+        key = (
+            stage,
+            risk_group,
+            intake.pregnancy_weeks is not None,
+            frozenset(goals),
+            frozenset(f.code for f in intake.findings if f.code in self._unless_findings)
+            if intake.findings
+            else _NOTHING,
+        )
+        adjuncts = self._adjunct_choices.get(key)
+        if adjuncts is None:
+            if len(self._adjunct_choices) >= _CHOICE_CACHE:
+                self._adjunct_choices.clear()
+            adjuncts = self._adjunct_choices[key] = self._choose_adjuncts(intake, stage, risk_group)
+        rationale.extend(adjuncts[1])
         rationale.append(self._aftercare_item)
         rationale.append(self._evidence_items[stage])
         return {
@@ -237,8 +271,43 @@ class Planner:
             "sessions": self.course.sessions,
             "weeks": self.course.weeks,
             "reassess_after_session": self.course.reassess_after_session,
-            "adjuncts": vocab.order(chosen, vocab.ADJUNCTS),
+            "adjuncts": adjuncts[0],
             "risk_group": risk_group,
             "pain_stage": stage,
             "rationale": rationale,
         }
+
+    def _choose_techniques(self, goals: tuple[str, ...], excluded: set[str]) -> tuple[list[str], list[msgspec.Raw]]:
+        techniques: list[str] = []
+        items: list[msgspec.Raw] = []
+        for goal in goals:
+            entry = self.by_goal[goal]
+            allowed = [t for t in entry.techniques if t not in excluded]
+            for t in allowed[:1] if entry.first_allowed else allowed:
+                if t not in techniques:
+                    techniques.append(t)
+                    items.append(self._goal_items[goal, t])
+        if not goals:
+            for t in self.default:
+                if t not in excluded:
+                    techniques.append(t)
+                    items.append(self._default_items[t])
+        if not techniques:
+            for t in self.fallback:
+                if t not in excluded:
+                    techniques.append(t)
+                    items.append(self._fallback_items[t])
+                    break
+        return techniques, items
+
+    def _choose_adjuncts(
+        self, intake: Intake, stage: str, risk_group: str | None
+    ) -> tuple[list[str], list[msgspec.Raw]]:
+        codes = {f.code for f in intake.findings}
+        chosen = set()
+        items = []
+        for a, item in self._adjunct_items:
+            if a.adjunct not in chosen and a.applies(intake, stage, risk_group, codes):
+                chosen.add(a.adjunct)
+                items.append(item)
+        return vocab.order(chosen, vocab.ADJUNCTS), items
