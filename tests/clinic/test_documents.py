@@ -278,7 +278,16 @@ def test_home_programme(course, patient, therapist):
     assert "Walk 20 minutes & stretch <daily>." in text
     assert "Some soreness or aching for up to about 36 hours" in text
     assert "Get help straight away" in text
+    assert "call emergency services on 999" in " ".join(text.split())  # the clinic's own number (GB by default)
     assert "&lt;" not in text
+
+
+def test_home_programme_gives_the_clinics_own_emergency_number(course, therapist):
+    clinic = course.client.clinic
+    clinic.country, clinic.emergency_number = "DE", ""
+    clinic.save()
+    text = " ".join(pdf_text(documents.home_programme_pdf(course).content).split())
+    assert "call emergency services on 112" in text and "999" not in text
 
 
 def test_home_programme_page_permissions(
