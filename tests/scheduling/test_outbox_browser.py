@@ -13,6 +13,7 @@ from test_pages_browser import live_world, sign_in  # noqa: F401  (live_world is
 from test_reminders_smtp import smtp_server
 
 from backcare.common.models import OutboundMessage
+from browser_support import pass_code_step
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +47,7 @@ def test_a_failed_email_is_shown_to_the_owner_and_retried(
 
         ui.new_person()
         sign_in(ui, "olivia")
+        pass_code_step(ui, live_world["owner"].user)  # owners sign in with an authenticator app
         assert "1 email to clients could not be sent." in ui.text()
         ui.shot("dashboard")
         ui.follow(ui.page.get_by_role("link", name="See the outbox"))

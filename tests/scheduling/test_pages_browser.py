@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from browser_support import pass_code_step
-from clinic_fixtures import PASSWORD, enrol_app
+from clinic_fixtures import PASSWORD, enrol_app, sign
 
 pytestmark = pytest.mark.browser
 
@@ -59,6 +59,7 @@ def live_world(live_clinic: Any, live_therapist: Any) -> dict[str, Any]:
     document = make_intake()
     document["id"], document["age"] = f"client-{client.pk}", client.age_on()
     run_screening(client, document, kind="intake")
+    sign(client)  # no treatment is booked without signed consent
     enrol_app(owner.user)  # owners sign in with an authenticator app
     return {"owner": owner, "room": room, "service": service, "client": client}
 
