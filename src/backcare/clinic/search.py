@@ -26,7 +26,7 @@ from backcare.clinic.models import Client
 MAX_WORDS = 10
 FTS_TABLE = "clinic_client_name"
 # The accent-free lower-case full name the PostgreSQL index holds (the expression must match the index exactly).
-PG_NAME = 'backcare_unaccent(lower("clinic_client"."first_name" || \' \' || "clinic_client"."last_name"))'
+PG_NAME = 'lower(backcare_unaccent("clinic_client"."first_name" || \' \' || "clinic_client"."last_name"))'
 
 
 def words(query: str) -> list[str]:
@@ -55,6 +55,6 @@ def search_clients(clients: QuerySet[Client], query: str) -> QuerySet[Client]:
     for word in found:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         clients = clients.filter(
-            RawSQL(f"{PG_NAME} LIKE backcare_unaccent(%s)", [pattern], output_field=BooleanField())
+            RawSQL(f"{PG_NAME} LIKE lower(backcare_unaccent(%s))", [pattern], output_field=BooleanField())
         )
     return clients

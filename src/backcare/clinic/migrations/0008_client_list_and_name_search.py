@@ -47,7 +47,7 @@ PG_SQL = [
         LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
         AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$""",
     """CREATE INDEX IF NOT EXISTS clinic_client_name_trgm ON clinic_client
-        USING gin ((backcare_unaccent(lower("first_name" || ' ' || "last_name"))) gin_trgm_ops)""",
+        USING gin ((lower(backcare_unaccent("first_name" || ' ' || "last_name"))) gin_trgm_ops)""",
 ]
 PG_UNDO = [
     "DROP INDEX IF EXISTS clinic_client_name_trgm",
