@@ -54,7 +54,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client as HttpClient
-    from django.test.utils import CaptureQueriesContext
 
     from backcare.api import tokens
     from backcare.clinic.models import Client, Clinic, Role, StaffMember
@@ -110,8 +109,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, (http, path) in requests.items():
         log(f"[{args.label}] {name}")
-        connection.queries_log.clear()  # a full log (it keeps 9,000) would count nothing new
-        with CaptureQueriesContext(connection) as queries:
+        queries: list[str] = []
+
+        def count(execute: Any, sql: str, params: Any, many: bool, context: Any, queries: list[str] = queries) -> Any:
+            queries.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
             response = http.get(path)
         assert response.status_code == 200, (path, response.status_code, response.content[:300])
         for _ in range(args.warmup):
@@ -124,7 +128,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         results[name] = {
             "median_ms": round(statistics.median(ms), 1),
             "p95_ms": round(percentile(ms, 0.95), 1),
-            "queries": len(queries.captured_queries),
+            "queries": len(queries),
         }
     import sqlite3
 

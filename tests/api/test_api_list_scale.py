@@ -178,3 +178,30 @@ def test_the_list_pages_are_read_from_the_index_without_a_sort(world, owner, pat
     assert index in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
     assert "ORDER BY" in page
+
+
+def test_a_list_from_a_day_starts_its_index_range_there_and_keeps_what_overlaps_it(world, owner):
+    token = make_token(owner.user, "read")
+    add_appointments(world, 40)  # hourly from 2026-03-02 08:00 UTC: 08:00 the next day is the 24th
+    # One that starts before midnight (London = UTC in March) and ends after it belongs to the next day's list too.
+    late = START.replace(hour=23, minute=30)
+    Appointment.objects.create(
+        clinic=world["clinic"], client=Client.objects.first(), therapist=world["therapist"], room=world["room"],
+        service=world["service"], starts_at=late, ends_at=late + dt.timedelta(hours=1), busy_from=late,
+        busy_until=late + dt.timedelta(hours=1), status="cancelled",
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        page = call("GET", "/api/appointments?date_from=2026-03-03&limit=200", token=token).json()
+    assert page["items"][0]["starts_at"].startswith("2026-03-02T23:30")
+    assert page["count"] == 40 - 16 + 1
+    (sql,) = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "scheduling_appointment"' in q["sql"] and "LIMIT" in q["sql"]
+    ]
+    plan = _plan(sql, None)
+    assert "appt_clinic_start" in plan, plan
+    if connection.vendor == "sqlite":
+        assert "starts_at>?" in plan.replace(" ", ""), plan
+    else:
+        assert "starts_at >" in plan, plan
