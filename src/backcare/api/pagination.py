@@ -91,7 +91,7 @@ class KeysetPagination(Pagination):
             raise _bad_cursor("not a cursor from this list; send the next_cursor of a page as it was") from None
         if not isinstance(values, list) or len(values) != len(self.keys):
             raise _bad_cursor("not a cursor from this list; send the next_cursor of a page as it was")
-        out = []
+        out: list[Any] = []
         for key, value in zip(self.keys, values, strict=True):
             field = self._field(model, key)
             if isinstance(field, models.DateTimeField):
