@@ -7,7 +7,7 @@ from __future__ import annotations
 import binascii
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models
@@ -97,13 +97,15 @@ class KeysetPagination(Pagination):
             if isinstance(field, models.DateTimeField):
                 try:
                     moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-                except ValueError:
+                    if moment is not None and moment.tzinfo is not None:
+                        moment = moment.astimezone(UTC)  # a time the database can store (not year 1 at +14:00)
+                except (ValueError, OverflowError):
                     moment = None
                 if moment is None or moment.tzinfo is None:
                     raise _bad_cursor("not a cursor from this list; send the next_cursor of a page as it was")
                 out.append(moment)
             elif isinstance(field, models.CharField):
-                if not isinstance(value, str) or len(value) > (field.max_length or 0):
+                if not isinstance(value, str) or len(value) > (field.max_length or 0) or "\x00" in value:
                     raise _bad_cursor("not a cursor from this list; send the next_cursor of a page as it was")
                 out.append(value)
             else:
