@@ -198,7 +198,9 @@ class Client(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name"]
-        indexes = [models.Index(fields=["clinic", "last_name"])]
+        # The client lists' order (name, then id, so pages are stable), read from the index without a sort. Name
+        # search has its own index, made by migration (clinic.search).
+        indexes = [models.Index(fields=["clinic", "last_name", "first_name", "id"], name="client_clinic_name_order")]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"

@@ -66,8 +66,11 @@ def _quote(name: str) -> str:
 
 
 def sqlite_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables that hold data: not virtual tables (the client name search index) nor their shadow tables, which
+    are derived from them and copied with them."""
     rows = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -190,6 +190,8 @@ class Appointment(models.Model):
                 name="appt_busy_client",
             ),
             models.Index(fields=["client", "starts_at"]),
+            # The API's list of a clinic's appointments in its order (and its keyset pages), without a sort.
+            models.Index(fields=["clinic", "starts_at", "id"], name="appt_clinic_start"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="scheduling_appt_order"),

@@ -5,7 +5,7 @@ a time that is taken answers 409 naming who or what is taken.
 A client's token books for itself only, only the services the portal offers it, and may cancel outside the
 cancellation window; moving an appointment is for staff (clients cancel and book again, as in the portal)."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,7 +14,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from backcare.api.pagination import Pagination
+from backcare.api.pagination import KeysetPagination
 from backcare.api.problems import Problem, rule_violation
 from backcare.api.routers.common import (
     APPOINTMENT_ID,
@@ -132,6 +132,9 @@ class CancelIn(In):
 
 
 SELECTED = ("client", "therapist", "room", "service", "clinic")
+LISTED = ("client", "therapist", "room", "service")  # what a list shows (not the clinic: it is the caller's)
+LIST_ORDER = ("starts_at", "pk")
+LONGEST = timedelta(minutes=32767)  # the longest Service.duration_minutes (a PositiveSmallIntegerField) can be
 
 
 def _appointment(request: HttpRequest, pk: int) -> Appointment:
@@ -182,7 +185,7 @@ def _changeable(appointment: Appointment, what: str) -> None:
 
 
 @router.get("/appointments", response=documented(200, list[AppointmentOut]), summary="List appointments")
-@paginate(Pagination)
+@paginate(KeysetPagination, keys=LIST_ORDER)
 def list_appointments(request: HttpRequest, query: Query[AppointmentQuery]) -> Any:
     """The clinic's appointments for staff, a client's own for a client; earliest first."""
     check_day(query.date_from, "date_from")
@@ -199,7 +202,10 @@ def list_appointments(request: HttpRequest, query: Query[AppointmentQuery]) -> A
         return Appointment.objects.none()
     zone = clinic_zone(clinic)
     if query.date_from is not None:
-        qs = qs.filter(ends_at__gt=day_bounds(query.date_from, query.date_from, zone)[0])
+        since = day_bounds(query.date_from, query.date_from, zone)[0]
+        # An appointment lasts its service's duration (LONGEST at most), so bounding starts_at too lets the list
+        # read its index (clinic, starts_at, id) from there instead of from the clinic's first appointment.
+        qs = qs.filter(ends_at__gt=since, starts_at__gt=since - LONGEST)
     if query.date_to is not None:
         qs = qs.filter(starts_at__lt=day_bounds(query.date_to, query.date_to, zone)[1])
     if query.client is not None:
@@ -208,7 +214,8 @@ def list_appointments(request: HttpRequest, query: Query[AppointmentQuery]) -> A
         qs = qs.filter(therapist_id=query.therapist)
     if query.status is not None:
         qs = qs.filter(status=query.status)
-    return qs.select_related(*SELECTED).order_by("starts_at", "pk")
+    # In the order of the index (clinic, starts_at, id): pages are read from it, not sorted.
+    return qs.select_related(*LISTED).order_by(*LIST_ORDER)
 
 
 @router.post("/appointments", response=documented(201, AppointmentOut), summary="Book an appointment", **WRITE)

@@ -6,24 +6,25 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from backcare.api.pagination import Pagination
+from backcare.api.pagination import KeysetPagination
 from backcare.api.problems import rule_violation
 from backcare.api.routers.common import CLIENT_ID, WRITE, contact_client, documented, staff, unprocessable, viewed
 from backcare.api.schemas import Day, Id, IdIn, In, LongText, Name, ShortText, text
 from backcare.clinic import access
 from backcare.clinic.models import Client, Role, StaffMember
+from backcare.clinic.search import search_clients
 from backcare.clinic.services import clients as client_services
 
 router = Router(tags=["clients"])
 Sex = Literal["female", "male", "other", "unknown"]
 Email = text(254)
 Phone = text(40)
+LIST_ORDER = ("last_name", "first_name", "pk")  # the index (clinic, last_name, first_name, id)
 
 
 class ClientOut(Schema):
@@ -88,14 +89,11 @@ def _check_birth(born: date | None) -> None:
 
 
 @router.get("/clients", response=documented(200, list[ClientOut]), summary="List clients")
-@paginate(Pagination)
+@paginate(KeysetPagination, keys=LIST_ORDER)
 def list_clients(request: HttpRequest, filters: Query[ClientFilter]) -> Any:
-    """Every client of the clinic for staff (search by words of the name with `q`); a client's own record for a
-    client."""
-    clients = access.clients_for(request.user)
-    for word in filters.q.split()[:10]:
-        clients = clients.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))
-    return clients.order_by("last_name", "first_name", "pk")
+    """Every client of the clinic for staff (search by words of the name with `q`, as on the client list: accents
+    and case do not matter); a client's own record for a client."""
+    return search_clients(access.clients_for(request.user), filters.q).order_by(*LIST_ORDER)
 
 
 @router.post("/clients", response=documented(201, ClientOut), summary="Create a client", **WRITE)

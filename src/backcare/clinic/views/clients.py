@@ -8,14 +8,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backcare.clinic import audit, once
-from backcare.clinic.access import clients_for, clinical_clients_for, get_client, may_invite, require_staff
+from backcare.clinic.access import (
+    clients_for,
+    clinical_ids_among,
+    get_client,
+    may_invite,
+    require_staff,
+    shared_ids_among,
+)
 from backcare.clinic.forms.clients import (
     AssignForm,
     ClientCreateForm,
@@ -23,6 +29,7 @@ from backcare.clinic.forms.clients import (
     ShareForm,
 )
 from backcare.clinic.models import AuditEvent, Client, Course, Role, StaffMember
+from backcare.clinic.search import search_clients
 from backcare.clinic.services import clients as client_services
 from backcare.clinic.services.consent import current_consent
 from backcare.clinic.services.screening import latest_screening, treatment_gate
@@ -45,12 +52,12 @@ def add_service_errors(form: Any, error: ValidationError) -> None:
 def client_list(request: HttpRequest) -> HttpResponse:
     staff = require_staff(request.user)
     query = request.GET.get("q", "").strip()[:100]
-    clients = clients_for(request.user).select_related("therapist")
-    for word in query.split():
-        clients = clients.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))
-    page = Paginator(clients, PAGE_SIZE).get_page(request.GET.get("page"))
-    clinical_ids = set(clinical_clients_for(request.user).values_list("pk", flat=True))
-    shared_ids = set(staff.shared_clients.values_list("pk", flat=True)) if staff.role == Role.THERAPIST else set()
+    clients = search_clients(clients_for(request.user), query).select_related("therapist")
+    page = Paginator(clients.order_by("last_name", "first_name", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    # Access is decided for the clients on this page only (one bounded query), never for the whole clinic.
+    shown = list(page.object_list)
+    shared_ids = shared_ids_among(staff, shown) if staff.role == Role.THERAPIST else set()
+    clinical_ids = clinical_ids_among(request.user, shown)
     rows = [
         {
             "client": c,
@@ -59,7 +66,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
             # Front desk opens the contact card; a therapist only the records they may see.
             "linked": staff.role != Role.THERAPIST or c.pk in clinical_ids,
         }
-        for c in page.object_list
+        for c in shown
     ]
     return render(request, "clinic/client_list.html", {"page": page, "rows": rows, "query": query, "staff": staff})
 
