@@ -205,7 +205,7 @@ def test_demo_is_never_loaded_in_production(tmp_path):
         tmp_path,
         "demo",
         BACKCARE_ENV="production",
-        BACKCARE_SECRET_KEY="x" * 60,
+        BACKCARE_SECRET_KEY="demo-refused-in-production-" + "k3y" * 12,
         BACKCARE_AUDIT_KEY="1:" + "a" * 40,
         BACKCARE_ALLOWED_HOSTS="clinic.example.org",
     )

@@ -36,6 +36,8 @@ def test_no_template_email_or_module_hard_codes_an_emergency_number():
             continue
         if path.name == "models.py" and path.parent.name == "clinic":
             continue  # the defaults by country live there
+        if path.name == "check.py" and path.parent.name == "clinical":
+            continue  # `rules --check`'s own pattern for refusing telephone numbers in rule texts
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if HARD_CODED.search(line) and "svg" not in line and "polygon" not in line:
                 found.append(f"{path.relative_to(SOURCE)}:{number}: {line.strip()[:100]}")

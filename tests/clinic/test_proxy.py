@@ -32,6 +32,7 @@ EXAMPLE = ROOT / "examples" / "nginx-backcare.conf"
 PRODUCTION = {
     "BACKCARE_ENV": "production",
     "BACKCARE_SECRET_KEY": "k3y-" + "Qx7vN2pL9zR4tW8m" * 4,
+    "BACKCARE_AUDIT_KEY": "1:" + "Hm4sT8wQ2zK6pV9x" * 3,
     "BACKCARE_ALLOWED_HOSTS": "127.0.0.1",
     "BACKCARE_BEHIND_PROXY": "true",
 }
@@ -225,7 +226,7 @@ def test_http_redirects_once_to_https(deployment):
 AUDITED_ADDRESSES = """
 import json
 from backcare.clinic.models import AuditEvent
-print(json.dumps(sorted(set(AuditEvent.objects.filter(user__username="owner", ip_address__isnull=False)
+print(json.dumps(sorted(set(AuditEvent.objects.filter(user__username="therapist1", ip_address__isnull=False)
       .values_list("ip_address", flat=True)))))
 """
 
@@ -239,8 +240,8 @@ print(json.dumps({row["ip_address"]: row["n"] for row in rows}))
 
 
 def test_the_audit_records_the_client_address_not_the_proxy_s(deployment):
-    owner = Visitor(deployment, "127.0.0.4")
-    status, headers, _ = owner.sign_in("owner", "demo-owner-2026")
+    owner = Visitor(deployment, "127.0.0.4")  # a therapist: the demo owner would first set up an authenticator app
+    status, headers, _ = owner.sign_in("therapist1", "demo-therapist1-2026")
     assert status == 302 and headers["Location"] == "/", headers
     # A client's own X-Forwarded-For is replaced by nginx, never believed.
     status, _, page = owner.request("GET", "/dashboard/", **{"X-Forwarded-For": "198.51.100.9"})

@@ -187,6 +187,7 @@ def test_server_stops_cleanly(tmp_path, how):
 PRODUCTION = {
     "BACKCARE_ENV": "production",
     "BACKCARE_SECRET_KEY": "k3y-" + "Qx7vN2pL9zR4tW8m" * 4,
+    "BACKCARE_AUDIT_KEY": "1:" + "Hm4sT8wQ2zK6pV9x" * 3,
     "BACKCARE_ALLOWED_HOSTS": "127.0.0.1",
     "BACKCARE_SSL_REDIRECT": "false",
 }
