@@ -2,7 +2,7 @@
 
 Run tests (all of them, or some files) on PostgreSQL instead of SQLite:
 
-    cd /work/main && BACKCARE_TEST_DB=postgres .venv/bin/pytest -q -x tests/clinic/test_services_core.py
+    BACKCARE_TEST_DB=postgres .venv/bin/pytest -q -x tests/clinic/test_services_core.py
 
 `backcare.web.test_settings` then starts a cluster in /tmp/backcare-pg-XXXXXXXX (initdb, trust authentication on
 127.0.0.1 and a Unix socket inside that folder only, fsync off, a free TCP port), points Django at it and puts its URL
