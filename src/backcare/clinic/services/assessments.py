@@ -116,13 +116,8 @@ def record(
         client=screening.client,
         screening=screening,
         withdrawn=gone,
-        assessed_by=assessment.assessed_by.strip(),
-        service=assessment.service.strip(),
-        assessed_on=assessment.assessed_on,
-        outcome=assessment.outcome.strip(),
-        reason=assessment.reason.strip(),
-        letter=assessment.letter or "",
         recorded_by=staff,
+        **_recorded(assessment),
     )
     audit.record(
         staff.user,
@@ -167,13 +162,8 @@ def record_referral_outcome(
         client=referral.client,
         referral=referral,
         screening=referral.screening,
-        assessed_by=assessment.assessed_by.strip(),
-        service=assessment.service.strip(),
-        assessed_on=assessment.assessed_on,
-        outcome=assessment.outcome.strip(),
-        reason=assessment.reason.strip(),
-        letter=assessment.letter or "",
         recorded_by=staff,
+        **_recorded(assessment),
     )
     audit.record(
         staff.user,
@@ -184,3 +174,15 @@ def record_referral_outcome(
         request=request,
     )
     return row
+
+
+def _recorded(assessment: Assessment) -> dict[str, Any]:
+    """What an assessment keeps of what staff typed, trimmed: the same for a withdrawal and a referral outcome."""
+    return {
+        "assessed_by": assessment.assessed_by.strip(),
+        "service": assessment.service.strip(),
+        "assessed_on": assessment.assessed_on,
+        "outcome": assessment.outcome.strip(),
+        "reason": assessment.reason.strip(),
+        "letter": assessment.letter or "",
+    }
