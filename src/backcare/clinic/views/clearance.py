@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -110,12 +112,17 @@ def clearance_letter(request: HttpRequest, pk: int) -> HttpResponse:
     client = get_client(request.user, clearance.client_id, clinical=True)
     if not clearance.letter:
         raise Http404("No letter was uploaded with this clearance.")
+    return private_file(request, client, clearance.letter, "clearance letter", clearance)
+
+
+def private_file(request: HttpRequest, client: Any, stored: Any, what: str, obj: Any) -> HttpResponse:
+    """An uploaded health document (a letter, a signed form), audited as viewed and never cached."""
     try:
-        handle = clearance.letter.open("rb")
+        handle = stored.open("rb")
     except FileNotFoundError:
-        raise Http404("The letter's file is missing.") from None
-    audit.viewed(request, client, "clearance letter", obj=clearance)
-    name = clearance.letter.name.rsplit("/", 1)[-1]
+        raise Http404(f"The {what}'s file is missing.") from None
+    audit.viewed(request, client, what, obj=obj)
+    name = stored.name.rsplit("/", 1)[-1]
     response = FileResponse(handle, content_type=letter_content_type(name), filename=name)
     response["Cache-Control"] = "private, no-store"
     return response

@@ -6,16 +6,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backcare.clinic import audit, once
 from backcare.clinic.access import get_client, require_staff
-from backcare.clinic.forms.clients import ClinicConsentForm, letter_content_type
+from backcare.clinic.forms.clients import ClinicConsentForm
 from backcare.clinic.models import Consent, Role
 from backcare.clinic.services import consent as consent_services
+from backcare.clinic.views.clearance import private_file
 from backcare.clinic.views.clients import add_service_errors
 
 
@@ -84,15 +85,7 @@ def consent_paper_form(request: HttpRequest, pk: int) -> HttpResponse:
     client = get_client(request.user, consent.client_id, clinical=True)
     if not consent.paper_form:
         raise Http404("No paper form was uploaded with this consent.")
-    try:
-        handle = consent.paper_form.open("rb")
-    except FileNotFoundError:
-        raise Http404("The form's file is missing.") from None
-    audit.viewed(request, client, "signed consent form", obj=consent)
-    name = consent.paper_form.name.rsplit("/", 1)[-1]
-    response = FileResponse(handle, content_type=letter_content_type(name), filename=name)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return private_file(request, client, consent.paper_form, "signed consent form", consent)
 
 
 urlpatterns = [
