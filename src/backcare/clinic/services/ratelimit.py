@@ -50,6 +50,6 @@ def hit(scope: str, value: str, *, limit: int, window: dt.timedelta) -> bool:
         counter, _ = RateCount.objects.get_or_create(scope=scope, key=key, window_start=start)
         RateCount.objects.filter(pk=counter.pk).update(count=F("count") + 1)
         count = RateCount.objects.filter(pk=counter.pk).values_list("count", flat=True).get()
-    if count == 1:  # the first request of a window clears the windows that ended
-        RateCount.objects.filter(scope=scope, window_start__lt=start).delete()
+        if count == 1:  # the first request of a window clears the windows that ended, inside the same queue
+            RateCount.objects.filter(scope=scope, window_start__lt=start).delete()
     return count <= limit
