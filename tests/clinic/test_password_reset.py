@@ -9,12 +9,15 @@ import statistics
 import time
 
 import pytest
-from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client as PageClient
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backcare.clinic.models import AuditEvent
 from backcare.clinic.services.mail import wait_for_sent
+from backcare.common.models import UserSession
+from backcare.common.sessions import end_sessions_of
 from clinic_fixtures import PASSWORD, login
 from scheduling.test_reminders_smtp import Inbox, body_text, smtp_server
 
@@ -158,8 +161,9 @@ def test_a_reset_signs_out_every_session_of_the_user(client, therapist, front_de
     set_new_password(client, reset_link(inbox, "theo@x.test"))
     assert not signed_in(laptop) and not signed_in(phone)
     assert signed_in(colleague)
-    users = [s.get_decoded().get("_auth_user_id") for s in Session.objects.all()]
+    users = [s.get_decoded().get("_auth_user_id") for s in UserSession.objects.all()]
     assert str(therapist.user.pk) not in users and str(front_desk.user.pk) in users
+    assert list(UserSession.objects.exclude(user_id=None).values_list("user_id", flat=True)) == [front_desk.user.pk]
     event = AuditEvent.objects.get(action="password_reset")
     assert event.detail == {"other_sessions_ended": 2}
 
@@ -190,3 +194,19 @@ def test_a_client_changes_their_password_from_the_portal(client, client_record):
     assert response.status_code == 302
     client_record.user.refresh_from_db()
     assert client_record.user.check_password(NEW_PASSWORD)
+
+
+def test_ending_a_users_sessions_is_one_delete_however_many_sessions_the_clinic_has(therapist, front_desk):
+    for _ in range(3):
+        sign_in("fred")
+    mine = [sign_in("theo") for _ in range(2)]
+    with CaptureQueriesContext(connection) as few:
+        assert end_sessions_of(therapist.user.pk) == 2
+    for _ in range(20):
+        sign_in("fred")
+    mine = [sign_in("theo") for _ in range(2)]
+    with CaptureQueriesContext(connection) as many:
+        assert end_sessions_of(therapist.user.pk) == 2
+    assert len(many) == len(few) == 1, many.captured_queries  # one DELETE ... WHERE user_id = %s
+    assert not any(signed_in(b) for b in mine)
+    assert UserSession.objects.filter(user_id=front_desk.user.pk).count() == 23

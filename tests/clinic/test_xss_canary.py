@@ -115,6 +115,8 @@ NOT_USER_TEXT = {
     "common.OutboundMessage.body_html": "composed by the system (never shown on a page)",
     "common.OutboundMessage.claimed_by": "made by the system",
     "common.OutboundMessage.last_error": "the mail server's answer (shown escaped on the outbox page)",
+    "common.UserSession.session_key": "made by the system",
+    "common.UserSession.session_data": "made by the system (signed session data, shown on no page)",
 }
 
 # Responses a browser does not render as a page: calendar files (a calendar app shows their text as text), PDFs and

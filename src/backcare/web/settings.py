@@ -230,6 +230,8 @@ OTP_TOTP_ISSUER = os.environ.get("BACKCARE_TOTP_ISSUER", "Backcare")
 BACKCARE_SECOND_FACTOR_TRIES = env_int("BACKCARE_SECOND_FACTOR_TRIES", 5)
 
 # Sessions end after 30 minutes without a request (IdleTimeoutMiddleware) and when the browser closes.
+# Database sessions that know their user, so one user's sessions can be ended at once (backcare.common.sessions).
+SESSION_ENGINE = "backcare.common.sessions"
 SESSION_IDLE_SECONDS = env_int("BACKCARE_IDLE_MINUTES", 30) * 60
 SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
 SESSION_SAVE_EVERY_REQUEST = True

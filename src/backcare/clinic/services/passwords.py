@@ -4,28 +4,27 @@
   is built in the request but handed to the mail server in the background (`mail.send_email_soon`).
 - Requests are limited per address (RESET_PER_ADDRESS an hour: more are answered the same but send nothing) and
   per client address (RESET_PER_IP an hour: more are refused with 429), counted in the database.
-- After a change or a reset, every other session of the user ends: the session rows are deleted (database-backed
-  session engines), and Django refuses any session whose password hash no longer matches in any case.
+- After a change or a reset, every other session of the user ends: its rows are deleted in one indexed delete
+  (backcare.common.sessions keeps each session's user), and Django refuses any session whose password hash no
+  longer matches in any case.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.contrib.sessions.models import Session
 from django.template import loader
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from backcare.clinic import audit
 from backcare.clinic.services import ratelimit
 from backcare.clinic.services.mail import send_email_soon
+from backcare.common.sessions import end_sessions_of
 
 WINDOW = dt.timedelta(hours=1)
 
@@ -67,18 +66,8 @@ def request_reset(email: str, users: list[Any], request: Any) -> None:
 
 
 def end_other_sessions(user: Any, *, keep: str | None = None) -> int:
-    """Delete every stored session of this user but `keep` (the current one); the number ended."""
-    if not settings.SESSION_ENGINE.endswith(("sessions.backends.db", "sessions.backends.cached_db")):
-        return 0  # other engines: Django's session hash check signs them out at their next request
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.session_key == keep:
-            continue
-        if session.get_decoded().get("_auth_user_id") == str(user.pk):
-            store(session_key=session.session_key).delete()  # the cache too, for cached_db
-            ended += 1
-    return ended
+    """End every session of this user but `keep` (the current one); the number ended."""
+    return end_sessions_of(user.pk, keep=keep)
 
 
 def password_set(user: Any, request: Any, *, how: str) -> None:
