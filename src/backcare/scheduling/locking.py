@@ -35,8 +35,8 @@ How every write that creates or moves a live appointment runs (`run_guarded`)
        ``room_id`` and for ``client_id`` over ``tstzrange(starts_at, ends_at)``, each ``WHERE status IN`` the live
        statuses ``AND NOT override`` (btree_gist; migration 0009 widened them to the day's statuses). A
        concurrent transaction that passed step 3 at the same moment fails here with ExclusionViolation: that
-       cannot happen through these services while the lock is held, but it does if anything writes around them; it is turned into `BookingConflict` (never a server error), the
-       conflict looked up again to name it.
+       cannot happen through these services while the lock is held, but it does if anything writes around them;
+       it is turned into `BookingConflict` (never a server error), the conflict looked up again to name it.
     5. Record the audit event in the same transaction, and commit.
 
 Status changes
