@@ -4,8 +4,8 @@
 therapists and a front desk; client X of therapist A and client Y of therapist B, both with portal logins, each with
 signed consent, a submitted and reviewed intake, screenings, a physician's clearance, an ended course and an active
 course with sessions (one completed with a deviation, one stopped), Roland-Morris scores, a referral, appointments
-(one booked, one cancelled, one offered from the waitlist, one that began ten minutes ago) and a waitlist entry; a client Z without a portal login
-who has an open invitation; a calendar feed token for therapist A.
+(one booked, one cancelled, one offered from the waitlist, one that began ten minutes ago) and a waitlist entry;
+a client Z without a portal login who has an open invitation; a calendar feed token for therapist A.
 
 Every free text a user can type is filled with `text(label)`, so the XSS canary test can fill it with a script.
 
