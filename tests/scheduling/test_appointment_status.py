@@ -278,3 +278,21 @@ def test_status_buttons_on_the_appointment_page(client, world):
     login(client, world.therapist.user)
     body = client.get(url).content.decode()
     assert "Start the session note" in body and "Completed" in body
+
+
+def test_a_waitlist_offer_taken_or_declined_is_signalled(world, signals):
+    from backcare.scheduling.services import waitlist
+
+    day = future_day(7)
+    entry = waitlist.join_waitlist(world.cora, world.massage, day, day, by=world.front_desk.user)
+    hold = waitlist.place_hold(entry, therapist=world.therapist, room=world.room1, starts_at=at(day, 10))
+    waitlist.accept_hold(hold, by=world.cora.user)
+    other = world.client()
+    second = waitlist.join_waitlist(other, world.massage, day, day, by=world.front_desk.user)
+    declined = waitlist.place_hold(second, therapist=world.therapist, room=world.room1, starts_at=at(day, 12))
+    waitlist.decline_hold(declined, by=world.front_desk.user)
+    assert [(pk, old, new) for pk, old, new, _by, _inside in signals] == [
+        (hold.pk, "held", "booked"),
+        (declined.pk, "held", "declined"),
+    ]
+    assert signals[0][3] == world.cora.user and all(inside for *_, inside in signals)
