@@ -4,8 +4,8 @@
 therapists and a front desk; client X of therapist A and client Y of therapist B, both with portal logins, each with
 signed consent, a submitted and reviewed intake, screenings, a physician's clearance, an ended course and an active
 course with sessions (one completed with a deviation, one stopped), Roland-Morris scores, a referral, appointments
-(one booked, one cancelled, one offered from the waitlist) and a waitlist entry; a client Z without a portal login
-who has an open invitation; a calendar feed token for therapist A.
+(one booked, one cancelled, one offered from the waitlist, one that began ten minutes ago) and a waitlist entry;
+a client Z without a portal login who has an open invitation; a calendar feed token for therapist A.
 
 Every free text a user can type is filled with `text(label)`, so the XSS canary test can fill it with a script.
 
@@ -94,6 +94,8 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "appointment_detail": {"pk": "appointment"},
     "appointment_move": {"pk": "appointment"},
     "appointment_cancel": {"pk": "appointment"},
+    "appointment_status": {"pk": "appointment"},
+    "appointment_start_note": {"pk": "appointment"},
     "portal_cancel": {"pk": "appointment"},
     "portal_offer": {"pk": "hold"},
     "portal_waitlist_leave": {"pk": "waitlist_entry"},
@@ -418,14 +420,34 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
         note=text("waitlist note"),
     )
     hold = waitlist.place_hold(entry, therapist=therapist, room=room, starts_at=at + dt.timedelta(days=1))
-    from backcare.scheduling.models import ReminderLog
+    # An appointment that began ten minutes ago (booked ahead, then moved to now), for the day's pages.
+    from django.db.models import F
 
+    from backcare.scheduling.models import Appointment, ReminderLog
+
+    now_on = booking.book_appointment(
+        client,
+        service,
+        at + dt.timedelta(hours=6),
+        therapist=therapist,
+        room=world["room2"] if day_offset else room,
+        by=therapist.user,
+        course=course,
+    )
+    shift = timezone.now() - dt.timedelta(minutes=10) - now_on.starts_at
+    Appointment.objects.filter(pk=now_on.pk).update(
+        starts_at=F("starts_at") + shift,
+        ends_at=F("ends_at") + shift,
+        busy_from=F("busy_from") + shift,
+        busy_until=F("busy_until") + shift,
+    )
     side.ids.update(
         outbox_message=ReminderLog.objects.get(appointment=booked, kind="booked").message_id,
         appointment=booked.pk,
         cancelled_appointment=cancelled.pk,
         late_cancelled_appointment=late.pk,
         overbooked_appointment=overbooked.pk,
+        appointment_today=now_on.pk,
         waitlist_entry=entry.pk,
         hold=hold.pk,
     )

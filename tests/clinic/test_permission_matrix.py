@@ -78,6 +78,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "appointment_book": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
     "appointment_move": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
     "appointment_cancel": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    # the day: every member of staff reads Today (a therapist their own); a status button with no status, or one
+    # pressed on a day ahead, comes back with its message; starting the note opens the record: not for B or the desk
+    "today": ("302", "200", "200", "200", "200", "403", "403"),
+    "appointment_status": (L, "405/302", "405/302", "405/302", "405/302", "405/403", "405/403"),
+    "appointment_start_note": (L, "405/302", "405/302", "405/404", "405/403", "405/403", "405/403"),
     # booking a course's sessions reads the course: not for therapist B
     "course_booking": (L, "200/200", "200/200", "404/404", "200/200", "403/403", "403/403"),
     "portal_appointments": ("302", "403", "403", "403", "403", "200", "200"),

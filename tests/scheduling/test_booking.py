@@ -194,7 +194,7 @@ def test_cancellation_window(world, clinic):
         booking.cancel_appointment(a, by=world.front_desk.user)
     assert "give a reason" in e.value.message_dict["late_reason"][0]
     cancelled = booking.cancel_appointment(a, by=world.front_desk.user, late_reason="Client is ill, phoned in")
-    assert cancelled.status == "cancelled" and cancelled.late_change_reason == "Client is ill, phoned in"
+    assert cancelled.status == "late_cancelled" and cancelled.late_change_reason == "Client is ill, phoned in"
     assert AuditEvent.objects.get(action="cancel_appointment").detail["late_reason"] == "Client is ill, phoned in"
     # Outside the window the client cancels online.
     later = book(world, world.cora, at(future_day(5), 10))

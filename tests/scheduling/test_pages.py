@@ -425,7 +425,7 @@ def test_cancelling_with_a_reason_and_the_late_window(client, world):
     )
     assert response.status_code == 302
     appointment.refresh_from_db()
-    assert appointment.status == "cancelled" and appointment.cancel_reason == "Client ill"
+    assert appointment.status == "late_cancelled" and appointment.cancel_reason == "Client ill"
     assert appointment.late_change_reason == "Phoned at 8"
     again = client.post(reverse("appointment_cancel", args=[appointment.pk]), {"reason": "again"})
     assert again.status_code == 302 and "already cancelled" in text(client.get(again["Location"]))

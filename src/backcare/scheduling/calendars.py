@@ -123,6 +123,8 @@ def appointment_event(
         event.add("description", " ".join(lines))
     if cancelled or appointment.status in (
         Appointment.Status.CANCELLED,
+        Appointment.Status.LATE_CANCELLED,
+        Appointment.Status.NO_SHOW,
         Appointment.Status.EXPIRED,
         Appointment.Status.DECLINED,
     ):

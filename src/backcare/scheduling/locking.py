@@ -3,8 +3,10 @@
 This docstring is the one written statement of the policy; docs/scheduling.md links here.
 
 What is guarded
-    An appointment is *live* while it is booked, or held for a waitlisted client and its hold has not expired. For
-    live appointments that are not deliberate overbookings (`override`):
+    An appointment is *live* while the visit goes ahead (booked, arrived, in treatment or completed: the statuses
+    `models.LIVE_STATUSES` names), or held for a waitlisted client and its hold has not expired. Cancelled (early or
+    late), no-show, expired and declined appointments free their time. For live appointments that are not
+    deliberate overbookings (`override`):
 
     - a therapist's busy intervals (`busy_from`-`busy_until`, the client's time plus the service's turnover before
       and after) never overlap;
@@ -30,12 +32,18 @@ How every write that creates or moves a live appointment runs (`run_guarded`)
        ("Theo Therapist is already booked 10:00-11:00").
     4. Write inside a savepoint. On PostgreSQL the exclusion constraints of migration 0002 are the last word:
        ``EXCLUDE USING gist (therapist_id WITH =, tstzrange(busy_from, busy_until) WITH &&)`` and the same for
-       ``room_id`` and for ``client_id`` over ``tstzrange(starts_at, ends_at)``, each ``WHERE status IN ('booked',
-       'held') AND NOT override`` (btree_gist). A concurrent transaction that passed step 3 at the same moment fails
-       here with ExclusionViolation: that cannot happen through these services while the lock is held, but it
-       does if anything writes around them; it is turned into `BookingConflict` (never a server error), the
-       conflict looked up again to name it.
+       ``room_id`` and for ``client_id`` over ``tstzrange(starts_at, ends_at)``, each ``WHERE status IN`` the live
+       statuses ``AND NOT override`` (btree_gist; migration 0009 widened them to the day's statuses). A
+       concurrent transaction that passed step 3 at the same moment fails here with ExclusionViolation: that
+       cannot happen through these services while the lock is held, but it does if anything writes around them;
+       it is turned into `BookingConflict` (never a server error), the conflict looked up again to name it.
     5. Record the audit event in the same transaction, and commit.
+
+Status changes
+    Moving a visit along (booked, arrived, in treatment, completed) keeps it live and moves no time, and marking it
+    a no-show or cancelling it only frees time, so `backcare.scheduling.services.status` takes a row lock on the
+    appointment (``SELECT ... FOR UPDATE``; on SQLite the IMMEDIATE transaction's write lock) rather than this guard.
+    Nothing turns a freed appointment live again.
 
 Deliberate overbooking
     Only the clinic owner, with a reason; the row is marked `override` (excluded from the constraints), the audit

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backcare.clinic.models import Client, Clinic, Course, StaffMember
+from backcare.clinic.models import Client, Clinic, Course, StaffMember, TreatmentSession
 
 
 class Room(models.Model):
@@ -118,7 +118,16 @@ class Absence(models.Model):
         constraints = [models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="scheduling_absence_order")]
 
 
-LIVE_STATUSES = ("booked", "held")  # the statuses that can take time (a hold only until it expires)
+# The statuses that take their time (a hold only until it expires). An appointment keeps its time from booking to
+# completion: arrived, in treatment and completed are the booked visit going ahead, so the therapist, the room and
+# the client stay taken (and a completed visit stays in the history exactly as its booking did). Cancelled, late
+# cancelled and no-show free it (a no-show is marked once the visit has begun: the rest of the hour may be used),
+# as do a lapsed or declined offer. The partial indexes below, the exclusion constraints (migration 0009) and
+# `live_q` all read this one list.
+# In alphabetical order, as `LiteralIn` writes them, so that the queries' condition reads as the indexes' does.
+LIVE_STATUSES = ("arrived", "booked", "completed", "held", "in_treatment")
+# The live statuses of a visit that is going ahead (the booking and what follows it; every one but a hold).
+VISIT_STATUSES = ("arrived", "booked", "completed", "in_treatment")
 # What the availability search reads of a live appointment besides whose it is (see Appointment.Meta.indexes).
 BUSY_COLUMNS = ("busy_from", "busy_until", "starts_at", "ends_at", "status", "hold_expires_at")
 
@@ -127,15 +136,21 @@ class Appointment(models.Model):
     """A booked visit, or a time-limited hold offered to a waitlisted client.
 
     `starts_at`-`ends_at` is the client's time; `busy_from`-`busy_until` adds the service's turnover and is the time
-    the therapist and the room are taken. An appointment is *live* while it is booked, or held and its hold has not
-    expired. No therapist, room or client is in two live appointments at once (see `backcare.scheduling.locking`),
-    except rows the owner deliberately overbooked (`override`), which the database constraints leave out.
+    the therapist and the room are taken. An appointment is *live* while it is booked (or arrived, in treatment,
+    completed: see LIVE_STATUSES), or held and its hold has not expired. No therapist, room or client is in two
+    live appointments at once (see `backcare.scheduling.locking`), except rows the owner deliberately overbooked
+    (`override`), which the database constraints leave out.
     """
 
     class Status(models.TextChoices):
         HELD = "held", "Offered (held for a waitlisted client)"
         BOOKED = "booked", "Booked"
+        ARRIVED = "arrived", "Arrived"
+        IN_TREATMENT = "in_treatment", "In treatment"
+        COMPLETED = "completed", "Completed"
+        NO_SHOW = "no_show", "Did not come"
         CANCELLED = "cancelled", "Cancelled"
+        LATE_CANCELLED = "late_cancelled", "Cancelled late (inside the cancellation window)"
         EXPIRED = "expired", "Offer expired"
         DECLINED = "declined", "Offer declined"
 
@@ -164,6 +179,12 @@ class Appointment(models.Model):
     cancel_reason = models.TextField(blank=True)
     late_change_reason = models.TextField(blank=True, help_text="Why staff changed it inside the cancellation window.")
     submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The session note written for this visit. The link lives here, on the scheduling side, because scheduling sits
+    # above the clinic (the clinic's session knows nothing of appointments); one note belongs to one appointment.
+    session = models.OneToOneField(
+        TreatmentSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointment"
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True, help_text="When the status last changed.")
 
     class Meta:
         ordering = ["starts_at", "id"]
@@ -210,9 +231,13 @@ class Appointment(models.Model):
 
     def is_live(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
-        if self.status == self.Status.BOOKED:
+        if self.status in VISIT_STATUSES:
             return True
         return self.status == self.Status.HELD and self.hold_expires_at is not None and self.hold_expires_at > now
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status in (self.Status.CANCELLED, self.Status.LATE_CANCELLED)
 
 
 class LiteralIn(models.lookups.In):
@@ -232,12 +257,16 @@ Appointment._meta.get_field("status").register_lookup(LiteralIn)
 
 
 def live_q(now: datetime, prefix: str = "") -> Q:
-    """Appointments that take their time: booked, or held with an unexpired hold. The first term repeats the
+    """Appointments that take their time: a visit going ahead (booked, arrived, in treatment, completed), or held
+    with an unexpired hold. The first term repeats the
     statuses in the form the partial indexes' condition has, so that the database may use them."""
     return Q(**{f"{prefix}status__literal_in": LIVE_STATUSES}) & (
-        Q(**{f"{prefix}status": Appointment.Status.BOOKED})
+        Q(**{f"{prefix}status__literal_in": VISIT_STATUSES})
         | Q(**{f"{prefix}status": Appointment.Status.HELD, f"{prefix}hold_expires_at__gt": now})
     )
+
+
+CANCELLED_STATUSES = ("cancelled", "late_cancelled")
 
 
 class WaitlistEntry(models.Model):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from backcare.scheduling.views import booking, calendar, portal, setup, waitlist
+from backcare.scheduling.views import booking, calendar, day, portal, setup, waitlist
 
 urlpatterns = [
     *calendar.urlpatterns,
+    *day.urlpatterns,
     *booking.urlpatterns,
     *portal.urlpatterns,
     *setup.urlpatterns,

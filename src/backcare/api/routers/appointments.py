@@ -41,7 +41,18 @@ from backcare.scheduling.views import (
 
 router = Router(tags=["appointments"])
 Reason = text(500)
-AppointmentStatus = Literal["held", "booked", "cancelled", "expired", "declined"]
+AppointmentStatus = Literal[
+    "held",
+    "booked",
+    "arrived",
+    "in_treatment",
+    "completed",
+    "no_show",
+    "cancelled",
+    "late_cancelled",
+    "expired",
+    "declined",
+]
 
 
 class AppointmentOut(Schema):

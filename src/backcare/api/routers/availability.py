@@ -19,7 +19,7 @@ from backcare.api.schemas import Id, query_int
 from backcare.clinic import access
 from backcare.clinic.models import Course, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
-from backcare.scheduling.models import Appointment, Service
+from backcare.scheduling.models import VISIT_STATUSES, Service
 from backcare.scheduling.services.availability import Slot, find_slots, suggest_course
 from backcare.scheduling.views import client_gate_text, client_services, staff_gate_text, treatment_gate
 
@@ -135,7 +135,7 @@ def suggest_course_times(request: HttpRequest, query: Query[SuggestionQuery], co
         raise Problem(409, "This course has ended.", kind="course-ended")
     if not gate.allowed:
         raise Problem(409, staff_gate_text(request.user, course.client, gate), kind="hard-stop")
-    booked = course.appointments.filter(status=Appointment.Status.BOOKED).count()
+    booked = course.appointments.filter(status__in=VISIT_STATUSES).count()
     remaining = course.sessions_planned - booked
     if remaining <= 0:
         raise Problem(409, "Every planned session of this course is booked.", kind="course-full")

@@ -17,6 +17,7 @@ from backcare.clinic.services.assessments import Assessment
 from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.outcomes import record_pain
 from backcare.clinic.services.screening import latest_screening, run_screening, treatment_gate
+from backcare.clinic.signals import session_recorded
 from backcare.clinical.vocabulary import PRESSURE_SCALE, REGIONS, TECHNIQUES
 
 HEALTH_UPDATE_VALID = timedelta(hours=12)
@@ -256,6 +257,7 @@ def record_session(
         },
         request=request,
     )
+    session_recorded.send(sender=TreatmentSession, session=session, staff=staff, request=request)
     return session
 
 

@@ -663,7 +663,14 @@ class _Export:
 
     def appointment(self, appointment: Any) -> None:
         self.rooms[appointment.room_id] = appointment.room
-        status = {"booked": "booked", "held": "pending"}.get(appointment.status, "cancelled")
+        status = {
+            "booked": "booked",
+            "held": "pending",
+            "arrived": "arrived",
+            "in_treatment": "checked-in",
+            "completed": "fulfilled",
+            "no_show": "noshow",
+        }.get(appointment.status, "cancelled")
         out: dict[str, Any] = {"resourceType": "Appointment", "status": status}
         if status == "cancelled":
             out["cancelationReason"] = codes.concept(

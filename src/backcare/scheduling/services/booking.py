@@ -11,7 +11,7 @@ The rules:
 - the screening allows treatment (`treatment_gate`); a service marked `assessment` may also be booked by a client who
   has not been screened yet (the first visit, where the intake is reviewed), never while a screening blocks;
 - cancelling or moving inside the clinic's cancellation window (`Clinic.cancellation_hours`): clients may not, staff
-  may with a reason;
+  may with a reason; an appointment cancelled then is `late_cancelled`;
 - overbooking (a time that is taken) only by the owner, with a reason, recorded in the audit trail.
 """
 
@@ -34,7 +34,17 @@ from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
 from backcare.clinic.services.screening import treatment_gate
 from backcare.scheduling import locking
 from backcare.scheduling.locking import BookingConflict
-from backcare.scheduling.models import Absence, Appointment, Room, Service, WaitlistEntry, WorkingHours, as_dict, live_q
+from backcare.scheduling.models import (
+    VISIT_STATUSES,
+    Absence,
+    Appointment,
+    Room,
+    Service,
+    WaitlistEntry,
+    WorkingHours,
+    as_dict,
+    live_q,
+)
 from backcare.scheduling.services.availability import (
     MIN_COURSE_GAP_DAYS,
     Slot,
@@ -45,6 +55,7 @@ from backcare.scheduling.services.availability import (
     required_techniques,
     technique_names,
 )
+from backcare.scheduling.services.status import announce
 
 HOLD_MINUTES = 30
 
@@ -266,6 +277,7 @@ def release_expired(q: Q, *, now: datetime) -> list[Appointment]:
         if not changed:
             continue
         hold.status = Appointment.Status.EXPIRED
+        announce(hold, Appointment.Status.HELD, None)
         if hold.waitlist_entry_id is not None:
             WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.WAITING
@@ -512,16 +524,21 @@ def cancel_appointment(
     if appointment.starts_at <= now:
         raise ValidationError("This appointment has already started.")
     late = check_late_change(appointment, actor=actor, late_reason=late_reason, now=now, what="cancelled")
-    appointment.status = Appointment.Status.CANCELLED
+    # Inside the cancellation window the appointment is cancelled late (billing may charge for it).
+    appointment.status = Appointment.Status.LATE_CANCELLED if late else Appointment.Status.CANCELLED
     appointment.cancelled_at = now
+    appointment.status_changed_at = now
     appointment.cancel_reason = reason.strip()
     if late:
         appointment.late_change_reason = late_reason.strip()
-    appointment.save(update_fields=["status", "cancelled_at", "cancel_reason", "late_change_reason"])
+    appointment.save(
+        update_fields=["status", "cancelled_at", "status_changed_at", "cancel_reason", "late_change_reason"]
+    )
     detail: dict[str, Any] = {**as_dict(appointment), "reason": appointment.cancel_reason}
     if late:
         detail["late_reason"] = appointment.late_change_reason
     _record(actor, "cancel_appointment", appointment, detail, request)
+    announce(appointment, Appointment.Status.BOOKED, actor.audit_user)
     _confirm(appointment, "cancelled")
     _offer_freed(appointment.therapist, appointment.room, appointment.service, appointment.starts_at)
     return appointment
@@ -563,7 +580,7 @@ def book_course(
         existing = list(Appointment.objects.filter(submission_key__startswith=f"{submission_key}:").order_by("pk"))
         if existing:
             return existing
-    booked = course.appointments.filter(status=Appointment.Status.BOOKED).count()
+    booked = course.appointments.filter(status__in=VISIT_STATUSES).count()
     if booked + len(slots) > course.sessions_planned:
         raise ValidationError(
             f"The course plans {course.sessions_planned} sessions; {booked} are booked already, so at most "

@@ -36,6 +36,7 @@ from backcare.scheduling.services.booking import (
     place,
     release_expired,
 )
+from backcare.scheduling.services.status import announce
 
 
 @transaction.atomic
@@ -189,7 +190,9 @@ def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointme
     )
     hold.status = Appointment.Status.BOOKED
     hold.hold_expires_at = None
-    hold.save(update_fields=["status", "hold_expires_at"])
+    hold.status_changed_at = now
+    hold.save(update_fields=["status", "hold_expires_at", "status_changed_at"])
+    announce(hold, Appointment.Status.HELD, actor.audit_user)
     if hold.waitlist_entry_id is not None:
         WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.BOOKED)
     _record(actor, "accept_hold", hold, as_dict(hold), request)
@@ -209,7 +212,9 @@ def decline_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointm
     if hold.status != Appointment.Status.HELD:
         raise ValidationError("This offer is no longer open.")
     hold.status = Appointment.Status.DECLINED
-    hold.save(update_fields=["status"])
+    hold.status_changed_at = timezone.now()
+    hold.save(update_fields=["status", "status_changed_at"])
+    announce(hold, Appointment.Status.HELD, actor.audit_user)
     if hold.waitlist_entry_id is not None:
         WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.WAITING)
     _record(actor, "decline_hold", hold, as_dict(hold), request)

@@ -41,7 +41,7 @@ from backcare.scheduling.forms import (
     therapists_of,
 )
 from backcare.scheduling.locking import BookingConflict
-from backcare.scheduling.models import Appointment, Room, Service
+from backcare.scheduling.models import VISIT_STATUSES, Appointment, Room, Service
 from backcare.scheduling.services import booking
 from backcare.scheduling.services.availability import Slot, clinic_zone, find_slots, suggest_course
 from backcare.scheduling.views import render_local, replace_gate_error, staff_appointment, staff_gate_text
@@ -344,7 +344,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     clinic = appointment.clinic
     now = timezone.now()
     status = 200
-    if appointment.status == Appointment.Status.CANCELLED:
+    if appointment.is_cancelled:
         messages.info(request, "This appointment is already cancelled.")
         return redirect("appointment_detail", pk=appointment.pk)
     cancellable = appointment.status == Appointment.Status.BOOKED and appointment.starts_at > now
@@ -419,7 +419,7 @@ def course_booking(request: HttpRequest, pk: int) -> HttpResponse:
     audit.viewed(request, client, "course booking", obj=course)
     today = timezone.localdate(timezone=zone)
     booked = list(
-        course.appointments.filter(status=Appointment.Status.BOOKED)
+        course.appointments.filter(status__in=VISIT_STATUSES)
         .select_related("therapist", "room", "service")
         .order_by("starts_at")
     )

@@ -2,7 +2,8 @@
 
 Every member of staff sees the whole clinic's calendar, with names only: time, client, service, room or therapist,
 never anything clinical (the front desk reads it too). An appointment's page follows the client's contact-details
-permission: all staff of the clinic; a link to the client's record, which checks its own permissions.
+permission: all staff of the clinic; a link to the client's record, which checks its own permissions. It carries the
+status buttons the reader may press (`services.status.moves_for`) and, for the client's therapist, the session note.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from django.views.decorators.http import require_GET
 
 from backcare.clinic import access, audit
 from backcare.scheduling.forms import rooms_of, therapists_of
-from backcare.scheduling.models import Absence, Appointment, WorkingHours, live_q
+from backcare.scheduling.models import (
+    CANCELLED_STATUSES,
+    VISIT_STATUSES,
+    Absence,
+    Appointment,
+    WorkingHours,
+    live_q,
+)
+from backcare.scheduling.services import status as status_service
 from backcare.scheduling.services.availability import clinic_zone, day_bounds
 from backcare.scheduling.views import render_local, staff_appointment
 
@@ -55,10 +64,10 @@ class Row:
 
 
 def _kind(appointment: Appointment, now: datetime) -> str | None:
-    if appointment.status == Appointment.Status.CANCELLED:
+    if appointment.is_cancelled:
         return "cancelled"
-    if appointment.status == Appointment.Status.BOOKED:
-        return "booked"
+    if appointment.status in VISIT_STATUSES:
+        return "booked"  # arrived, in treatment and completed visits are drawn as the booking they were
     if appointment.is_live(now):
         return "held"
     return None  # expired or declined offers are not shown
@@ -84,7 +93,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
     days = [first + timedelta(days=i) for i in range(7 if view == "week" else 1)]
     lo, hi = day_bounds(days[0], days[-1], zone)
 
-    shown = live_q(now) | Q(status=Appointment.Status.CANCELLED) if show_cancelled else live_q(now)
+    shown = live_q(now) | Q(status__in=CANCELLED_STATUSES) if show_cancelled else live_q(now)
     appointments = list(
         Appointment.objects.filter(shown, clinic=clinic, starts_at__lt=hi, ends_at__gt=lo)
         .select_related("client", "therapist", "room", "service")
@@ -181,9 +190,18 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     audit.viewed(request, appointment.client, "appointment", obj=appointment)
     now = timezone.now()
     clinic = appointment.clinic
+    clinical = access.can_see_clinical(request.user, appointment.client)
+    moves = status_service.moves_for(appointment, staff=staff, clinical=clinical, now=now)
     context = {
         "staff": staff,
         "appointment": appointment,
+        "moves": [(new, status_service.BUTTONS[new]) for new in moves],
+        # A visit that has begun (or was completed) without its note: the therapist writes it from here.
+        "note_due": clinical
+        and appointment.session_id is None
+        and appointment.status in (Appointment.Status.IN_TREATMENT, Appointment.Status.COMPLETED)
+        and not appointment.service.assessment,
+        "sees_note": clinical and appointment.session_id is not None,
         "client": appointment.client,
         "is_live": appointment.is_live(now),
         "changeable": appointment.status == Appointment.Status.BOOKED and appointment.starts_at > now,

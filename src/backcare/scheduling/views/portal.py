@@ -219,7 +219,7 @@ def portal_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     client = portal_client(request.user)
     appointment = client_appointment(client, pk)
     now = timezone.now()
-    if appointment.status == Appointment.Status.CANCELLED:
+    if appointment.is_cancelled:
         messages.info(request, "This appointment is already cancelled.")
         return redirect("portal_appointments")
     in_time = appointment.status == Appointment.Status.BOOKED and appointment.starts_at - now >= _window(client)
