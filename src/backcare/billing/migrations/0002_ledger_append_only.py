@@ -20,7 +20,9 @@ def _sqlite() -> list[str]:
 def _postgres() -> list[str]:
     statements = [
         """CREATE FUNCTION billing_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN RAISE EXCEPTION '% rows are issued records: they cannot be changed or deleted', TG_TABLE_NAME; END $$"""
+           BEGIN
+             RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' rows are issued records: they cannot be changed or deleted';
+           END $$"""
     ]
     for table in TABLES:
         statements.append(
