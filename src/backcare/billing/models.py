@@ -45,10 +45,10 @@ class BillingSettings(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="GBP")
     tax_exempt = models.BooleanField(default=True, help_text="Massage therapy is often exempt; then no tax is added.")
     tax_rate_bp = models.PositiveIntegerField(default=0, help_text="Tax rate in basis points: 2000 is 20%.")
-    tax_label = models.CharField(max_length=20, default="VAT")
+    tax_label = models.CharField(max_length=100, default="VAT")
     legal_name = models.CharField(max_length=200, blank=True)
-    tax_number = models.CharField(max_length=40, blank=True, help_text="VAT or tax registration number.")
-    company_number = models.CharField(max_length=40, blank=True)
+    tax_number = models.CharField(max_length=100, blank=True, help_text="VAT or tax registration number.")
+    company_number = models.CharField(max_length=100, blank=True)
     late_cancellation_fee = models.PositiveIntegerField(default=0, help_text="Minor units; 0: no fee.")
     no_show_fee = models.PositiveIntegerField(default=0, help_text="Minor units; 0: no fee.")
 
@@ -68,8 +68,8 @@ class Practitioner(models.Model):
     """What an insurer asks of a massage receipt: the therapist's professional registration."""
 
     staff = models.OneToOneField(StaffMember, on_delete=models.CASCADE, related_name="practitioner")
-    registration_body = models.CharField(max_length=100, blank=True)
-    registration_number = models.CharField(max_length=60, blank=True)
+    registration_body = models.CharField(max_length=200, blank=True)
+    registration_number = models.CharField(max_length=100, blank=True)
 
     def __str__(self) -> str:
         return f"{self.staff}: {self.registration_body} {self.registration_number}".strip()
@@ -149,7 +149,7 @@ class Invoice(Immutable):
     therapist = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices")
     # What the document said when it was issued: later changes to the clinic or the therapist do not rewrite it.
     therapist_name = models.CharField(max_length=200, blank=True)
-    therapist_registration = models.CharField(max_length=200, blank=True)
+    therapist_registration = models.CharField(max_length=400, blank=True)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     tax_rate_bp = models.PositiveIntegerField(default=0)
     net = models.PositiveIntegerField()
@@ -259,7 +259,7 @@ class Payment(Immutable):
     method = models.CharField(max_length=10, choices=Method.choices)
     amount = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
-    reference = models.CharField(max_length=100, blank=True, help_text="Terminal slip or bank reference.")
+    reference = models.CharField(max_length=200, blank=True, help_text="Terminal slip or bank reference.")
     note = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=64, unique=True)
     taken_at = models.DateTimeField(default=timezone.now)
