@@ -144,3 +144,15 @@ def test_staff_invoice_a_visit_by_hand(client, billing):
     response = client.post(reverse("appointment_invoice", args=[appointment.pk]))
     invoice = Invoice.objects.get(appointment=appointment)
     assert response["Location"] == reverse("invoice_detail", args=[invoice.pk])
+
+
+def test_invoice_document_escapes_what_users_typed(billing):
+    script = '<script>alert("xss")</script>'
+    settings = services.settings_for(billing.clinic)
+    settings.legal_name = settings.tax_number = script
+    settings.save()
+    Practitioner.objects.create(staff=billing.therapist, registration_body=script, registration_number=script)
+    invoice = services.bill_session(billing.appointment(), by=billing.owner.user)
+    note = services.credit_note(invoice, 100, script, by=billing.owner.user)
+    for html in (documents.invoice_html(invoice), documents.invoice_html(note)):
+        assert script not in html and "&lt;script&gt;" in html
