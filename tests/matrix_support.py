@@ -436,6 +436,20 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
     )
 
 
+def add_clinic_billing(world: dict[str, Any], x: Side, y: Side, front_desk: Any, text: Any) -> None:
+    from backcare.billing import services
+
+    world["front_desk"] = front_desk
+    settings = services.settings_for(world["clinic"])
+    for name in ("legal_name", "tax_number", "company_number", "tax_label"):
+        setattr(settings, name, text(f"billing {name.replace('_', ' ')}"))
+    settings.late_cancellation_fee = 2500
+    settings.save()
+    services.set_price(world["service"], 6000, by=world["owner"].user)
+    add_billing(world, x, x.client.therapist, text)
+    add_billing(world, y, y.client.therapist, text)
+
+
 def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) -> None:
     """The side's booked session invoiced, part paid (with a reference and a note), credited in part (a reason);
     its late cancellation's fee; a package of four."""
@@ -464,7 +478,10 @@ def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) ->
     side.ids.update(invoice=invoice.pk, fee_invoice=fee.pk if fee else None)
 
 
-def build_world(text: Any = default_text) -> World:
+def build_world(text: Any = default_text, *, billing: bool = False) -> World:
+    """The data set; with `billing`, each side's invoices, payments, credit note, fee and package too (the page
+    tests' data; left out elsewhere because the erasure of a client with financial records is not settled yet:
+    see docs/billing.md)."""
     from django.contrib.auth.tokens import default_token_generator
     from django.core.cache import cache
     from django.utils import timezone
@@ -499,17 +516,8 @@ def build_world(text: Any = default_text) -> World:
     y = build_side(world, therapist_b, "yuri", text, "Y")
     add_scheduling(world, x, therapist_a, text, 0)
     add_scheduling(world, y, therapist_b, text, 3)
-    from backcare.billing import services as billing
-
-    world["front_desk"] = front_desk
-    settings = billing.settings_for(clinic)
-    for name in ("legal_name", "tax_number", "company_number", "tax_label"):
-        setattr(settings, name, text(f"billing {name.replace('_', ' ')}"))
-    settings.late_cancellation_fee = 2500
-    settings.save()
-    billing.set_price(world["service"], 6000, by=owner.user)
-    add_billing(world, x, therapist_a, text)
-    add_billing(world, y, therapist_b, text)
+    if billing:
+        add_clinic_billing(world, x, y, front_desk, text)
     for side, own in ((x, therapist_a), (y, therapist_b)):  # the set-up pages: each side's therapist
         side.ids.update(room=world["room"].pk, service=world["service"].pk, therapist=own.pk, absence=absence.pk)
     z = Client.objects.create(

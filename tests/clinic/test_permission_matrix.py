@@ -166,7 +166,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def world(db):
-    return build_world()
+    return build_world(billing=True)
 
 
 def observe(page_client, url, pattern, user):

@@ -161,7 +161,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def world(db):
-    return build_world(canary)
+    return build_world(canary, billing=True)
 
 
 def test_every_model_text_field_is_known():
