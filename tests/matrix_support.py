@@ -112,6 +112,11 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "register": {"token": "invitation_token"},
     "password_reset_confirm": {"uidb64": "reset_uid", "token": "reset_token"},
     "calendar_feed": {"token": "calendar_token"},
+    # billing
+    "client_billing": {"pk": "client"},
+    "invoice_detail": {"pk": "invoice"},
+    "invoice_pdf": {"pk": "invoice"},
+    "appointment_invoice": {"pk": "appointment"},
 }
 
 
@@ -453,7 +458,52 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
     )
 
 
-def build_world(text: Any = default_text) -> World:
+def add_clinic_billing(world: dict[str, Any], x: Side, y: Side, front_desk: Any, text: Any) -> None:
+    from backcare.billing import services
+
+    world["front_desk"] = front_desk
+    settings = services.settings_for(world["clinic"])
+    for name in ("legal_name", "tax_number", "company_number", "tax_label"):
+        setattr(settings, name, text(f"billing {name.replace('_', ' ')}"))
+    settings.late_cancellation_fee = 2500
+    settings.save()
+    services.set_price(world["service"], 6000, by=world["owner"].user)
+    add_billing(world, x, x.client.therapist, text)
+    add_billing(world, y, y.client.therapist, text)
+
+
+def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) -> None:
+    """The side's booked session invoiced, part paid (with a reference and a note), credited in part (a reason);
+    its late cancellation's fee; a package of four."""
+    from django.utils import timezone
+
+    from backcare.billing import services
+    from backcare.billing.models import Practitioner
+    from backcare.scheduling.models import Appointment
+
+    owner, desk = world["owner"].user, world["front_desk"].user
+    Practitioner.objects.create(
+        staff=therapist, registration_body=text("registration body"), registration_number=text("registration number")
+    )
+    invoice = services.bill_session(Appointment.objects.get(pk=side.ids["appointment"]), by=therapist.user)
+    services.take_payment(
+        side.client, 1000, "card", key=f"world-{side.client.pk}", by=desk, invoice=invoice,
+        reference=text("payment reference"), note=text("payment note"),
+    )  # fmt: skip
+    services.credit_note(invoice, 500, text("credit note reason"), by=owner)
+    fee = services.raise_fee(
+        Appointment.objects.get(pk=side.ids["late_cancelled_appointment"]), "late_cancellation", by=desk
+    )
+    services.sell_package(
+        side.client, world["service"], 4, 20000, timezone.localdate() + dt.timedelta(days=90), by=desk
+    )
+    side.ids.update(invoice=invoice.pk, fee_invoice=fee.pk if fee else None)
+
+
+def build_world(text: Any = default_text, *, billing: bool = False) -> World:
+    """The data set; with `billing`, each side's invoices, payments, credit note, fee and package too (the page
+    tests' data; left out elsewhere because the erasure of a client with financial records is not settled yet:
+    see docs/billing.md)."""
     from django.contrib.auth.tokens import default_token_generator
     from django.core.cache import cache
     from django.utils import timezone
@@ -488,6 +538,8 @@ def build_world(text: Any = default_text) -> World:
     y = build_side(world, therapist_b, "yuri", text, "Y")
     add_scheduling(world, x, therapist_a, text, 0)
     add_scheduling(world, y, therapist_b, text, 3)
+    if billing:
+        add_clinic_billing(world, x, y, front_desk, text)
     for side, own in ((x, therapist_a), (y, therapist_b)):  # the set-up pages: each side's therapist
         side.ids.update(room=world["room"].pk, service=world["service"].pk, therapist=own.pk, absence=absence.pk)
     z = Client.objects.create(

@@ -51,7 +51,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def world(db):
-    return build_world()
+    return build_world(billing=True)
 
 
 def form_pages(page_client, world):

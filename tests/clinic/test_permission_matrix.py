@@ -122,6 +122,14 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "client_import": (L, "200/200", "200/200", "200/200", "403/403", "403/403", "403/403"),
     # the secret feed address is the credential: it answers without a login
     "calendar_feed": ("200", "200", "200", "200", "200", "200", "200"),
+    # billing: the front desk and the owner take money and see every client's billing (no clinical notes on it); a
+    # therapist reads their own sessions' billing; a client downloads their own invoices and receipts
+    "client_billing": (L, "200/200", "200/403", "404/404", "200/200", "403/403", "403/403"),
+    "invoice_detail": (L, "200/200", "200/403", "404/404", "200/200", "403/403", "403/403"),
+    "invoice_pdf": ("302", "200", "200", "404", "200", "200", "404"),
+    "appointment_invoice": (L, "405/302", "405/403", "405/403", "405/302", "405/403", "405/403"),
+    "takings": ("302", "200", "403", "403", "403", "403", "403"),
+    "portal_billing": ("302", "403", "403", "403", "403", "200", "200"),
     # personal API tokens: every signed-in user manages their own (tests/api has the API's own matrix)
     "api_tokens": (L, "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
     # passwords: every signed-in user changes their own; a reset by email is open to all (its link is the credential,
@@ -152,6 +160,8 @@ OWN_THERAPIST_PAGES = {"invite_client"}
 PASSWORD_RESET_PAGES = {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
 # Pages about therapist A (their hours and absences), not about client X: sharing X with B opens none of them.
 STAFF_PAGES = {"setup_hours", "setup_absences", "setup_absence_remove", "staff_two_factor_reset"}
+# Billing of therapist A's own sessions with X: sharing X's record with B does not make them B's sessions.
+OWN_SESSION_PAGES = {"invoice_detail", "invoice_pdf"}
 
 
 @pytest.fixture(autouse=True)
@@ -161,7 +171,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def world(db):
-    return build_world()
+    return build_world(billing=True)
 
 
 def observe(page_client, url, pattern, user):
@@ -232,7 +242,11 @@ def test_another_therapists_client_is_refused_by_id_on_every_page(client, world)
 def test_front_desk_never_sees_clinical_pages(client, world):
     login_as(client, world.front_desk.user)
     for pattern, url, kinds in x_urls(world):
-        if kinds & CLINICAL_KINDS and pattern.name not in CONTACT_PAGES | {"client_detail", "course_booking"}:
+        if kinds & CLINICAL_KINDS and pattern.name not in CONTACT_PAGES | {
+            "client_detail",
+            "course_booking",
+            "client_billing",
+        }:
             assert request(client, "GET", url).status_code == 403, url
     for name in ("client_list", "client_detail", "client_edit", "calendar", "appointment_detail", "slot_search"):
         pattern = next(p for p in all_patterns() if p.name == name)
@@ -257,7 +271,10 @@ def test_sharing_x_with_b_opens_every_page_a_can_open(client, world):
     login_as(client, world.therapist_b.user)
     for pattern, url, _ in x_urls(world):
         expected = EXPECTED[pattern.name][a]
-        if expected != EXPECTED[pattern.name][b] and pattern.name not in STAFF_PAGES | OWN_THERAPIST_PAGES:
+        if (
+            expected != EXPECTED[pattern.name][b]
+            and pattern.name not in STAFF_PAGES | OWN_THERAPIST_PAGES | OWN_SESSION_PAGES
+        ):
             assert observe(client, url, pattern, world.therapist_b.user) == expected, url
     detail = request(client, "GET", reverse("client_detail", args=[world.x.client.pk]))
     assert detail.status_code == 200 and "first name X" in detail.content.decode()

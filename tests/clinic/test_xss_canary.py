@@ -70,6 +70,18 @@ USER_TEXT = {
     "scheduling.Appointment.cancel_reason": "cancel forms",
     "scheduling.Appointment.late_change_reason": "staff change inside the cancellation window",
     "scheduling.WaitlistEntry.note": "waitlist form",
+    "billing.BillingSettings.legal_name": "owner (admin)",
+    "billing.BillingSettings.tax_number": "owner (admin)",
+    "billing.BillingSettings.company_number": "owner (admin)",
+    "billing.BillingSettings.tax_label": "owner (admin)",
+    "billing.Practitioner.registration_body": "owner (admin)",
+    "billing.Practitioner.registration_number": "owner (admin)",
+    "billing.Invoice.reason": "credit note and fee waiver forms",
+    "billing.Invoice.therapist_name": "copied from the therapist's name",
+    "billing.Invoice.therapist_registration": "copied from the therapist's registration",
+    "billing.InvoiceLine.description": "composed from the service's name and a credit note's reason",
+    "billing.Payment.reference": "payment form",
+    "billing.Payment.note": "refund form",
 }
 
 # Text fields nobody types free text into, and why.
@@ -108,6 +120,7 @@ NOT_USER_TEXT = {
     # The outbox's emails are composed by the system from the texts above (the canary reaches the outbox page
     # through the subjects); nobody types into them.
     "common.OutboundMessage.idempotency_key": "made by the system",
+    "billing.Payment.idempotency_key": "hidden one-time key",
     "common.OutboundMessage.kind": "made by the system",
     "common.OutboundMessage.from_email": "a setting",
     "common.OutboundMessage.subject": "composed by the system (shown escaped on the outbox page)",
@@ -125,7 +138,7 @@ NOT_HTML = ("text/calendar", "application/pdf", "application/zip", "text/csv")
 
 
 def text_fields():
-    for label in ("clinic", "scheduling", "common"):
+    for label in ("clinic", "scheduling", "common", "billing"):
         for model in apps.get_app_config(label).get_models():
             for f in model._meta.get_fields():
                 if isinstance(f, models.CharField | models.TextField) and not f.choices:
@@ -150,7 +163,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def world(db):
-    return build_world(canary)
+    return build_world(canary, billing=True)
 
 
 def test_every_model_text_field_is_known():

@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "backcare.common",
     "backcare.clinic",
     "backcare.scheduling",
+    "backcare.billing",
     "backcare.interop",
     "backcare.api",
 ]

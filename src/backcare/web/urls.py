@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("backcare.api.urls")),
     path("", include("backcare.interop.urls")),
+    path("", include("backcare.billing.urls")),
     path("", include("backcare.scheduling.urls")),
     path("", include("backcare.clinic.urls")),
     path("", include("backcare.scheduling.feeds")),

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "backcare.billing"
+    label = "billing"
+    verbose_name = "Billing"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backcare.billing import receivers  # noqa: F401  (connects to appointment_status_changed)

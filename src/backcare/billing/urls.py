@@ -1,0 +1,3 @@
+from backcare.billing.views import urlpatterns
+
+__all__ = ["urlpatterns"]
