@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "backcare.scheduling",
     "backcare.interop",
     "backcare.api",
+    "backcare.demo",
 ]
 
 MIDDLEWARE = [
