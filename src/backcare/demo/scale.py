@@ -128,6 +128,7 @@ SUBJECTIVE = (
 ASSESSMENT = "Good response to the treatment; tension easing each week."
 OBJECTIVE = "Paraspinal tension {tension} of 3 at the lumbar spine; moves freely between positions."
 PLAN_NOTE = "Continue the plan; keep up the daily walk and the exercises shown."
+HOME_PROGRAMME = json.dumps(DEFAULT_HOME_PROGRAMME)
 ID_MARK = "scale-demo-document-id"  # stands for the document id in a cached result's JSON
 
 
@@ -302,7 +303,8 @@ class _Records:
         self.next_id = {m: (m.objects.aggregate(top=models.Max("pk"))["top"] or 0) + 1 for m in _MODELS}
         self.results: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
         self.documents: dict[tuple[str, int, bool, bool], tuple[dict[str, Any], str]] = {}
-        self.start_back: dict[tuple[str, int], tuple[int, dict[str, Any], str]] = {}
+        self.start_back: dict[tuple[str, int], tuple[int, str, str]] = {}
+        self.texts: dict[tuple[Any, ...], str] = {}  # JSON made once: of each plan, document, chart, answer sheet
         self.counts: dict[str, int] = dict.fromkeys([m.__name__ for m in _MODELS], 0)
         self.rows: dict[type[models.Model], list[dict[str, Any]]] = {}
         self.events: list[_Event] = []
@@ -339,6 +341,10 @@ class _Records:
         if cached is None:
             result = screen_document({**document, "id": ID_MARK})
             cached = self.results[key] = (json.dumps(result), result)
+            plan = result.get("plan") or {}
+            self.texts[("plan", key)] = json.dumps(plan)
+            self.texts[("techniques", key)] = json.dumps(plan.get("techniques", []))
+            self.texts[("adjuncts", key)] = json.dumps(plan.get("adjuncts", []))
             self.report.screenings_computed += 1
         return cached
 
@@ -354,14 +360,18 @@ class _Records:
     ) -> tuple[int, dict[str, Any]]:
         text, result = self.screened(document, key)
         ident = self.new_id(Screening)
+        marked = self.texts.get(("document", key))
+        if marked is None:
+            marked = self.texts[("document", key)] = json.dumps({**document, "id": ID_MARK})
+        mark, real = json.dumps(ID_MARK), json.dumps(document["id"])
         self.rows[Screening].append(
             {
                 "id": ident,
                 "client_id": client_id,
                 "intake_id": intake_id,
                 "kind": kind,
-                "document": json.dumps(document),
-                "result": text.replace(json.dumps(ID_MARK), json.dumps(document["id"])),
+                "document": marked.replace(mark, real),
+                "result": text.replace(mark, real),
                 "decision": result["decision"],
                 "referral": result["referral"],
                 "rule_base_version": result["rule_base"]["version"],
@@ -391,7 +401,7 @@ class _Records:
         instrument: str,
         timepoint: str,
         score: int,
-        answers: dict[str, Any] | None = None,
+        answers: str = "{}",
         course_id: int | None = None,
         session_id: int | None = None,
         interpretation: str = "",
@@ -406,7 +416,7 @@ class _Records:
                 "instrument": instrument,
                 "timepoint": timepoint,
                 "score": score,
-                "answers": json.dumps(answers or {}),
+                "answers": answers,
                 "interpretation": interpretation,
                 "recorded_at": at,
                 "recorded_by_id": self.staff[staff_id].user_id,
@@ -539,7 +549,7 @@ class _Records:
                 "client_id": pk,
                 "status": Intake.Status.REVIEWED if therapist else Intake.Status.SUBMITTED,
                 "answers": answers,
-                "document": json.dumps(document),
+                "document": self.rows[Screening][-1]["document"],
                 "started_at": at,
                 "updated_at": reviewed,
                 "submitted_at": reviewed,
@@ -598,7 +608,7 @@ class _Records:
         if cached is None:
             scored = score_start_back(sb["agree"], sb["bothersomeness"])
             answers = {**sb, "psychosocial": scored.psychosocial, "group": scored.group}
-            cached = self.start_back[key] = (scored.total, answers, str(scored.group))
+            cached = self.start_back[key] = (scored.total, json.dumps(answers), str(scored.group))
         total, answers, group = cached
         ident = self.outcome(pk, at, staff_id, "start_back", "intake", total, answers, interpretation=f"{group} risk")
         self.event(at, staff_id, "record_outcome", pk, "outcome", ident, start_back=group)
@@ -651,14 +661,14 @@ class _Records:
                 "therapist_id": staff_id,
                 "screening_id": screening_id,
                 "status": Course.Status.COMPLETED if ended else Course.Status.ACTIVE,
-                "recommended_plan": json.dumps(plan),
-                "techniques": json.dumps(plan["techniques"]),
+                "recommended_plan": self.texts[("plan", key)],
+                "techniques": self.texts[("techniques", key)],
                 "sessions_planned": planned,
                 "weeks": weeks,
                 "reassess_after": reassess,
                 "goals": "Back to a working day without pain above 3.",
-                "adjuncts": json.dumps(plan["adjuncts"]),
-                "home_programme": json.dumps(DEFAULT_HOME_PROGRAMME),
+                "adjuncts": self.texts[("adjuncts", key)],
+                "home_programme": HOME_PROGRAMME,
                 "started_at": start,
                 "ended_at": ended,
                 "end_note": "Goal met. Keeps up the home exercises; return if it flares." if ended else "",
@@ -689,7 +699,18 @@ class _Records:
             update_id, checked = self.screening(
                 pk, intake_id, "pre_session", update, (*key[:3], before), held - timedelta(minutes=10), staff_id
             )
-            self.session(pk, course_id, number, update_id, checked, plan, held, before, after, staff_id)
+            self.session(
+                pk,
+                course_id,
+                number,
+                update_id,
+                checked,
+                self.texts[("techniques", key)],
+                held,
+                before,
+                after,
+                staff_id,
+            )
             if number == reassess:
                 self.rmdq(pk, course_id, held + timedelta(hours=1), staff_id, "reassessment", max(rmdq - 4, 0))
         if ended:
@@ -703,7 +724,7 @@ class _Records:
         number: int,
         update_id: int,
         checked: dict[str, Any],
-        plan: dict[str, Any],
+        techniques: str,
         held: datetime,
         before: int,
         after: int,
@@ -713,11 +734,16 @@ class _Records:
         limit = precautions.get("max_pressure")
         avoid = set(precautions.get("avoid_regions", []))
         tension = max(3 - (number - 1), 1)
-        chart = {
-            region: {"treated": True, "tension": tension, "pain": before}
-            for region in ("lower_back", "buttock_left", "buttock_right")
-            if region not in avoid
-        }
+        chart_key = ("chart", tension, before, tuple(sorted(avoid)))
+        chart = self.texts.get(chart_key)
+        if chart is None:
+            chart = self.texts[chart_key] = json.dumps(
+                {
+                    region: {"treated": True, "tension": tension, "pain": before}
+                    for region in ("lower_back", "buttock_left", "buttock_right")
+                    if region not in avoid
+                }
+            )
         ident = self.new_id(TreatmentSession)
         self.rows[TreatmentSession].append(
             {
@@ -732,8 +758,8 @@ class _Records:
                 "objective": OBJECTIVE.format(tension=tension),
                 "assessment": ASSESSMENT,
                 "plan_note": PLAN_NOTE,
-                "body_chart": json.dumps(chart),
-                "techniques": json.dumps(plan["techniques"]),
+                "body_chart": chart,
+                "techniques": techniques,
                 "pressure": min(3, limit) if limit else 3,
                 "deviations": "[]",
                 "response": TreatmentSession.Response.RELAXED,
@@ -760,7 +786,10 @@ class _Records:
         )
 
     def rmdq(self, pk: int, course_id: int, at: datetime, staff_id: int, timepoint: str, score: int) -> None:
-        ident = self.outcome(pk, at, staff_id, "rmdq", timepoint, score, {"ticked": ticks(score)}, course_id)
+        sheet = self.texts.get(("rmdq", score))
+        if sheet is None:
+            sheet = self.texts[("rmdq", score)] = json.dumps({"ticked": ticks(score)})
+        ident = self.outcome(pk, at, staff_id, "rmdq", timepoint, score, sheet, course_id)
         self.event(at, staff_id, "record_outcome", pk, "outcome", ident, rmdq=score, timepoint=timepoint)
 
 
