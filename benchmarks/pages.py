@@ -288,7 +288,7 @@ def checks(runs: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
         little = small.get(name, {})
         misses = []
         if big.get("status") != 200 or little.get("status") != 200:
-            misses.append(f"answered {big.get('status')}")
+            misses.append("not answered 200 at every size")
             out[name] = {"misses": misses}
             continue
         ratio = big["median_ms"] / max(little["median_ms"], 0.01)
