@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test test-postgres lint bench bench-availability clean
+.PHONY: setup run test test-postgres lint bench bench-availability bench-pages clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -54,6 +54,12 @@ bench: setup
 # per database, so it takes a while. Pass options with ARGS, e.g. `make bench-availability ARGS="--sizes 10000,100000"`.
 bench-availability: setup
 	.venv/bin/python benchmarks/availability.py $(ARGS)
+
+# Every page of each role's menu, the API lists and the exports at 1,000 and 100,000 clients (the clinic of `backcare
+# demo --scale`) on SQLite and PostgreSQL, against the targets of docs/benchmarks.md. The 100,000 build takes minutes;
+# `make bench-pages ARGS="--sizes 1000,10000 --databases sqlite"` for a quicker run.
+bench-pages: setup
+	.venv/bin/python benchmarks/pages.py $(ARGS)
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -70,8 +70,8 @@ def _ids() -> dict[str, list[int]]:
 @pytest.fixture(scope="module")
 def demo(django_db_setup: Any, django_db_blocker: Any) -> Any:
     """The demo clinic and two tokens, for the whole module; rolled back at its end."""
-    from backcare.clinic.demo import build_demo
     from backcare.clinic.models import StaffMember
+    from backcare.demo.clinic import build_demo
 
     STARTED.append(time.monotonic())
     with django_db_blocker.unblock():

@@ -221,8 +221,8 @@ def test_demo_is_never_loaded_in_production(tmp_path):
 def test_demo_goes_through_the_services():
     from django.contrib.auth import get_user_model
 
-    from backcare.clinic.demo import build_demo, working_logins
     from backcare.clinic.models import AuditEvent, Outcome, Screening, TreatmentSession
+    from backcare.demo.clinic import build_demo, working_logins
 
     build_demo()
     # Every screening, session and outcome the services made has its audit event.
@@ -255,7 +255,7 @@ def test_demo_goes_through_the_services():
 
 @pytest.mark.django_db
 def test_demo_logins_open_the_right_pages(client):
-    from backcare.clinic.demo import LOGINS, build_demo
+    from backcare.demo.clinic import LOGINS, build_demo
 
     build_demo()
     for login in LOGINS:
@@ -270,10 +270,10 @@ def test_demo_logins_open_the_right_pages(client):
 def test_demo_sends_no_email():
     from django.core import mail
 
-    from backcare.clinic.demo import build_demo
     from backcare.clinic.models import Invitation
     from backcare.common import outbox
     from backcare.common.models import OutboundMessage
+    from backcare.demo.clinic import build_demo
 
     build_demo()
     assert Invitation.objects.count() == 1
@@ -302,7 +302,7 @@ def test_every_page_reachable_with_the_demo_data_answers_without_an_error(client
     import re
     from urllib.parse import urldefrag, urlsplit
 
-    from backcare.clinic.demo import PASSWORDS, build_demo
+    from backcare.demo.clinic import PASSWORDS, build_demo
 
     build_demo()
     response = client.post("/login/", {"username": username, "password": PASSWORDS[username]}, follow=True)

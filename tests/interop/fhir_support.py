@@ -114,8 +114,8 @@ def demo_data(django_db_blocker: Any) -> DemoData:
 def _build() -> DemoData:
     from django.contrib.auth import get_user_model
 
-    from backcare.clinic.demo import build_demo
     from backcare.clinic.models import AuditEvent, Client, Clinic, StaffMember
+    from backcare.demo.clinic import build_demo
     from backcare.interop.fhir.export import patient_bundle
     from backcare.interop.fhir.importer import import_bundle
     from backcare.interop.fhir.validation import validate_bundle

@@ -19,7 +19,7 @@ DATABASE = "backcare_race_servers"
 
 SETUP = """
 import json
-from backcare.clinic.demo import demo_clinic
+from backcare.demo.clinic import demo_clinic
 from backcare.clinic.models import StaffMember
 from backcare.clinic.services import clients
 import datetime as dt

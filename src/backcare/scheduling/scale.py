@@ -120,13 +120,21 @@ def weeks_at_occupancy(appointments: int, therapists: int, rooms: int, occupancy
 
 
 def _insert_rows(
-    model: Any, rows: Iterator[dict[str, Any]], batch: int, progress: Progress | None, label: str, total: int
+    model: Any,
+    rows: Iterator[dict[str, Any]],
+    batch: int,
+    progress: Progress | None,
+    label: str,
+    total: int,
+    *,
+    ids: bool = False,
 ) -> int:
     """Insert rows (dicts of column values by attribute name) in batches of `batch`, one transaction each, printing
     progress about every 10%. For the big tables this skips model instances and `bulk_create` (three times faster):
     the values go straight to the driver, by COPY on PostgreSQL and one prepared INSERT on SQLite. Columns a row
-    leaves out take the field's default (None for nullable fields, "" for text)."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    leaves out take the field's default (None for nullable fields, "" for text). With `ids`, every row gives its
+    primary key too (the caller resets PostgreSQL's sequences afterwards)."""
+    fields = [f for f in model._meta.concrete_fields if ids or not f.primary_key]
     columns = [f.column for f in fields]
     names = [f.attname for f in fields]
     defaults = {f.attname: (f.get_default() if f.has_default() else (None if f.null else "")) for f in fields}

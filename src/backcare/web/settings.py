@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "backcare.billing",
     "backcare.interop",
     "backcare.api",
+    "backcare.demo",
 ]
 
 MIDDLEWARE = [

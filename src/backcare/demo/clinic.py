@@ -106,21 +106,23 @@ def _staff(clinic: Clinic, username: str, role: str, first: str, last: str, tech
     )
 
 
-def _answers(
-    client: Client,
+def _answers(client: Client, *, therapist: bool, **given: Any) -> dict[str, Any]:
+    return form_answers(intake.Context.for_client(client, therapist=therapist), **given)
+
+
+def form_answers(
+    ctx: intake.Context,
     *,
-    therapist: bool,
     pain: dict[str, Any],
     findings: tuple[dict[str, Any], ...] = (),
     goals: tuple[str, ...] = (),
     start_back: tuple[str, str] | None = None,
     notes: str = "",
 ) -> dict[str, Any]:
-    """The intake form filled in as a person would: every question answered, "yes" only for `findings`.
+    """The intake form filled in as a person would: every question `ctx` asks answered, "yes" only for `findings`.
 
     `pain` holds regions, intensity, duration_weeks, first_episode, onset, medically_assessed; `start_back` the nine
     answers as ("ynnnnnnn", bothersomeness): y where the client agrees with items 1 to 8, then item 9."""
-    ctx = intake.Context.for_client(client, therapist=therapist)
     yes = {f["code"]: f for f in findings}
     answers: dict[str, Any] = {
         "pain_regions": list(pain.get("regions", ["lower_back"])),
@@ -152,7 +154,7 @@ def _answers(
     return answers
 
 
-def _ticks(score: int) -> list[bool]:
+def ticks(score: int) -> list[bool]:
     """A Roland-Morris answer sheet with `score` statements ticked, spread over the questionnaire."""
     order = [1, 2, 12, 17, 10, 8, 20, 15, 3, 5, 11, 22, 9, 13, 6, 16, 4, 0, 7, 14, 18, 19, 21, 23]
     chosen = set(order[:score])
@@ -248,7 +250,7 @@ class _Builder:
 
     def course(self, client: Client, staff: StaffMember, when: dt.datetime, goals: str, rmdq: int) -> Course:
         course = courses.start_course(client, staff=staff, sessions_planned=4, weeks=6, reassess_after=2, goals=goals)
-        baseline = outcomes.record_rmdq(client, ticked=_ticks(rmdq), timepoint="baseline", course=course, by=staff.user)
+        baseline = outcomes.record_rmdq(client, ticked=ticks(rmdq), timepoint="baseline", course=course, by=staff.user)
         _backdate(when.replace(hour=8), course, baseline)
         return course
 
@@ -293,7 +295,7 @@ class _Builder:
 
     def rmdq(self, course: Course, staff: StaffMember, when: dt.datetime, timepoint: str, score: int) -> Outcome:
         outcome = outcomes.record_rmdq(
-            course.client, ticked=_ticks(score), timepoint=timepoint, course=course, by=staff.user
+            course.client, ticked=ticks(score), timepoint=timepoint, course=course, by=staff.user
         )
         _backdate(when, outcome)
         return outcome
@@ -556,4 +558,15 @@ def _schedule(b: _Builder, clinic: Clinic, owner: StaffMember, *therapists: Staf
     b.say(f"  Schedule: 2 rooms, 2 services, weekday hours; {room1.clinic.appointments.count()} appointments booked.")
 
 
-__all__ = ["DEMO_CLINIC_NAME", "LOGINS", "DemoLogin", "build_demo", "demo_clinic", "format_logins", "working_logins"]
+__all__ = [
+    "DEMO_CLINIC_NAME",
+    "LOGINS",
+    "PASSWORDS",
+    "DemoLogin",
+    "build_demo",
+    "demo_clinic",
+    "form_answers",
+    "format_logins",
+    "ticks",
+    "working_logins",
+]
