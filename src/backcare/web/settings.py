@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "backcare.clinic",
     "backcare.scheduling",
     "backcare.interop",
+    "backcare.datarights",
     "backcare.api",
 ]
 

@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("backcare.interop.urls")),
     path("", include("backcare.scheduling.urls")),
     path("", include("backcare.clinic.urls")),
+    path("", include("backcare.datarights.urls")),
     path("", include("backcare.scheduling.feeds")),
 ]

@@ -41,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from backcare.clinic.models import Clinic
-        from backcare.clinic.services.datarights import past_retention, run_retention
+        from backcare.datarights.erasure import past_retention, run_retention
 
         now = _moment(options["now"]) if options["now"] else timezone.now()
         run = run_retention(now=now, dry_run=options["dry_run"])

@@ -1,6 +1,7 @@
 """Data rights: erasure requests under the clinical-record retention duty (this module), a client's full export
-(`datarights_export`) and the de-identified research export (`datarights_research`). docs/data-rights.md explains
-every choice to the clinic. Every write is in these modules and audited; the views only check who asks.
+(`backcare.datarights.export`) and the de-identified research export (`backcare.datarights.research`).
+docs/data-rights.md explains every choice to the clinic. Every write is in these modules and audited; the views only
+check who asks.
 
 Erasure in two steps. `request_erasure` records the request (portal or owner); `confirm_erasure` (the owner) deletes
 at once what the clinic has no duty to keep and marks the clinical record with the day it may go (`keep_until`: last
@@ -42,11 +43,15 @@ from backcare.clinic.models import (
     Referral,
     Role,
     Screening,
+    SignInFailures,
     StaffMember,
     TreatmentSession,
 )
-from backcare.clinic.services.datarights_export import client_zone
+from backcare.clinic.signin import account_key
 from backcare.common import outbox
+from backcare.datarights.export import client_zone
+from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry, live_q
+from backcare.scheduling.services import booking, waitlist
 
 # --- Erasure ------------------------------------------------------------------------------------------------------
 
@@ -123,14 +128,10 @@ class ErasurePlan:
 
 
 def _future_appointments(client: Client, now: dt.datetime) -> QuerySet[Any]:
-    from backcare.scheduling.models import Appointment, live_q
-
     return Appointment.objects.filter(client=client, starts_at__gt=now).filter(live_q(now)).order_by("starts_at")
 
 
 def erasure_plan(client: Client) -> ErasurePlan:
-    from backcare.scheduling.models import CalendarToken, WaitlistEntry
-
     now = timezone.now()
     contact = [f for f in ERASED_CONTACT_FIELDS if getattr(client, f)]
     delete_now = [
@@ -237,9 +238,6 @@ def withdraw_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -
 def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -> ErasureRequest:
     """Step 1, by the owner: delete now what the clinic has no duty to keep, and mark the clinical record with the
     day it may be deleted. Confirming again changes nothing."""
-    from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
-    from backcare.scheduling.services import booking, waitlist
-
     erasure = ErasureRequest.objects.select_for_update().select_related("client", "client__clinic").get(pk=erasure.pk)
     client = erasure.client
     owner = _owner(by, client)
@@ -304,9 +302,6 @@ def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) ->
 def _delete_login_records(username: str) -> int:
     """The login throttle's records of this username (django-axes: attempts, failures, successful logins with IP
     address and browser; the account's failure count): security logs of a login that no longer exists."""
-    from backcare.clinic.models import SignInFailures
-    from backcare.clinic.signin import account_key
-
     counted = SignInFailures.objects.filter(key=account_key(username)).delete()[0]
     if not apps.is_installed("axes"):
         return counted
@@ -353,8 +348,6 @@ class RetentionRun:
 
 def record_counts(client: Client) -> dict[str, int]:
     """How many rows of each kind deleting this client's clinical record removes (for the dry run)."""
-    from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
-
     counts = {
         "clinic.Client": 1,
         "clinic.Consent": client.consents.count(),
@@ -379,8 +372,6 @@ def record_counts(client: Client) -> dict[str, int]:
 def _delete_record(client: Client) -> dict[str, int]:
     """Delete the client and everything about them except the audit trail. The order matters: appointments,
     clearances and courses protect the client or its screenings, so they go first."""
-    from backcare.scheduling.models import Appointment
-
     letters = [c.letter for c in client.clearances.all() if c.letter]
     letters += [a.letter for a in client.assessments.all() if a.letter]
     letters += [c.paper_form for c in client.consents.all() if c.paper_form]
