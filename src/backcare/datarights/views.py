@@ -265,21 +265,19 @@ def client_retention_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     staff = require_staff(request.user, Role.OWNER)
-    requests = list(
-        ErasureRequest.objects.filter(client__clinic=staff.clinic, status__in=datarights.OPEN)
-        .select_related("client", "client__clinic")
-        .order_by("-status", "requested_at")  # waiting for the owner first
-    )
-    for erasure in requests:
-        erasure.effective_keep_until = datarights.effective_keep_until(erasure)  # type: ignore[attr-defined]
-    past = datarights.past_retention(staff.clinic)
-    audit.viewed_many(request, [e.client for e in requests] + [d.client for d in past], "data rights overview")
+    requests = datarights.open_requests(staff.clinic)
+    after = request.GET.get("after")
+    past = datarights.past_retention_page(staff.clinic, after=after)
+    clients = [e.client for e in requests] + [d.client for d in past.items]
+    audit.viewed_many(request, clients, "data rights overview")
     return render(
         request,
         "datarights/overview.html",
         {
             "requests": requests,
-            "past_retention": past,
+            "past_retention": past.items,
+            "next_after": past.next_after,
+            "paged": bool(after),
             "retention_years": datarights.retention_years(staff.clinic),
             "k": datarights_research.K_ANONYMITY,
             "clinic": staff.clinic,
