@@ -30,7 +30,8 @@ from django.db.models import (
     DateTimeField,
     Exists,
     Expression,
-    Max,
+    F,
+    Func,
     OuterRef,
     ProtectedError,
     Q,
@@ -113,24 +114,36 @@ CLINICAL_MOMENTS: tuple[tuple[type[Any], str, str, Q], ...] = (
 NEVER = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
 
+def _moments(client_ref: str) -> list[tuple[QuerySet[Any], str]]:
+    """Each kind of clinical moment of the client `client_ref` names in the outer query: its rows that have one."""
+    return [
+        (model.objects.filter(rows, **{path: OuterRef(client_ref), f"{name}__isnull": False}).order_by(), name)
+        for model, path, name, rows in CLINICAL_MOMENTS
+    ]
+
+
 def last_contact_expression(client_ref: str = "pk") -> Expression:
     """The latest clinical moment of the client `client_ref` names in the outer query (NEVER when there is none):
     one correlated MAX per kind of record, each on the client's index."""
-    moments = [
+    latest = [
         Coalesce(
-            Subquery(
-                model.objects.filter(rows, **{path: OuterRef(client_ref)})
-                .order_by()
-                .values(path)
-                .annotate(m=Max(name))
-                .values("m")[:1],
-                output_field=DateTimeField(),
-            ),
+            Subquery(rows.annotate(m=Func(F(name), function="MAX")).values("m"), output_field=DateTimeField()),
             Value(NEVER, output_field=DateTimeField()),
         )
-        for model, path, name, rows in CLINICAL_MOMENTS
+        for rows, name in _moments(client_ref)
     ]
-    return Greatest(*moments, output_field=DateTimeField())
+    return Greatest(*latest, output_field=DateTimeField())
+
+
+def _no_contact_since(moment: dt.datetime) -> Q:
+    """The client has a clinical record and nothing in it is from `moment` on: a probe of the client's index per
+    kind of record, each stopping at the first row it finds, so no MAX is computed for clients that do not qualify."""
+    moments = _moments("pk")
+    some = Q()
+    for rows, _ in moments:
+        some |= Q(Exists(rows))
+    newer = [~Exists(rows.filter(**{f"{name}__gte": moment})) for rows, name in moments]
+    return Q(*newer) & some
 
 
 def _moment(value: dt.datetime | None) -> dt.datetime | None:
@@ -535,9 +548,10 @@ def first_day_kept(today: dt.date, years: int) -> dt.date:
 def past_retention_query(clinic: Clinic, *, now: dt.datetime | None = None) -> QuerySet[Client]:
     """The clinic's clients whose clinical record has outlived its retention period (last clinical contact +
     `retention_years` before today), with no erasure request under way and nothing booked: records the clinic no
-    longer has a duty to keep, for the owner to review. One query, each client annotated with `last_contact`,
-    oldest contact first. Only clients added longer ago than the retention period can qualify (their record is
-    newer than they are), so only those are looked at."""
+    longer has a duty to keep, for the owner to review. One query, in client order, each client annotated with
+    `last_contact`. It asks whether anything is newer than the cutoff rather than computing every client's latest
+    moment, so a page of it reads only as many clients as it takes to fill the page. Only clients added longer ago
+    than the retention period can qualify (their record is newer than they are), so only those are looked at."""
     now = now or timezone.now()
     zone = ZoneInfo(clinic.time_zone)
     today = now.astimezone(zone).date()
@@ -548,11 +562,10 @@ def past_retention_query(clinic: Clinic, *, now: dt.datetime | None = None) -> Q
     booked = Appointment.objects.filter(client=OuterRef("pk"), starts_at__gt=now).filter(live_q(now))
     return (
         Client.objects.filter(clinic=clinic, created_at__lt=added_before)
+        .filter(_no_contact_since(contact_before), ~Exists(under_way), ~Exists(booked))
         .annotate(last_contact=last_contact_expression())
-        .filter(last_contact__gt=NEVER, last_contact__lt=contact_before)
-        .filter(~Exists(under_way), ~Exists(booked))
         .select_related("clinic")
-        .order_by("last_contact", "pk")
+        .order_by("pk")
     )
 
 
@@ -563,39 +576,29 @@ def _past(client: Client) -> PastRetention:
 
 def past_retention(clinic: Clinic, *, now: dt.datetime | None = None) -> list[PastRetention]:
     """Every record of the clinic past its retention period (`past_retention_query`), oldest contact first."""
-    return [_past(client) for client in past_retention_query(clinic, now=now)]
+    found = [_past(client) for client in past_retention_query(clinic, now=now)]
+    return sorted(found, key=lambda d: (d.last_contact, d.client.pk))
 
 
 @dataclass
 class PastRetentionPage:
     items: list[PastRetention]
-    next_after: str | None  # the cursor of the next page, None on the last
+    next_after: int | None  # the client id the next page starts after, None on the last page
 
 
 def past_retention_page(
-    clinic: Clinic, *, after: str | None = None, size: int | None = None, now: dt.datetime | None = None
+    clinic: Clinic, *, after: str | int | None = None, size: int | None = None, now: dt.datetime | None = None
 ) -> PastRetentionPage:
-    """One page of `past_retention`, after the cursor `after` (from the previous page; an unreadable one starts
-    over): the key (last contact, client id) of the page's last row, so a page costs the same wherever it is."""
+    """One page of `past_retention_query` in client order, after the client id `after` (from the previous page; one
+    that cannot be read starts over): a keyset, so a page costs the same wherever it is."""
     size = size or PAGE_SIZE
     qs = past_retention_query(clinic, now=now)
-    key = _cursor(after)
-    if key is not None:
-        qs = qs.filter(Q(last_contact__gt=key[0]) | Q(last_contact=key[0], pk__gt=key[1]))
+    start = after if isinstance(after, int) else ascii_id(after)
+    if start is not None:
+        qs = qs.filter(pk__gt=start)
     rows = list(qs[: size + 1])
     items = [_past(client) for client in rows[:size]]
-    more = len(rows) > size
-    return PastRetentionPage(items, f"{items[-1].last_contact.isoformat()}~{items[-1].client.pk}" if more else None)
-
-
-def _cursor(text: str | None) -> tuple[dt.datetime, int] | None:
-    moment, _, pk = (text or "").partition("~")
-    client_id = ascii_id(pk)
-    try:
-        last = dt.datetime.fromisoformat(moment)
-    except ValueError:
-        return None
-    return (last, client_id) if client_id is not None and timezone.is_aware(last) else None
+    return PastRetentionPage(items, items[-1].client.pk if len(rows) > size else None)
 
 
 @transaction.atomic
