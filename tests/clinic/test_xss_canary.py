@@ -232,7 +232,7 @@ def test_document_html_escapes_the_canary(world):
     html = documents.referral_letter_html(Referral.objects.get(pk=world.x.ids["referral"]))
     assert not unescaped(html)
     assert html.count("&lt;script&gt;alert(") >= 3  # the client, the physician and the reason at least
-    from backcare.clinic.services.datarights_export import record_html
+    from backcare.datarights.export import record_html
 
     html = record_html(world.x.client)  # the client's whole record, in the data-rights export (HTML and PDF)
     assert not unescaped(html)

@@ -23,8 +23,8 @@ from backcare.clinic.models import (
     Screening,
     TreatmentSession,
 )
-from backcare.clinic.services.datarights_export import csv_bytes, safe_cell
 from backcare.clinical.vocabulary import DECISION_TEXT
+from backcare.datarights.export import csv_bytes, safe_cell
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from matrix_support import build_world, login_as
 

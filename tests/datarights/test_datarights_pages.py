@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from backcare.clinic.models import AuditEvent
-from backcare.clinic.services import datarights
+from backcare.datarights import erasure as datarights
 from matrix_support import build_world, login_as, parse_html
 
 

@@ -30,8 +30,8 @@ from backcare.clinic.models import (
     Screening,
     TreatmentSession,
 )
-from backcare.clinic.services import datarights
 from backcare.common.models import OutboundMessage
+from backcare.datarights import erasure as datarights
 from backcare.scheduling import calendars
 from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
 from matrix_support import PASSWORD, build_world, login_as

@@ -17,8 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backcare.clinic.models import AuditEvent, Client, Consent
-from backcare.clinic.services import consent, courses, datarights, datarights_research, outcomes
-from backcare.clinic.services.datarights_research import K_ANONYMITY, anonymise_groups
+from backcare.clinic.services import consent, courses, outcomes
+from backcare.datarights import erasure as datarights
+from backcare.datarights import research as datarights_research
+from backcare.datarights.research import K_ANONYMITY, anonymise_groups
 from clinic_fixtures import login
 
 _numbers = itertools.count(1)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backcare.clinic.models import AuditEvent, Client, Consent, Course, TreatmentSession
-from backcare.clinic.services import datarights
+from backcare.datarights import erasure as datarights
 from backcare.scheduling.models import Appointment
 from matrix_support import build_world, login_as, parse_html
 

@@ -16,7 +16,7 @@ from backcare.clinic.models import AuditEvent
 from backcare.clinic.services import courses
 from backcare.scheduling import locking
 from backcare.scheduling.models import Appointment
-from backcare.scheduling.services import availability, booking, resources
+from backcare.scheduling.services import availability, booking, placement, resources
 from backcare.scheduling.services.booking import BookingConflict
 
 
@@ -216,7 +216,7 @@ def test_exclusion_violation_becomes_booking_conflict(world, monkeypatch):
     On SQLite there is no such constraint (the write lock makes the check exact), so the check is what refuses."""
     day = future_day(7)
     book(world, world.cora, at(day, 10))
-    real = booking.find_conflicts
+    real = placement.find_conflicts
     calls = []
 
     def blind_first(**kw):
@@ -232,7 +232,7 @@ def test_exclusion_violation_becomes_booking_conflict(world, monkeypatch):
                 "scheduling_no_room_overlap",
                 "scheduling_no_therapist_overlap",
             ]
-        monkeypatch.setattr(booking, "find_conflicts", blind_first)
+        monkeypatch.setattr(placement, "find_conflicts", blind_first)
         with pytest.raises(BookingConflict) as e:
             book(world, other, at(day, 10, 30), room=world.room2)
         assert len(calls) == 2  # blind check, then the lookup that names the conflict

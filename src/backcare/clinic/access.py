@@ -45,6 +45,14 @@ def require_staff(user: Any, *roles: str) -> StaffMember:
     return staff
 
 
+def require_client(user: Any) -> Client:
+    """The portal's client: the signed-in user's own client record, or 403 for anyone else."""
+    client = client_of(user)
+    if client is None:
+        raise PermissionDenied("The portal is for clients.")
+    return client
+
+
 def clients_for(user: Any) -> QuerySet[Client]:
     """Clients whose contact details this user may see."""
     staff = staff_of(user)

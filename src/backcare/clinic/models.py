@@ -619,7 +619,7 @@ TECHNIQUE_CHOICES = [(code, name) for code, name in TECHNIQUES.items()]
 
 
 class ErasureRequest(models.Model):
-    """A client's request to erase their data (see docs/data-rights.md and `services.datarights`).
+    """A client's request to erase their data (see docs/data-rights.md and `backcare.datarights.erasure`).
 
     Requested (from the portal, or recorded by the owner for a request by phone, letter or email) -> confirmed by the
     owner, which deletes at once what may be deleted and keeps the clinical record until `keep_until` -> the

@@ -16,7 +16,6 @@ AREAS = [
     "referrals",
     "courses",
     "documents",
-    "datarights",
     "outbox",
 ]
 

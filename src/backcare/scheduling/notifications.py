@@ -2,8 +2,8 @@
 time held for a waitlisted client. Each is put in the outbox (`backcare.common.outbox`) inside the transaction of
 the change that causes it, so a booking that rolls back sends nothing and a mail server that is down loses nothing:
 
-    queue_confirmation(appointment, "booked")   # in the booking's transaction (booking.py does it)
-    queue_offer(hold)                           # in the hold's transaction (booking.place does it)
+    queue_confirmation(appointment, "booked")   # in the booking's transaction (placement.confirm does it)
+    queue_offer(hold)                           # in the hold's transaction (placement.place does it)
     queue_reminder(appointment)                 # from `send_reminders`
 
 Each email is keyed on (appointment, kind, start time, calendar sequence), so the same event is queued once: the
@@ -236,7 +236,7 @@ def offer_parts(hold: Appointment) -> tuple[str, str]:
 
 def queue_offer(hold: Appointment) -> OutboundMessage | None:
     """Queue the email telling the client that a time they wait for is held for them, once per hold, inside the
-    hold's transaction (`booking.place` does it): the time, the therapist, until when it is held and where to
+    hold's transaction (`placement.place` does it): the time, the therapist, until when it is held and where to
     accept or decline it. No calendar file: nothing is booked until the client accepts."""
     if not hold.client.email:
         return None

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "backcare.scheduling",
     "backcare.billing",
     "backcare.interop",
+    "backcare.datarights",
     "backcare.api",
     "backcare.demo",
 ]

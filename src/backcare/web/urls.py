@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("backcare.billing.urls")),
     path("", include("backcare.scheduling.urls")),
     path("", include("backcare.clinic.urls")),
+    path("", include("backcare.datarights.urls")),
     path("", include("backcare.scheduling.feeds")),
 ]

@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from backcare.clinic import audit
-from backcare.clinic.access import client_of
+from backcare.clinic.access import require_client
 from backcare.clinic.models import Client, Course, Intake, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
@@ -71,10 +71,7 @@ def doctor_word(screening: Screening) -> str:
 
 
 def portal_client(request: HttpRequest) -> Client:
-    client = client_of(request.user)
-    if client is None:
-        raise PermissionDenied("The portal is for clients.")
-    return client
+    return require_client(request.user)
 
 
 def plain_screening(screening: Screening | None) -> dict[str, Any] | None:

@@ -18,22 +18,22 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from backcare.clinic import audit
 from backcare.clinic.models import Client, StaffMember
-from backcare.scheduling.locking import BookingConflict
-from backcare.scheduling.models import Appointment, Room, Service, WaitlistEntry, as_dict
+from backcare.scheduling.models import Appointment, Service, WaitlistEntry, as_dict
 from backcare.scheduling.services.availability import clinic_zone
-from backcare.scheduling.services.booking import (
+from backcare.scheduling.services.placement import (
     HOLD_MINUTES,
-    SYSTEM,
-    _confirm,
-    _record,
     actor_for,
     check_rules,
-    place,
+    confirm,
+    matching_entries,
+    offer_slot,
+    place_hold,
+    record,
     release_expired,
 )
 from backcare.scheduling.services.status import announce
@@ -109,61 +109,6 @@ def leave_waitlist(entry: WaitlistEntry, *, by: Any, request: Any = None) -> Wai
     return entry
 
 
-def matching_entries(therapist: StaffMember, service: Service, starts_at: datetime) -> QuerySet[WaitlistEntry]:
-    """Waiting clients this time suits, first come first served."""
-    day = starts_at.astimezone(clinic_zone(service.clinic)).date()
-    return (
-        WaitlistEntry.objects.filter(
-            clinic_id=service.clinic_id,
-            service=service,
-            status=WaitlistEntry.Status.WAITING,
-            earliest__lte=day,
-            latest__gte=day,
-        )
-        .filter(Q(therapist__isnull=True) | Q(therapist=therapist))
-        .exclude(holds__starts_at=starts_at, holds__therapist=therapist)  # already offered this very time
-        .select_related("client", "client__clinic")
-        .order_by("created_at", "pk")
-    )
-
-
-def place_hold(
-    entry: WaitlistEntry,
-    *,
-    therapist: StaffMember,
-    room: Room,
-    starts_at: datetime,
-    hold_minutes: int = HOLD_MINUTES,
-    request: Any = None,
-) -> Appointment:
-    """Hold this time for the entry's client, and queue the email offering it to them. Raises BookingConflict
-    when it is taken (by a booking or a hold)."""
-    hold = place(
-        actor=actor_for(SYSTEM, entry.clinic_id),
-        client=entry.client,
-        service=entry.service,
-        therapist=therapist,
-        room=room,
-        starts_at=starts_at,
-        hold_minutes=hold_minutes,
-        entry=entry,
-        request=request,
-    )
-    return hold
-
-
-def offer_slot(
-    *, therapist: StaffMember, room: Room, service: Service, starts_at: datetime, hold_minutes: int = HOLD_MINUTES
-) -> Appointment | None:
-    """Offer a freed time to the first waiting client it suits and can be held for; None when nobody takes it."""
-    for entry in matching_entries(therapist, service, starts_at):
-        try:
-            return place_hold(entry, therapist=therapist, room=room, starts_at=starts_at, hold_minutes=hold_minutes)
-        except (BookingConflict, ValidationError):
-            continue  # this client cannot have it (busy then, screening, ...): try the next
-    return None
-
-
 @transaction.atomic
 def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointment:
     """The client (or staff for them) takes the offered time: the hold becomes a booking, if it has not expired."""
@@ -195,8 +140,8 @@ def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointme
     announce(hold, Appointment.Status.HELD, actor.audit_user)
     if hold.waitlist_entry_id is not None:
         WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.BOOKED)
-    _record(actor, "accept_hold", hold, as_dict(hold), request)
-    _confirm(hold, "booked")
+    record(actor, "accept_hold", hold, as_dict(hold), request)
+    confirm(hold, "booked")
     return hold
 
 
@@ -217,7 +162,7 @@ def decline_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointm
     announce(hold, Appointment.Status.HELD, actor.audit_user)
     if hold.waitlist_entry_id is not None:
         WaitlistEntry.objects.filter(pk=hold.waitlist_entry_id).update(status=WaitlistEntry.Status.WAITING)
-    _record(actor, "decline_hold", hold, as_dict(hold), request)
+    record(actor, "decline_hold", hold, as_dict(hold), request)
     if hold.starts_at <= timezone.now():
         return None
     return offer_slot(therapist=hold.therapist, room=hold.room, service=hold.service, starts_at=hold.starts_at)

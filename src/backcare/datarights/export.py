@@ -2,19 +2,21 @@
 few megabytes at most, and WeasyPrint renders the whole PDF in memory anyway) with the FHIR R4 bundle, the record as
 HTML and PDF, one CSV per kind of record, the clearance letters and a README. Every CSV cell goes through
 `safe_cell` against formula injection. See docs/data-rights.md.
+
+What goes in is listed in one place, `SECTIONS`: a new kind of record (billing, say) adds its function there, or
+its tables to a `Table` list, and the archive, its README and the audit event follow.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import importlib.util
 import io
 import json
 import logging
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
@@ -33,7 +35,10 @@ from backcare.clinic.models import (
     StaffMember,
     TreatmentSession,
 )
+from backcare.clinic.services.intake import intake_form
 from backcare.clinical.vocabulary import ADJUNCTS, DECISION_TEXT, REGIONS, TECHNIQUES
+from backcare.interop.fhir.export import ExportInvalid, patient_bundle
+from backcare.scheduling.models import Appointment, CalendarToken, WaitlistEntry
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +107,6 @@ def _techniques(codes: Iterable[str]) -> str:
 
 def _answer_label(key: str) -> str:
     """The question a stored intake answer belongs to, in the client's words where the form has them."""
-    from backcare.clinic.services.intake import intake_form
-
     form = intake_form()
     for question in form.questions:
         if key == question.name:
@@ -139,22 +142,17 @@ class Table:
         return csv_bytes(list(self.columns), ([get(row) for get in self.columns.values()] for row in self.rows))
 
 
-def client_tables(client: Client) -> list[Table]:
-    """Every kind of record about this client, one table each; every query is filtered on this client."""
-    from backcare.scheduling.models import Appointment, CalendarToken, WaitlistEntry
-
+def _at(client: Client) -> Callable[[dt.datetime | None], dt.datetime | None]:
+    """A moment in the clinic's zone (None stays None)."""
     z = client_zone(client)
+    return lambda value: _local(value, z)
 
-    def at(value: dt.datetime | None) -> dt.datetime | None:
-        return _local(value, z)
 
+def record_tables(client: Client) -> list[Table]:
+    """The client and their clinical record (clinic), one table per kind; every query is filtered on this client."""
+    at = _at(client)
     intakes = list(client.intakes.select_related("reviewed_by").order_by("started_at", "id"))
     screenings = list(client.screenings.order_by("created_at", "id"))
-    portal_rows = [("invitation", i.pk, i.created_at, i.expires_at, i.used_at, None) for i in client.invitations.all()]
-    portal_rows += [
-        ("calendar_feed", t.pk, t.created_at, None, None, t.revoked_at)
-        for t in CalendarToken.objects.filter(client=client)
-    ]
     return [
         Table(
             "client.csv",
@@ -367,6 +365,13 @@ def client_tables(client: Client) -> list[Table]:
                 "created_at": lambda r: at(r.created_at),
             },
         ),
+    ]
+
+
+def scheduling_tables(client: Client) -> list[Table]:
+    """The client's appointments and waitlist places (scheduling)."""
+    at = _at(client)
+    return [
         Table(
             "appointments.csv",
             "Every appointment, past and future, including cancelled ones and times offered from the waitlist.",
@@ -404,6 +409,19 @@ def client_tables(client: Client) -> list[Table]:
                 "created_at": lambda w: at(w.created_at),
             },
         ),
+    ]
+
+
+def access_tables(client: Client) -> list[Table]:
+    """Who could reach the record and what was done with it: portal and feed access, erasure requests, the audit
+    trail (kept last: it is the proof of every look at the rest)."""
+    at = _at(client)
+    portal_rows = [("invitation", i.pk, i.created_at, i.expires_at, i.used_at, None) for i in client.invitations.all()]
+    portal_rows += [
+        ("calendar_feed", t.pk, t.created_at, None, None, t.revoked_at)
+        for t in CalendarToken.objects.filter(client=client)
+    ]
+    return [
         Table(
             "portal_access.csv",
             "Invitations to the portal and calendar-feed addresses made for you (dates only; the secret links "
@@ -457,8 +475,6 @@ def _letter_path(clearance: Clearance) -> str:
 
 def record_context(client: Client) -> dict[str, Any]:
     """What the readable record (HTML and PDF) shows: everything, grouped as the clinic works with it."""
-    from backcare.scheduling.models import Appointment
-
     courses = list(client.courses.select_related("therapist").order_by("started_at", "id"))
     for course in courses:
         course.session_list = list(course.sessions.select_related("therapist").order_by("number"))
@@ -505,27 +521,17 @@ def _answer_text(key: str, value: Any) -> str:
 
 def record_html(client: Client) -> str:
     """The readable record: one self-contained HTML page (styles inline, no external assets), also made a PDF."""
-    return render_to_string("clinic/pdf/record.html", record_context(client))
+    return render_to_string("datarights/record.html", record_context(client))
 
 
 def fhir_bundle(client: Client) -> tuple[bytes | None, str]:
-    """The client's FHIR R4 Bundle as JSON (from `backcare.interop.fhir.export.patient_bundle`), or None and the
-    reason it is missing. A bundle that fails FHIR validation is left out rather than withholding the whole export."""
-    if importlib.util.find_spec("backcare.interop.fhir.export") is None:
-        return None, "This installation of Backcare has no FHIR export."
-    module: Any = importlib.import_module("backcare.interop.fhir.export")
-    invalid = getattr(module, "ExportInvalid", ())
+    """The client's FHIR R4 Bundle as JSON (`backcare.interop.fhir.export.patient_bundle`), or None and the reason it
+    is missing. A bundle that fails FHIR validation is left out rather than withholding the whole export."""
     try:
-        bundle: Any = module.patient_bundle(client)
-    except invalid:
+        bundle = patient_bundle(client)
+    except ExportInvalid:
         logger.exception("the FHIR bundle of client %s failed validation", client.pk)
         return None, "The FHIR file could not be made this time; the clinic has been told. Everything else is complete."
-    if hasattr(bundle, "as_json"):
-        bundle = bundle.as_json()
-    if isinstance(bundle, bytes):
-        return bundle, ""
-    if isinstance(bundle, str):
-        return bundle.encode("utf-8"), ""
     return json.dumps(bundle, indent=2, ensure_ascii=False).encode("utf-8"), ""
 
 
@@ -556,13 +562,82 @@ is the proof of who saw your data and when.
 Questions: ask {clinic}{phone}.
 """
 
-FILE_DESCRIPTIONS = {
-    "README.txt": "This file.",
-    "record.html": "Your whole record as one readable page: open it in a web browser.",
-    "record.pdf": "The same record as a PDF, to print or keep.",
-    "fhir/bundle.json": "Your record in HL7 FHIR R4 (4.0.1), the standard format for health records: give it to "
-    "another clinic or to your doctor's system to bring your record in.",
-}
+
+@dataclass
+class Section:
+    """Files of the archive (path -> content), what the README says of each, and notes for what is missing."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def readable_record(client: Client) -> Section:
+    html = record_html(client)
+    return Section(
+        {"record.html": html.encode("utf-8"), "record.pdf": documents.html_to_pdf(html)},
+        {
+            "record.html": "Your whole record as one readable page: open it in a web browser.",
+            "record.pdf": "The same record as a PDF, to print or keep.",
+        },
+    )
+
+
+def fhir_section(client: Client) -> Section:
+    bundle, missing = fhir_bundle(client)
+    if bundle is None:
+        return Section(notes=[f"(No FHIR file: {missing})"])
+    return Section(
+        {"fhir/bundle.json": bundle},
+        {
+            "fhir/bundle.json": "Your record in HL7 FHIR R4 (4.0.1), the standard format for health records: give it "
+            "to another clinic or to your doctor's system to bring your record in."
+        },
+    )
+
+
+def tables_section(*sources: Callable[[Client], list[Table]]) -> Callable[[Client], Section]:
+    """A section of CSV files (`csv/<table>`), one per table of each source, in order."""
+
+    def build(client: Client) -> Section:
+        section = Section()
+        for source in sources:
+            for table in source(client):
+                name = f"csv/{table.filename}"
+                section.files[name] = table.csv()
+                section.descriptions[name] = table.description
+        return section
+
+    return build
+
+
+def clearance_letters(client: Client) -> Section:
+    section = Section()
+    for clearance in client.clearances.all():
+        if clearance.letter:
+            path = _letter_path(clearance)
+            try:
+                with clearance.letter.open("rb") as letter:
+                    section.files[path] = letter.read()
+            except OSError:
+                section.files[path + ".missing.txt"] = b"The clinic's copy of this letter could not be read.\n"
+            section.descriptions[path] = "A letter from your doctor that the clinic keeps with your record."
+    return section
+
+
+# Everything the export holds, in the order of the archive and its README: the one list to extend.
+TABLES: tuple[Callable[[Client], list[Table]], ...] = (record_tables, scheduling_tables, access_tables)
+SECTIONS: tuple[Callable[[Client], Section], ...] = (
+    readable_record,
+    fhir_section,
+    tables_section(*TABLES),
+    clearance_letters,
+)
+
+
+def client_tables(client: Client) -> list[Table]:
+    """Every kind of record about this client, one table each; every query is filtered on this client."""
+    return [table for source in TABLES for table in source(client)]
 
 
 def export_zip(client: Client, *, by: Any, request: Any = None) -> Export:
@@ -573,26 +648,13 @@ def export_zip(client: Client, *, by: Any, request: Any = None) -> Export:
     ):
         raise PermissionDenied("Only the client and the staff who see their clinical record may export it.")
     files: dict[str, bytes] = {}
-    html = record_html(client)
-    files["record.html"] = html.encode("utf-8")
-    files["record.pdf"] = documents.html_to_pdf(html)
-    bundle, fhir_missing = fhir_bundle(client)
-    if bundle is not None:
-        files["fhir/bundle.json"] = bundle
-    descriptions = dict(FILE_DESCRIPTIONS)
-    for table in client_tables(client):
-        name = f"csv/{table.filename}"
-        files[name] = table.csv()
-        descriptions[name] = table.description
-    for clearance in client.clearances.all():
-        if clearance.letter:
-            path = _letter_path(clearance)
-            try:
-                with clearance.letter.open("rb") as letter:
-                    files[path] = letter.read()
-            except OSError:
-                files[path + ".missing.txt"] = b"The clinic's copy of this letter could not be read.\n"
-            descriptions[path] = "A letter from your doctor that the clinic keeps with your record."
+    descriptions = {"README.txt": "This file."}
+    notes: list[str] = []
+    for build in SECTIONS:
+        section = build(client)
+        files.update(section.files)
+        descriptions.update(section.descriptions)
+        notes.extend(section.notes)
     zone = client_zone(client)
     clinic = client.clinic
     now = timezone.localtime(timezone.now(), zone)
@@ -604,8 +666,7 @@ def export_zip(client: Client, *, by: Any, request: Any = None) -> Export:
         when=now.strftime("%d %B %Y at %H:%M"),
     )
     lines = [f"{name}\n    {descriptions.get(name, '')}\n" for name in ["README.txt", *files]]
-    if bundle is None:
-        lines.append(f"(No FHIR file: {fhir_missing})\n")
+    lines += [f"{note}\n" for note in notes]
     foot = README_FOOT.format(
         zone=clinic.time_zone, clinic=clinic.name, phone=f" ({clinic.phone})" if clinic.phone else ""
     )
@@ -628,4 +689,16 @@ def export_zip(client: Client, *, by: Any, request: Any = None) -> Export:
     return Export(buffer.getvalue(), filename, names)
 
 
-__all__ = ["Export", "Table", "client_tables", "client_zone", "csv_bytes", "export_zip", "record_html", "safe_cell"]
+__all__ = [
+    "SECTIONS",
+    "TABLES",
+    "Export",
+    "Section",
+    "Table",
+    "client_tables",
+    "client_zone",
+    "csv_bytes",
+    "export_zip",
+    "record_html",
+    "safe_cell",
+]

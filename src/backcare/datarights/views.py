@@ -1,5 +1,5 @@
 """Data rights pages: the client's full export (portal and staff), erasure requests (portal and owner) and the
-owner's de-identified research export. Thin: `backcare.clinic.services.datarights` does the work and the audit.
+owner's de-identified research export. Thin: the modules of `backcare.datarights` do the work and the audit.
 
 Who: the export is clinical data, so staff need clinical access (owner, the client's therapist or one it is
 shared with; front desk 403, other therapists 404); a client exports only their own. Erasure requests are recorded
@@ -21,11 +21,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backcare.clinic import audit
-from backcare.clinic.access import get_client, require_staff
+from backcare.clinic.access import get_client, require_client, require_staff
 from backcare.clinic.forms.clients import DATE_INPUT_FORMATS, name_fields
 from backcare.clinic.models import Client, ErasureRequest, Role
-from backcare.clinic.services import datarights, datarights_export, datarights_research
-from backcare.clinic.views.portal import portal_client
+from backcare.datarights import erasure as datarights
+from backcare.datarights import export as datarights_export
+from backcare.datarights import research as datarights_research
 
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
@@ -53,7 +54,7 @@ def client_export(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def portal_export(request: HttpRequest) -> HttpResponse:
-    client = portal_client(request)
+    client = require_client(request.user)
     return _zip(datarights_export.export_zip(client, by=request.user, request=request))
 
 
@@ -112,7 +113,7 @@ def _mark_invalid(*forms_: forms.Form) -> None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def portal_erasure(request: HttpRequest) -> HttpResponse:
-    client = portal_client(request)
+    client = require_client(request.user)
     erasure = datarights.open_request(client)
     form = PortalErasureForm()
     if request.method == "POST":
@@ -135,7 +136,7 @@ def portal_erasure(request: HttpRequest) -> HttpResponse:
     audit.viewed(request, client, "erasure request")
     return render(
         request,
-        "clinic/datarights_portal_erasure.html",
+        "datarights/portal_erasure.html",
         {"client": client, "clinic": client.clinic, "erasure": erasure, "form": form, **_plan(client)},
     )
 
@@ -196,7 +197,7 @@ def client_erasure(request: HttpRequest, pk: int) -> HttpResponse:
     audit.viewed(request, client, "erasure request")
     return render(
         request,
-        "clinic/datarights_client_erasure.html",
+        "datarights/client_erasure.html",
         {
             "client": client,
             "erasure": erasure,
@@ -245,7 +246,7 @@ def client_retention_delete(request: HttpRequest, pk: int) -> HttpResponse:
     audit.viewed(request, client, "retention review")
     return render(
         request,
-        "clinic/datarights_retention_delete.html",
+        "datarights/retention_delete.html",
         {
             "client": client,
             "form": form,
@@ -264,21 +265,19 @@ def client_retention_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     staff = require_staff(request.user, Role.OWNER)
-    requests = list(
-        ErasureRequest.objects.filter(client__clinic=staff.clinic, status__in=datarights.OPEN)
-        .select_related("client", "client__clinic")
-        .order_by("-status", "requested_at")  # waiting for the owner first
-    )
-    for erasure in requests:
-        erasure.effective_keep_until = datarights.effective_keep_until(erasure)  # type: ignore[attr-defined]
-    past = datarights.past_retention(staff.clinic)
-    audit.viewed_many(request, [e.client for e in requests] + [d.client for d in past], "data rights overview")
+    requests = datarights.open_requests(staff.clinic)
+    after = request.GET.get("after")
+    past = datarights.past_retention_page(staff.clinic, after=after)
+    clients = [e.client for e in requests] + [d.client for d in past.items]
+    audit.viewed_many(request, clients, "data rights overview")
     return render(
         request,
-        "clinic/datarights_overview.html",
+        "datarights/overview.html",
         {
             "requests": requests,
-            "past_retention": past,
+            "past_retention": past.items,
+            "next_after": past.next_after,
+            "paged": bool(after),
             "retention_years": datarights.retention_years(staff.clinic),
             "k": datarights_research.K_ANONYMITY,
             "clinic": staff.clinic,

@@ -21,8 +21,8 @@ from backcare.clinic.models import (
     Clinic,
     Role,
 )
-from backcare.clinic.services.datarights import OPEN
-from backcare.clinic.services.datarights_export import csv_bytes
+from backcare.datarights.erasure import OPEN
+from backcare.datarights.export import csv_bytes
 
 # --- Research export ------------------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Data rights: erasure requests under the clinical-record retention duty (this module), a client's full export
-(`datarights_export`) and the de-identified research export (`datarights_research`). docs/data-rights.md explains
-every choice to the clinic. Every write is in these modules and audited; the views only check who asks.
+(`backcare.datarights.export`) and the de-identified research export (`backcare.datarights.research`).
+docs/data-rights.md explains every choice to the clinic. Every write is in these modules and audited; the views only
+check who asks.
 
 Erasure in two steps. `request_erasure` records the request (portal or owner); `confirm_erasure` (the owner) deletes
 at once what the clinic has no duty to keep and marks the clinical record with the day it may go (`keep_until`: last
@@ -25,7 +26,20 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, ProtectedError, QuerySet
+from django.db.models import (
+    DateTimeField,
+    Exists,
+    Expression,
+    F,
+    Func,
+    OuterRef,
+    ProtectedError,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from backcare.clinic import access, audit
@@ -42,11 +56,16 @@ from backcare.clinic.models import (
     Referral,
     Role,
     Screening,
+    SignInFailures,
     StaffMember,
     TreatmentSession,
 )
-from backcare.clinic.services.datarights_export import client_zone
+from backcare.clinic.signin import account_key
 from backcare.common import outbox
+from backcare.common.ids import ascii_id
+from backcare.datarights.export import client_zone
+from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry, live_q
+from backcare.scheduling.services import booking, waitlist
 
 # --- Erasure ------------------------------------------------------------------------------------------------------
 
@@ -75,24 +94,66 @@ def respond_by(erasure: ErasureRequest) -> dt.date:
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
+# Every moment that adds to the clinical record, as (model, path to the client, field, which rows): retention runs
+# from the latest. The one definition, read in SQL for one client or for a whole clinic at once.
+CLINICAL_MOMENTS: tuple[tuple[type[Any], str, str, Q], ...] = (
+    (Intake, "client", "updated_at", ~Q(status=Intake.Status.DRAFT)),
+    (Intake, "client", "reviewed_at", Q()),
+    (Screening, "client", "created_at", Q()),
+    (Clearance, "client", "recorded_at", Q()),
+    (Course, "client", "started_at", Q()),
+    (Course, "client", "ended_at", Q()),
+    (TreatmentSession, "course__client", "held_at", Q()),
+    (TreatmentSession, "course__client", "recorded_at", Q()),
+    (Outcome, "client", "recorded_at", Q()),
+    (Referral, "client", "created_at", Q()),
+    (Consent, "client", "signed_at", Q()),
+    (Consent, "client", "withdrawn_at", Q()),
+)
+# Stands for "nothing recorded" inside GREATEST, which on SQLite is NULL as soon as one argument is.
+NEVER = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+
+
+def _moments(client_ref: str) -> list[tuple[QuerySet[Any], str]]:
+    """Each kind of clinical moment of the client `client_ref` names in the outer query: its rows that have one."""
+    return [
+        (model.objects.filter(rows, **{path: OuterRef(client_ref), f"{name}__isnull": False}).order_by(), name)
+        for model, path, name, rows in CLINICAL_MOMENTS
+    ]
+
+
+def last_contact_expression(client_ref: str = "pk") -> Expression:
+    """The latest clinical moment of the client `client_ref` names in the outer query (NEVER when there is none):
+    one correlated MAX per kind of record, each on the client's index."""
+    latest = [
+        Coalesce(
+            Subquery(rows.annotate(m=Func(F(name), function="MAX")).values("m"), output_field=DateTimeField()),
+            Value(NEVER, output_field=DateTimeField()),
+        )
+        for rows, name in _moments(client_ref)
+    ]
+    return Greatest(*latest, output_field=DateTimeField())
+
+
+def _no_contact_since(moment: dt.datetime) -> Q:
+    """The client has a clinical record and nothing in it is from `moment` on: a probe of the client's index per
+    kind of record, each stopping at the first row it finds, so no MAX is computed for clients that do not qualify."""
+    moments = _moments("pk")
+    some = Q()
+    for rows, _ in moments:
+        some |= Q(Exists(rows))
+    newer = [~Exists(rows.filter(**{f"{name}__gte": moment})) for rows, name in moments]
+    return Q(*newer) & some
+
+
+def _moment(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None or value <= NEVER else value
+
+
 def last_clinical_contact(client: Client) -> dt.datetime | None:
     """The latest moment anything was added to the clinical record; retention runs from here."""
-    moments: list[dt.datetime | None] = [
-        client.intakes.exclude(status=Intake.Status.DRAFT).aggregate(m=Max("updated_at"))["m"],
-        client.intakes.aggregate(m=Max("reviewed_at"))["m"],
-        client.screenings.aggregate(m=Max("created_at"))["m"],
-        client.clearances.aggregate(m=Max("recorded_at"))["m"],
-        client.courses.aggregate(m=Max("started_at"))["m"],
-        client.courses.aggregate(m=Max("ended_at"))["m"],
-        TreatmentSession.objects.filter(course__client=client).aggregate(m=Max("held_at"))["m"],
-        TreatmentSession.objects.filter(course__client=client).aggregate(m=Max("recorded_at"))["m"],
-        client.outcomes.aggregate(m=Max("recorded_at"))["m"],
-        client.referrals.aggregate(m=Max("created_at"))["m"],
-        client.consents.aggregate(m=Max("signed_at"))["m"],
-        client.consents.aggregate(m=Max("withdrawn_at"))["m"],
-    ]
-    found = [m for m in moments if m is not None]
-    return max(found) if found else None
+    found = Client.objects.filter(pk=client.pk).annotate(last=last_contact_expression()).values_list("last", flat=True)
+    return _moment(found.first())
 
 
 def retention_years(clinic: Clinic) -> int:
@@ -104,11 +165,13 @@ def retention_years(clinic: Clinic) -> int:
 def keep_until(client: Client, *, today: dt.date | None = None) -> dt.date:
     """The last day the clinical record is kept: last clinical contact + the clinic's retention years. A client with
     no clinical record at all has nothing to keep: today."""
+    return _keep_until(client, last_clinical_contact(client), today=today)
+
+
+def _keep_until(client: Client, last: dt.datetime | None, *, today: dt.date | None = None) -> dt.date:
     zone = client_zone(client)
-    today = today or timezone.localdate(timezone=zone)
-    last = last_clinical_contact(client)
     if last is None:
-        return today
+        return today or timezone.localdate(timezone=zone)
     return add_years(last.astimezone(zone).date(), retention_years(client.clinic))
 
 
@@ -123,14 +186,10 @@ class ErasurePlan:
 
 
 def _future_appointments(client: Client, now: dt.datetime) -> QuerySet[Any]:
-    from backcare.scheduling.models import Appointment, live_q
-
     return Appointment.objects.filter(client=client, starts_at__gt=now).filter(live_q(now)).order_by("starts_at")
 
 
 def erasure_plan(client: Client) -> ErasurePlan:
-    from backcare.scheduling.models import CalendarToken, WaitlistEntry
-
     now = timezone.now()
     contact = [f for f in ERASED_CONTACT_FIELDS if getattr(client, f)]
     delete_now = [
@@ -237,9 +296,6 @@ def withdraw_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -
 def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -> ErasureRequest:
     """Step 1, by the owner: delete now what the clinic has no duty to keep, and mark the clinical record with the
     day it may be deleted. Confirming again changes nothing."""
-    from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
-    from backcare.scheduling.services import booking, waitlist
-
     erasure = ErasureRequest.objects.select_for_update().select_related("client", "client__clinic").get(pk=erasure.pk)
     client = erasure.client
     owner = _owner(by, client)
@@ -304,9 +360,6 @@ def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) ->
 def _delete_login_records(username: str) -> int:
     """The login throttle's records of this username (django-axes: attempts, failures, successful logins with IP
     address and browser; the account's failure count): security logs of a login that no longer exists."""
-    from backcare.clinic.models import SignInFailures
-    from backcare.clinic.signin import account_key
-
     counted = SignInFailures.objects.filter(key=account_key(username)).delete()[0]
     if not apps.is_installed("axes"):
         return counted
@@ -318,9 +371,27 @@ def _delete_login_records(username: str) -> int:
 
 def effective_keep_until(erasure: ErasureRequest) -> dt.date:
     """The later of the day set at confirmation and the day computed now (anything added since, or a longer
-    retention period, keeps the record longer; nothing makes it go sooner)."""
-    computed = keep_until(erasure.client)
+    retention period, keeps the record longer; nothing makes it go sooner). Reads the client's last clinical
+    contact from `client_last_contact` when the query annotated it (see `open_requests`)."""
+    if hasattr(erasure, "client_last_contact"):
+        computed = _keep_until(erasure.client, _moment(erasure.client_last_contact))
+    else:
+        computed = keep_until(erasure.client)
     return max(erasure.keep_until, computed) if erasure.keep_until else computed
+
+
+def open_requests(clinic: Clinic) -> list[ErasureRequest]:
+    """The clinic's open erasure requests, those waiting for the owner first, each with its `effective_keep_until`,
+    in one query."""
+    found = list(
+        ErasureRequest.objects.filter(client__clinic=clinic, status__in=OPEN)
+        .select_related("client", "client__clinic")
+        .annotate(client_last_contact=last_contact_expression("client"))
+        .order_by("-status", "requested_at")
+    )
+    for erasure in found:
+        erasure.effective_keep_until = effective_keep_until(erasure)  # type: ignore[attr-defined]
+    return found
 
 
 # --- Retention (step 2) ---------------------------------------------------------------------------------------------
@@ -353,8 +424,6 @@ class RetentionRun:
 
 def record_counts(client: Client) -> dict[str, int]:
     """How many rows of each kind deleting this client's clinical record removes (for the dry run)."""
-    from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
-
     counts = {
         "clinic.Client": 1,
         "clinic.Consent": client.consents.count(),
@@ -379,8 +448,6 @@ def record_counts(client: Client) -> dict[str, int]:
 def _delete_record(client: Client) -> dict[str, int]:
     """Delete the client and everything about them except the audit trail. The order matters: appointments,
     clearances and courses protect the client or its screenings, so they go first."""
-    from backcare.scheduling.models import Appointment
-
     letters = [c.letter for c in client.clearances.all() if c.letter]
     letters += [a.letter for a in client.assessments.all() if a.letter]
     letters += [c.paper_form for c in client.consents.all() if c.paper_form]
@@ -464,23 +531,74 @@ def retention_status(client: Client, *, now: dt.datetime | None = None) -> tuple
     return PastRetention(client, last, until), ""
 
 
-def past_retention(clinic: Clinic, *, now: dt.datetime | None = None) -> list[PastRetention]:
+PAGE_SIZE = 50
+
+
+def first_day_kept(today: dt.date, years: int) -> dt.date:
+    """The earliest last-contact day whose record is still kept today: a record whose last clinical contact falls
+    before it is past retention (`add_years(day, years) < today`, 29 February included)."""
+    day = add_years(today, -years)
+    while add_years(day - dt.timedelta(days=1), years) >= today:
+        day -= dt.timedelta(days=1)
+    while add_years(day, years) < today:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def past_retention_query(clinic: Clinic, *, now: dt.datetime | None = None) -> QuerySet[Client]:
     """The clinic's clients whose clinical record has outlived its retention period (last clinical contact +
     `retention_years` before today), with no erasure request under way and nothing booked: records the clinic no
-    longer has a duty to keep, for the owner to review. Oldest contact first. Only clients added longer ago than the
-    retention period can qualify (their record is newer than they are), so only those are looked at."""
+    longer has a duty to keep, for the owner to review. One query, in client order, each client annotated with
+    `last_contact`. It asks whether anything is newer than the cutoff rather than computing every client's latest
+    moment, so a page of it reads only as many clients as it takes to fill the page. Only clients added longer ago
+    than the retention period can qualify (their record is newer than they are), so only those are looked at."""
     now = now or timezone.now()
     zone = ZoneInfo(clinic.time_zone)
     today = now.astimezone(zone).date()
-    added_before = dt.datetime.combine(add_years(today, -retention_years(clinic)), dt.time.min, tzinfo=zone)
-    candidates = (
+    years = retention_years(clinic)
+    added_before = dt.datetime.combine(add_years(today, -years), dt.time.min, tzinfo=zone)
+    contact_before = dt.datetime.combine(first_day_kept(today, years), dt.time.min, tzinfo=zone)
+    under_way = ErasureRequest.objects.filter(client=OuterRef("pk"), status__in=OPEN)
+    booked = Appointment.objects.filter(client=OuterRef("pk"), starts_at__gt=now).filter(live_q(now))
+    return (
         Client.objects.filter(clinic=clinic, created_at__lt=added_before)
-        .exclude(erasure_requests__status__in=OPEN)
+        .filter(_no_contact_since(contact_before), ~Exists(under_way), ~Exists(booked))
+        .annotate(last_contact=last_contact_expression())
         .select_related("clinic")
         .order_by("pk")
     )
-    found = [due for client in candidates if (due := retention_status(client, now=now)[0]) is not None]
+
+
+def _past(client: Client) -> PastRetention:
+    last: dt.datetime = client.last_contact  # type: ignore[attr-defined]
+    return PastRetention(client, last, _keep_until(client, last))
+
+
+def past_retention(clinic: Clinic, *, now: dt.datetime | None = None) -> list[PastRetention]:
+    """Every record of the clinic past its retention period (`past_retention_query`), oldest contact first."""
+    found = [_past(client) for client in past_retention_query(clinic, now=now)]
     return sorted(found, key=lambda d: (d.last_contact, d.client.pk))
+
+
+@dataclass
+class PastRetentionPage:
+    items: list[PastRetention]
+    next_after: int | None  # the client id the next page starts after, None on the last page
+
+
+def past_retention_page(
+    clinic: Clinic, *, after: str | int | None = None, size: int | None = None, now: dt.datetime | None = None
+) -> PastRetentionPage:
+    """One page of `past_retention_query` in client order, after the client id `after` (from the previous page; one
+    that cannot be read starts over): a keyset, so a page costs the same wherever it is."""
+    size = size or PAGE_SIZE
+    qs = past_retention_query(clinic, now=now)
+    start = after if isinstance(after, int) else ascii_id(after)
+    if start is not None:
+        qs = qs.filter(pk__gt=start)
+    rows = list(qs[: size + 1])
+    items = [_past(client) for client in rows[:size]]
+    return PastRetentionPage(items, items[-1].client.pk if len(rows) > size else None)
 
 
 @transaction.atomic
@@ -513,6 +631,7 @@ def delete_past_retention(
 __all__ = [
     "ErasurePlan",
     "PastRetention",
+    "PastRetentionPage",
     "RetentionRun",
     "confirm_erasure",
     "delete_past_retention",
@@ -520,7 +639,10 @@ __all__ = [
     "erasure_plan",
     "keep_until",
     "open_request",
+    "open_requests",
     "past_retention",
+    "past_retention_page",
+    "past_retention_query",
     "request_erasure",
     "respond_by",
     "retention_status",

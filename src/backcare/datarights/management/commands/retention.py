@@ -41,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from backcare.clinic.models import Clinic
-        from backcare.clinic.services.datarights import past_retention, run_retention
+        from backcare.datarights.erasure import past_retention_query, run_retention
 
         now = _moment(options["now"]) if options["now"] else timezone.now()
         run = run_retention(now=now, dry_run=options["dry_run"])
@@ -63,10 +63,10 @@ class Command(BaseCommand):
             f"{len(run.items) - len(run.due)} still within their retention period."
         )
         for clinic in Clinic.objects.order_by("name", "pk"):
-            past = past_retention(clinic, now=now)
+            past = past_retention_query(clinic, now=now).count()
             if past:
                 self.stdout.write(
-                    f"{clinic.name}: {len(past)} record(s) past their retention period with no erasure request; the "
+                    f"{clinic.name}: {past} record(s) past their retention period with no erasure request; the "
                     "owner reviews and deletes them on the Data rights page (/data-rights/)."
                 )
         if run.failed:
