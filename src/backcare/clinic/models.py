@@ -496,6 +496,11 @@ class Outcome(models.Model):
 
     class Meta:
         ordering = ["recorded_at", "id"]
+        # A course's first and latest score of an instrument in one index seek each (the owner's dashboard reads
+        # them for every course of the clinic; services.outcomes for one).
+        indexes = [
+            models.Index(fields=["course", "instrument", "recorded_at", "id", "score"], name="outcome_course_scores")
+        ]
 
 
 class Referral(models.Model):

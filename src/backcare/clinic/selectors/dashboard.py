@@ -128,6 +128,18 @@ def _flag(condition: Q) -> ExpressionWrapper[Any]:
     return ExpressionWrapper(condition, output_field=BooleanField())
 
 
+def with_latest(clients: QuerySet[Client]) -> QuerySet[Client]:
+    """`clients` with their latest screening, intake, referral and course."""
+    return clients.annotate(
+        latest_screening_id=_latest(Screening, ("-created_at", "-id"), "id"),
+        latest_decision=_latest(Screening, ("-created_at", "-id"), "decision"),
+        latest_screened_at=_latest(Screening, ("-created_at", "-id"), "created_at"),
+        latest_intake_status=_latest(Intake, ("-started_at", "-id"), "status"),
+        last_referral_at=_latest(Referral, ("-created_at", "-id"), "created_at"),
+        latest_course_id=_latest(Course, ("-started_at", "-id"), "id"),
+    )
+
+
 def with_alert_flags(clients: QuerySet[Client]) -> QuerySet[Client]:
     """`clients` with their latest screening, intake, referral and course, and one flag per alert rule."""
     course = "latest_course_id"
@@ -145,14 +157,7 @@ def with_alert_flags(clients: QuerySet[Client]) -> QuerySet[Client]:
             )
         )
     )
-    return clients.annotate(
-        latest_screening_id=_latest(Screening, ("-created_at", "-id"), "id"),
-        latest_decision=_latest(Screening, ("-created_at", "-id"), "decision"),
-        latest_screened_at=_latest(Screening, ("-created_at", "-id"), "created_at"),
-        latest_intake_status=_latest(Intake, ("-started_at", "-id"), "status"),
-        last_referral_at=_latest(Referral, ("-created_at", "-id"), "created_at"),
-        latest_course_id=_latest(Course, ("-started_at", "-id"), "id"),
-    ).annotate(
+    return with_latest(clients).annotate(
         flag_clearance=_flag(Q(latest_decision="clearance_required")),
         flag_reassessment=_flag(reassessment_due_q(course)),
         flag_screening_referral=_flag(
@@ -197,12 +202,13 @@ def after(clients: QuerySet[Client], cursor: int | None) -> QuerySet[Client]:
 # --- Loading a page of clients ------------------------------------------------------------------------------
 
 
-def load_states(clients: QuerySet[Client], limit: int | None = None) -> list[ClientState]:
-    """The latest screening, intake, referral, course with its sessions and scores, and the alert flags, of
-    `clients` (at most `limit` of them, in their order, else name order): a fixed number of queries."""
+def load_states(clients: QuerySet[Client], limit: int | None = None, *, flags: bool = True) -> list[ClientState]:
+    """The latest screening, intake, referral, course with its sessions and scores, and (unless `flags` is false)
+    the alert flags, of `clients` (at most `limit` of them, in their order, else name order): a fixed number of
+    queries."""
     qs = clients if clients.ordered else clients.order_by("last_name", "first_name", "pk")
     if "flag_intake" not in qs.query.annotations:
-        qs = with_alert_flags(qs)
+        qs = with_alert_flags(qs) if flags else with_latest(qs)
     qs = qs.select_related("therapist")
     rows = list(qs[:limit] if limit is not None else qs)
     states = {
@@ -210,7 +216,7 @@ def load_states(clients: QuerySet[Client], limit: int | None = None) -> list[Cli
             client=c,
             intake_status=c.latest_intake_status,
             last_referral_at=c.last_referral_at,
-            flags={name: bool(getattr(c, name)) for name in FLAGS},
+            flags={name: bool(getattr(c, name, False)) for name in FLAGS},
         )
         for c in rows
     }
@@ -435,7 +441,7 @@ def todays_clients(
         .filter(Q(seen_today=True) | Q(in_course=True))
         .order_by("-seen_today", "last_name", "first_name", "pk")
     )
-    states = load_states(qs, limit=limit + 1)
+    states = load_states(qs, limit=limit + 1, flags=False)
     rows = [
         {
             "client": state.client,
@@ -463,8 +469,11 @@ def owner_counts(staff: StaffMember) -> dict[str, Any]:
         first_pain=Subquery(pain.order_by("recorded_at", "id").values("score")[:1]),
         last_pain=Subquery(pain.order_by("-recorded_at", "-id").values("score")[:1]),
     ).filter(first_pain__isnull=False)
-    pairs = list(scored.values_list("first_pain", "last_pain"))
-    improved = sum(1 for first, last in pairs if pain_change(first, last).meaningful)
+    # The database counts the courses per (first, latest) pair, at most 11 x 11 of them; whether a pair is a
+    # meaningful improvement is the clinical core's `pain_change`, asked once per pair.
+    pairs = scored.order_by().values_list("first_pain", "last_pain").annotate(n=Count("pk"))
+    counted = [(first, last, n) for first, last, n in pairs]
+    improved = sum(n for first, last, n in counted if pain_change(first, last).meaningful)
     return {
         "clients": Client.objects.filter(clinic=staff.clinic).count(),
         "active": by_status.get(Course.Status.ACTIVE, 0),
@@ -473,7 +482,7 @@ def owner_counts(staff: StaffMember) -> dict[str, Any]:
         "stopped": by_status.get(Course.Status.STOPPED, 0),
         "referrals": [(label, urgency.get(value, 0)) for value, label in Referral.Urgency.choices],
         "referrals_total": sum(urgency.values()),
-        "scored": len(pairs),
+        "scored": sum(n for _, _, n in counted),
         "improved": improved,
         "emails_failed": outbox.failure_count(staff),
     }
