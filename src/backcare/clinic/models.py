@@ -464,6 +464,8 @@ class TreatmentSession(models.Model):
     class Meta:
         ordering = ["course", "number"]
         constraints = [models.UniqueConstraint(fields=["course", "number"], name="one_session_number_per_course")]
+        # The therapist's dashboard finds the sessions held today without reading the clinic's history.
+        indexes = [models.Index(fields=["held_at", "course"], name="session_held_at")]
 
 
 class Outcome(models.Model):

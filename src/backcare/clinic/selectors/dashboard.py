@@ -427,32 +427,37 @@ def todays_clients(
     clients: QuerySet[Client], staff: StaffMember, limit: int | None = None
 ) -> tuple[list[dict[str, Any]], bool]:
     """Clients seen today (a session of their latest course held today) or with a course in progress, those seen
-    today first: at most `limit`, and whether there are more."""
+    today first: at most `limit`, and whether there are more. Today's sessions come from their own index; the
+    clients in a course are the first of `clients` in name order whose latest course is active."""
     limit = limit or TODAY_LIMIT
     start, end = today_bounds(staff)
-    course = "today_course_id"
-    seen = TreatmentSession.objects.filter(course_id=OuterRef(course), held_at__gte=start, held_at__lt=end)
-    qs = (
-        clients.annotate(today_course_id=_latest(Course, ("-started_at", "-id"), "id"))
-        .annotate(
-            seen_today=_flag(Q(Exists(seen))),
-            in_course=_flag(Q(Exists(Course.objects.filter(pk=OuterRef(course), status=Course.Status.ACTIVE)))),
-        )
-        .filter(Q(seen_today=True) | Q(in_course=True))
-        .order_by("-seen_today", "last_name", "first_name", "pk")
+    held_today = TreatmentSession.objects.filter(held_at__gte=start, held_at__lt=end)
+    seen = list(clients.filter(pk__in=held_today.values("course__client_id")).values_list("pk", flat=True)[: limit + 1])
+    active = Course.objects.filter(pk=OuterRef("today_course_id"), status=Course.Status.ACTIVE)
+    in_course = list(
+        clients.exclude(pk__in=seen)
+        .annotate(today_course_id=_latest(Course, ("-started_at", "-id"), "id"))
+        .filter(Exists(active))
+        .order_by("last_name", "first_name", "pk")
+        .values_list("pk", flat=True)[: limit + 1]
     )
-    states = load_states(qs, limit=limit + 1, flags=False)
-    rows = [
-        {
-            "client": state.client,
-            "course": state.course,
-            "done": state.sessions_done,
-            "seen_today": bool(state.client.seen_today),
-            "last_session": state.sessions[-1]["held_at"] if state.sessions else None,
-        }
-        for state in states[:limit]
-    ]
-    return rows, len(states) > limit
+    states = load_states(Client.objects.filter(pk__in=seen + in_course), flags=False)
+    rows = []
+    for state in states:
+        seen_today = any(start <= s["held_at"] < end for s in state.sessions)
+        active_now = state.course is not None and state.course.status == Course.Status.ACTIVE
+        if seen_today or active_now:
+            rows.append(
+                {
+                    "client": state.client,
+                    "course": state.course,
+                    "done": state.sessions_done,
+                    "seen_today": seen_today,
+                    "last_session": state.sessions[-1]["held_at"] if state.sessions else None,
+                }
+            )
+    rows.sort(key=lambda r: not r["seen_today"])  # stable: name order within each
+    return rows[:limit], len(rows) > limit
 
 
 # --- The owner's counts --------------------------------------------------------------------------------------
