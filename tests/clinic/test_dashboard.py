@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 
 from backcare.clinic.models import AuditEvent, Intake
+from backcare.clinic.selectors import dashboard as dash
 from backcare.clinic.services import courses, outcomes, referrals, sessions
 from backcare.clinic.services.screening import record_clearance, treatment_gate
-from backcare.clinic.views import dashboard as dash
 from clinic_fixtures import login
 
 URL = "/dashboard/"
@@ -201,12 +201,14 @@ def test_therapist_today_list(client, make_client, therapist, screen_client):
     assert reverse("health_update", args=[course.pk]) in html
 
 
-def test_dashboard_views_are_audited(client, client_record, therapist, screen_client):
+def test_dashboard_views_are_audited(client, client_record, make_client, therapist, screen_client):
     screen_client(client_record, "fever")
+    quiet = make_client(therapist, first_name="Quiet")
+    screen_client(quiet)
     page(client, therapist.user)
-    assert AuditEvent.objects.filter(
-        action="view", client=client_record, user=therapist.user, detail__page="dashboard"
-    ).exists()
+    events = AuditEvent.objects.filter(action="view", user=therapist.user, detail__page="dashboard")
+    assert events.count() == 1
+    assert events.get().detail["clients"] == [client_record.pk]  # named; the client with nothing to show is not
 
 
 def test_front_desk_sees_contacts_and_no_clinical_alerts(client, client_record, front_desk, screen_client):
@@ -279,7 +281,9 @@ def test_owner_dashboard_query_count_does_not_grow(
     kinds = {a.kind for a in found}
     assert kinds == {"clearance", "referral", "reassessment", "intake"}
     assert len({a.client.pk for a in found}) == 30
-    assert AuditEvent.objects.filter(action="view", user=owner.user, detail__page="dashboard").count() == 30
+    events = AuditEvent.objects.filter(action="view", user=owner.user, detail__page="dashboard")
+    assert events.count() == 1
+    assert set(events.get().detail["clients"]) == {a.client.pk for a in found}
 
 
 def test_owner_query_count_is_the_same_for_5_and_30_clients(client, make_client, owner, therapist, screen_client):
@@ -301,7 +305,9 @@ def test_therapist_dashboard_query_count_does_not_grow(
 ):
     _populate(make_client, therapist, screen_client, 30)
     login(client, therapist.user)
-    with django_assert_max_num_queries(25):
+    # A constant number (the test below holds it the same for 5 and 30 clients): the page of alerts and the clients
+    # today each load their clients' records in a fixed number of queries.
+    with django_assert_max_num_queries(30):
         assert client.get(URL).status_code == 200
 
 
@@ -321,3 +327,91 @@ def test_bulk_rules_agree_with_the_services(make_client, therapist, screen_clien
             assert dash.review_prompts(state) == outcomes.review_course(course).prompts
         else:
             assert state.course is None and not dash.reassessment_due(state)
+    # The page's flags are what the services say, or (clearance, review) a superset the service's rule then narrows.
+    flagged = {c.pk for c in dash.needs_attention(Client.objects.all())}
+    for c in Client.objects.all():
+        state = states[c.pk]
+        if dash.clearance_pending(state) or dash.review_prompts(state) or dash.reassessment_due(state):
+            assert c.pk in flagged
+        if dash.review_prompts(state):
+            assert state.flags["flag_review"]
+        assert bool(dash.alerts_of(state)) <= (c.pk in flagged)
+
+
+def _shown(event):
+    return event.detail["clients"]
+
+
+def test_therapist_query_count_is_the_same_for_5_and_30_clients(
+    client, make_client, therapist, therapist2, owner, screen_client
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backcare.clinic.services.clients import share_client
+
+    login(client, therapist.user)
+    _populate(make_client, therapist, screen_client, 5)
+    shared = make_client(therapist2, first_name="Shared")
+    screen_client(shared, "fever")
+    share_client(shared, therapist=therapist, staff=owner)
+    with CaptureQueriesContext(connection) as few:
+        client.get(URL)
+    _populate(make_client, therapist, screen_client, 25)
+    _populate(make_client, therapist2, screen_client, 10)  # a colleague's clients: not read, not counted
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(URL)
+    assert len(many) == len(few), [q["sql"][:80] for q in many]
+    assert "Shared" in {a.client.first_name for a in response.context["alerts"]}
+    assert AuditEvent.objects.filter(user=therapist.user, action="view", detail__page="dashboard").count() == 2
+
+
+def test_alerts_are_paged_with_one_audit_event_per_page(
+    client, make_client, owner, therapist, screen_client, monkeypatch
+):
+    """Pages of a bounded number of clients, in name order; following "more" shows every alert once."""
+    monkeypatch.setattr(dash, "PAGE_SIZE", 4)
+    _populate(make_client, therapist, screen_client, 10)
+    quiet = make_client(therapist, first_name="Aaron")  # screened and fine: never on a page
+    screen_client(quiet)
+    login(client, owner.user)
+    url, pages, seen = URL, 0, []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        found = response.context["alerts"]
+        clients = list(dict.fromkeys(a.client.pk for a in found))
+        assert 0 < len(clients) <= 4
+        event = AuditEvent.objects.filter(user=owner.user, action="view", detail__page="dashboard").latest("pk")
+        assert sorted(_shown(event)) == sorted(clients)
+        seen += clients
+        pages += 1
+        url = response.context["more_url"]
+        if url:
+            assert 'rel="next"' in response.content.decode()
+    assert pages == 3 and len(seen) == len(set(seen)) == 10 and quiet.pk not in seen
+    assert AuditEvent.objects.filter(user=owner.user, action="view", detail__page="dashboard").count() == 3
+    # The pages together show what one unpaged reading shows.
+    from backcare.clinic.models import Client
+
+    everything = dash.alerts_for(dash.load_states(Client.objects.all()))
+    assert {a.client.pk for a in everything} == set(seen)
+
+
+def test_today_list_is_bounded(client, make_client, therapist, screen_client, monkeypatch):
+    monkeypatch.setattr(dash, "TODAY_LIMIT", 2)
+    for name in ("Ann", "Ben", "Cid"):
+        c = make_client(therapist, first_name=name)
+        screen_client(c)
+        courses.start_course(c, staff=therapist, sessions_planned=4)
+    response = login(client, therapist.user).get(URL)
+    assert [r["client"].first_name for r in response.context["today"]] == ["Ann", "Ben"]
+    assert response.context["today_more"] and "See all your clients" in response.content.decode()
+
+
+def test_a_bad_cursor_shows_the_first_page(client, client_record, owner, screen_client):
+    screen_client(client_record, "fever")
+    for after in ("abc", "٣", "999999"):
+        response = login(client, owner.user).get(URL, {"after": after})
+        assert response.status_code == 200
+        assert [a.client.pk for a in response.context["alerts"]] == [client_record.pk]

@@ -71,7 +71,9 @@ def clinical_clients_for(user: Any) -> QuerySet[Client]:
         return Client.objects.none()
     qs = Client.objects.filter(clinic=staff.clinic)
     if staff.role == Role.THERAPIST:
-        qs = qs.filter(Q(therapist=staff) | Q(shared_with=staff)).distinct()
+        # Own clients, or a client among those shared with them: no join of the shares and no DISTINCT, which made
+        # the database read the whole clinic to answer one page.
+        qs = qs.filter(Q(therapist=staff) | Q(pk__in=staff.shared_clients.values("pk")))
     return qs
 
 

@@ -64,6 +64,13 @@ def viewed(request: HttpRequest, client: Client, what: str, obj: models.Model | 
     record(request.user, "view", client=client, obj=obj, detail={"page": what}, request=request)
 
 
+def viewed_page(request: HttpRequest, clients: Iterable[Client], what: str, **detail: Any) -> AuditEvent:
+    """One event for a page that listed clients with clinical state, naming every client it showed (their ids, in
+    the order shown): the audit trail grows by one row per page view, however many clients the page lists."""
+    ids = list(dict.fromkeys(c.pk for c in clients))
+    return record(request.user, "view", detail={"page": what, "clients": ids, **detail}, request=request)
+
+
 def viewed_many(request: HttpRequest, clients: Iterable[Client], what: str) -> None:
     """`viewed` for every client a page listed with clinical state, written in one query."""
     unique = {c.pk: c for c in clients}

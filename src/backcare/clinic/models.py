@@ -464,6 +464,8 @@ class TreatmentSession(models.Model):
     class Meta:
         ordering = ["course", "number"]
         constraints = [models.UniqueConstraint(fields=["course", "number"], name="one_session_number_per_course")]
+        # The therapist's dashboard finds the sessions held today without reading the clinic's history.
+        indexes = [models.Index(fields=["held_at", "course"], name="session_held_at")]
 
 
 class Outcome(models.Model):
@@ -496,6 +498,11 @@ class Outcome(models.Model):
 
     class Meta:
         ordering = ["recorded_at", "id"]
+        # A course's first and latest score of an instrument in one index seek each (the owner's dashboard reads
+        # them for every course of the clinic; services.outcomes for one).
+        indexes = [
+            models.Index(fields=["course", "instrument", "recorded_at", "id", "score"], name="outcome_course_scores")
+        ]
 
 
 class Referral(models.Model):

@@ -13,6 +13,8 @@ from django.utils import timezone
 from backcare.clinic.services.screening import BLOCKING, latest_screening
 from backcare.scheduling.models import Appointment
 
+HELD_SHOWN = 50
+
 
 def _latest_decision() -> Subquery:
     from backcare.clinic.models import Screening
@@ -34,10 +36,21 @@ def held_appointments(clinic: Any, now: datetime | None = None) -> QuerySet[Appo
     )
 
 
+def dashboard_section(sender: Any, staff: Any, **kwargs: Any) -> dict[str, Any]:
+    """The dashboard's list of appointments on hold (the clinic's, or a therapist's own): a receiver of
+    `backcare.clinic.selectors.dashboard.dashboard_sections`, connected in `SchedulingConfig.ready`."""
+    from backcare.clinic.models import Role
+
+    held = held_appointments(staff.clinic)
+    if staff.role == Role.THERAPIST:
+        held = held.filter(therapist=staff)
+    return {"held": list(held[:HELD_SHOWN])}
+
+
 def is_held(appointment: Appointment) -> bool:
     """Whether this appointment's client's latest screening stops treatment."""
     latest = latest_screening(appointment.client)
     return latest is not None and latest.decision in BLOCKING
 
 
-__all__ = ["held_appointments", "is_held"]
+__all__ = ["dashboard_section", "held_appointments", "is_held"]

@@ -28,16 +28,16 @@ from backcare.api.routers.common import (
 from backcare.api.schemas import Id, IdIn, In, When, text
 from backcare.clinic import access, audit
 from backcare.clinic.models import Client, Course, Role, StaffMember
-from backcare.scheduling.models import Appointment, Room, Service
-from backcare.scheduling.services import booking
-from backcare.scheduling.services.availability import clinic_zone, day_bounds
-from backcare.scheduling.views import (
+from backcare.scheduling.gates import (
     client_gate_text,
     client_services,
     replace_gate_error,
     staff_gate_text,
     treatment_gate,
 )
+from backcare.scheduling.models import Appointment, Room, Service
+from backcare.scheduling.services import booking
+from backcare.scheduling.services.availability import clinic_zone, day_bounds
 
 router = Router(tags=["appointments"])
 Reason = text(500)

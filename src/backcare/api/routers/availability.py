@@ -19,9 +19,9 @@ from backcare.api.schemas import Id, query_int
 from backcare.clinic import access
 from backcare.clinic.models import Course, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.scheduling.gates import client_gate_text, client_services, staff_gate_text, treatment_gate
 from backcare.scheduling.models import VISIT_STATUSES, Service
 from backcare.scheduling.services.availability import Slot, find_slots, suggest_course
-from backcare.scheduling.views import client_gate_text, client_services, staff_gate_text, treatment_gate
 
 router = Router(tags=["availability"])
 MAX_DAYS = 31

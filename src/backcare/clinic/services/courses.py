@@ -6,10 +6,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backcare.clinic import audit
-from backcare.clinic.models import Client, Course, StaffMember
+from backcare.clinic.models import Client, Course, Outcome, StaffMember, TreatmentSession
 from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.screening import latest_screening, treatment_gate
 from backcare.clinical.vocabulary import ADJUNCTS, TECHNIQUES
@@ -171,10 +173,27 @@ def sessions_done(course: Course) -> int:
     return course.sessions.filter(status="completed").count()
 
 
+def reassessment_due_q(course: str = "pk") -> Q:
+    """The reassessment rule as a condition on courses: the reassessment session has been held and no reassessment
+    Roland-Morris is recorded yet. `course` names the course's id in the query it is used in (its primary key, or an
+    annotation such as a client's latest course); the status and `reassess_after` are read through it, so the rule
+    can filter courses, or clients by their latest course, in the database. `reassessment_due` is this rule for one
+    course, and the dashboard reads it for a page of clients: one definition."""
+    done = (
+        TreatmentSession.objects.filter(course_id=OuterRef("pk"), status=TreatmentSession.Status.COMPLETED)
+        .order_by()
+        .values("course_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    held = Course.objects.filter(pk=OuterRef(course), status=Course.Status.ACTIVE).annotate(
+        done=Coalesce(Subquery(done), 0)
+    )
+    return Q(Exists(held.filter(done__gte=F("reassess_after")))) & ~Q(
+        Exists(Outcome.objects.filter(course_id=OuterRef(course), timepoint="reassessment"))
+    )
+
+
 def reassessment_due(course: Course) -> bool:
     """The reassessment session has been held and no reassessment Roland-Morris is recorded yet."""
-    return (
-        course.status == Course.Status.ACTIVE
-        and sessions_done(course) >= course.reassess_after
-        and not course.outcomes.filter(timepoint="reassessment").exists()
-    )
+    return Course.objects.filter(reassessment_due_q(), pk=course.pk).exists()

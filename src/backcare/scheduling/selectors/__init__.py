@@ -1,0 +1,1 @@
+"""Reads of scheduling shared by its pages and the API (see `calendar`)."""
