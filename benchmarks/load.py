@@ -155,6 +155,7 @@ def drive(url: str, users: int, seconds: float, warmup: float, setup: dict[str, 
                     answer.success()
 
     times: list[float] = []
+    by_name: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     conflicts: list[int] = []
     measuring = [False]
@@ -166,6 +167,7 @@ def drive(url: str, users: int, seconds: float, warmup: float, setup: dict[str, 
             key = f"{name}: {str(exception)[:80]}"
             errors[key] = errors.get(key, 0) + 1
         times.append(response_time)
+        by_name.setdefault(name, []).append(response_time)
 
     env = Environment(user_classes=[Clinic], catch_exceptions=False)
     env.events.request.add_listener(on_request)
@@ -188,6 +190,10 @@ def drive(url: str, users: int, seconds: float, warmup: float, setup: dict[str, 
         "errors": sum(errors.values()),
         "error_kinds": errors,
         "booking_conflicts": len(conflicts),
+        "by_request": {
+            name: {"count": len(t), "p50_ms": round(percentile(t, 0.5), 1), "p95_ms": round(percentile(t, 0.95), 1)}
+            for name, t in sorted(by_name.items())
+        },
     }
 
 
@@ -299,7 +305,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--users", default="8,32,64", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--warmup", type=float, default=10, help="seconds of load before measuring (sign-ins)")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     args = parser.parse_args()
