@@ -5,14 +5,17 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test test-postgres lint bench bench-availability bench-pages clean
+.PHONY: setup run test test-postgres lint bench bench-availability bench-pages bench-load clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Byte-compiled once after each change of the lock (then `make run` starts without compiling anything); the stamp
+# lives in .venv, so a new environment compiles again.
 setup: $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
 	$(UV) sync --locked --quiet
+	@[ .venv/.bytecode -nt uv.lock ] || { $(UV) sync --locked --quiet --compile-bytecode && touch .venv/.bytecode; }
 
 # `make run`: the demo clinic on http://localhost:8000/ (data in ./var). `make run PORT=8080 HOST=0.0.0.0` to change
 # where it listens; HOST is taken only from the make command line, never from a shell's own HOST variable.
@@ -60,6 +63,11 @@ bench-availability: setup
 # `make bench-pages ARGS="--sizes 1000,10000 --databases sqlite"` for a quicker run.
 bench-pages: setup
 	.venv/bin/python benchmarks/pages.py $(ARGS)
+
+# `backcare serve` under load on loopback (locust): one process (--workers 1) and the default side by side, at 8,
+# 32 and 64 users, on SQLite and PostgreSQL (docs/benchmarks.md). E.g. `make bench-load ARGS="--seconds 10"`.
+bench-load: setup
+	.venv/bin/python benchmarks/load.py $(ARGS)
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -56,14 +56,17 @@ def served(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[str]]:
         text=True,
     )
     try:
-        for _ in range(150):
+        deadline = time.monotonic() + 180  # a busy machine starts it slowly
+        while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2)
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=30)
                 break
             except OSError as e:
                 if server.poll() is not None:
                     output = server.stdout.read() if server.stdout else ""
                     raise AssertionError(f"the server stopped: {output}") from e
+                if time.monotonic() > deadline:
+                    raise AssertionError("the server did not answer within 180 seconds") from e
                 time.sleep(0.2)
         yield server
     finally:

@@ -12,10 +12,8 @@ import datetime as dt
 import io
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
-
-import matplotlib
-from matplotlib.figure import Figure  # a bare Figure draws through the SVG backend: no pyplot, no GUI
 
 from backcare.clinic.models import Client, Course, Outcome, TreatmentSession
 from backcare.clinical.instruments import (
@@ -27,6 +25,9 @@ from backcare.clinical.instruments import (
     pain_change,
     rmdq_change,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # rcParams are process-wide; rendering holds this lock while it sets the few it needs.
 _RENDER_LOCK = threading.Lock()
@@ -251,6 +252,10 @@ def _draw_rmdq(ax, data: ChartData) -> None:  # type: ignore[no-untyped-def]
 
 
 def _figure(data: ChartData) -> Figure:
+    # matplotlib is imported here, on the first chart drawn, not when the server starts (it takes seconds).
+    # A bare Figure draws through the SVG backend: no pyplot, no GUI.
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(7.5, 2.6 if data.empty else 6.2), dpi=100, layout="constrained")
     fig.suptitle(f"Progress: {data.name}", fontsize=13, fontweight="bold", parse_math=False)
     if data.empty:
@@ -290,6 +295,8 @@ def _figure(data: ChartData) -> Figure:
 
 
 def _svg(data: ChartData, summary: str) -> str:
+    import matplotlib
+
     fig = _figure(data)
     buffer = io.StringIO()
     with _RENDER_LOCK, matplotlib.rc_context(_RC):

@@ -1,7 +1,9 @@
-"""`backcare serve`: the clinic application under waitress, a production-grade pure-Python WSGI server."""
+"""`backcare serve`: the clinic application under gunicorn, one worker process per core (backcare.web.serving), or
+with `--workers 1` in one process under waitress, a production-grade pure-Python WSGI server."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,12 +17,29 @@ from django.db.migrations.executor import MigrationExecutor
 
 
 class Command(BaseCommand):
-    help = "Run the clinic application (waitress). Applies migrations first unless --no-migrate."
+    help = (
+        "Run the clinic application: gunicorn with one worker process per core, or waitress in one process with "
+        "--workers 1. Applies migrations first unless --no-migrate."
+    )
 
     def add_arguments(self, parser: Any) -> None:
+        from backcare.web.serving import default_workers
+
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-        parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+        workers = os.environ.get("BACKCARE_WORKERS", "").strip()
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(workers) if workers.isdigit() else default_workers(),
+            help="worker processes (default BACKCARE_WORKERS, or one per core); 1: one process under waitress",
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="threads per process (default 8 with --workers 1; else 1, and more than 1 uses gunicorn's gthread)",
+        )
         parser.add_argument("--no-migrate", action="store_true", help="refuse to start if migrations are pending")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -28,6 +47,11 @@ class Command(BaseCommand):
 
         if not 0 < options["port"] < 65536:
             raise CommandError(f"--port must be between 1 and 65535, not {options['port']}")
+        workers, threads = options["workers"], options["threads"]
+        if not 0 < workers <= 64:
+            raise CommandError(f"--workers must be between 1 and 64, not {workers}")
+        if threads is not None and not 0 < threads <= 64:
+            raise CommandError(f"--threads must be between 1 and 64, not {threads}")
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
         if pending:
@@ -43,6 +67,9 @@ class Command(BaseCommand):
         from backcare.web.wsgi import application
 
         host, port = options["host"], options["port"]
+        if workers > 1:
+            self._gunicorn(application, host, port, workers, threads or 1)
+            return
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         self.stdout.write(f"Backcare is running at http://{shown}:{port}/  (Ctrl+C stops it)")
         self.stdout.flush()
@@ -55,11 +82,36 @@ class Command(BaseCommand):
 
             outbox.start_in_process()  # the outbox's emails are sent from a thread here (BACKCARE_OUTBOX_IN_PROCESS)
         try:
-            waitress.serve(application, host=host, port=port, **waitress_options(options["threads"]))
+            waitress.serve(application, host=host, port=port, **waitress_options(threads or 8))
         finally:
             if settings.BACKCARE_OUTBOX["IN_PROCESS"]:
                 outbox.stop_in_process()  # lets the email in hand finish
         self.stdout.write("Backcare has stopped.")
+
+    def _gunicorn(self, application: Any, host: str, port: int, workers: int, threads: int) -> None:
+        from django.db import connections
+
+        from backcare.web.serving import Edge, Server, gunicorn_options
+
+        connections.close_all()  # the migration check's; the main process forks the workers
+        app = Edge(
+            application,
+            max_body=settings.MAX_REQUEST_BYTES,
+            proxy=settings.PROXY_ADDRESS if settings.BEHIND_PROXY else None,
+        )
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        self.stdout.write(
+            f"Backcare is running at http://{shown}:{port}/  ({workers} worker processes; Ctrl+C stops it)"
+        )
+        self.stdout.flush()
+        options = gunicorn_options(host, port, workers, threads, outbox=settings.BACKCARE_OUTBOX["IN_PROCESS"])
+        main = os.getpid()
+        try:
+            Server(app, options).run()  # until SIGTERM or SIGINT; gunicorn ends with SystemExit
+        finally:
+            if os.getpid() == main:  # a worker leaves through here too, with its own SystemExit
+                self.stdout.write("Backcare has stopped.")
+                self.stdout.flush()
 
 
 def _migrate_as_owner() -> None:
