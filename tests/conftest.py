@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pgcluster import drop_test_database_even_when_in_use  # noqa: F401  # the fixture django_db_setup
+
 pytest_plugins = ["clinic_fixtures", "browser_support"]
 
 ROOT = Path(__file__).resolve().parent.parent
