@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 
 BACKCARE = Path(sys.executable).parent / "backcare"
+# On PostgreSQL every test here recreates the one database `backcare_backup_test` on the shared cluster: under
+# pytest-xdist they all run on the same worker, one after another.
+pytestmark = pytest.mark.xdist_group("backcare_backup_test")
 
 
 def _env(data_dir: Path) -> dict[str, str]:

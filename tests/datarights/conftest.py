@@ -1,0 +1,15 @@
+"""Fixtures of the data-rights tests: the clinic `world` (datarights_support.build_world), uploads in a folder of
+the test's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from datarights_support import build_world
+
+
+@pytest.fixture
+def world(db: None, settings: Any, tmp_path: Any) -> Any:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return build_world()
