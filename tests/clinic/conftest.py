@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from matrix_support import build_world
+from testkit import *  # noqa: F403  # `from conftest import ...` finds the suite's helpers whichever conftest.py loaded last
 
 
 @pytest.fixture

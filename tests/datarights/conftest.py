@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from datarights_support import build_world
 
+from testkit import *  # noqa: F403  # `from conftest import ...` finds the suite's helpers whichever conftest.py loaded last
+
 
 @pytest.fixture
 def world(db: None, settings: Any, tmp_path: Any) -> Any:

@@ -18,6 +18,7 @@ from sched_helpers import World, build_world
 from test_reminders_smtp import Inbox, smtp_server
 
 from clinic_fixtures import PASSWORD, enrol_app, sign
+from testkit import *  # noqa: F403  # `from conftest import ...` finds the suite's helpers whichever conftest.py loaded last
 
 
 @pytest.fixture
