@@ -22,6 +22,12 @@ def cli() -> Any:
     return run_cli
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked `long` go first (otherwise in their usual order): pytest-xdist hands tests out in this order,
+    and one started last keeps its worker busy while the others have nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under CI nothing may be skipped: a skip there hides a missing dependency, so it fails the run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

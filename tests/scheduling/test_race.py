@@ -179,6 +179,7 @@ def run_race(world: Any, *, guarded: bool, monkeypatch: pytest.MonkeyPatch, tria
     return race
 
 
+@pytest.mark.long
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("process_lock", "advisory_lock", "trials"),
