@@ -504,6 +504,7 @@ def on_postgres() -> bool:
 # ---- the pytest plugin ------------------------------------------------------------------------------------------
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-django's, which reads the settings
 def pytest_load_initial_conftests(early_config: Any, parser: Any, args: list[str]) -> None:
     """Start (or check) the cluster before pytest-django reads the test settings, which only take its URL.
 

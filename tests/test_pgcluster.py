@@ -178,6 +178,21 @@ def test_missing_postgres_check_command_and_test_settings(tmp_path: Path) -> Non
     assert settings.returncode != 0
     assert "PostgresNotFound" in settings.stderr and "apt-get install -y postgresql" in settings.stderr
 
+    # pytest itself: the plugin looks for PostgreSQL before pytest-django reads the settings (were it later, the
+    # settings would complain that no cluster URL is set).
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co", "tests/test_core_boundaries.py"],
+        env={**env, "BACKCARE_TEST_DB": "postgres"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert "initdb, pg_ctl, postgres not found in" in output and "apt-get install -y postgresql" in output
+    assert "needs BACKCARE_TEST_DATABASE_URL" not in output
+
 
 def _settings_engine(env: dict[str, str], *, plugin: bool = True) -> subprocess.CompletedProcess[str]:
     """The database the test settings choose, in a fresh process that first does what the pytest plugin does
