@@ -1,13 +1,13 @@
-"""Fixtures of the data-rights tests: the clinic `world` (datarights_support.build_world), uploads in a folder of
-the test's own."""
+"""Fixtures of the data-rights tests: the clinic `world` (matrix_support.build_world, as the permission matrix),
+its uploads in a folder of the test's own."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from datarights_support import build_world
 
+from matrix_support import build_world
 from testkit import *  # noqa: F403  # `from conftest import ...` finds the suite's helpers whichever conftest.py loaded last
 
 
