@@ -29,10 +29,15 @@ test: setup
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-logo --no-cache
 	.venv/bin/backcare rules --check
-	.venv/bin/pytest
+	.venv/bin/pytest $(PYTEST_PARALLEL)
 	@$(MAKE) --no-print-directory -o setup test-postgres
 
-# The suite again on a throwaway PostgreSQL cluster that the tests start themselves (backcare.testing.pgcluster).
+# The suite runs on every core (pytest-xdist); tests that must not share a worker's neighbour carry an xdist_group
+# mark. `make test PYTEST_PARALLEL=` runs it in one process.
+PYTEST_PARALLEL ?= -n auto --dist loadgroup
+
+# The suite again on a throwaway PostgreSQL cluster that the tests start themselves (tests/pgcluster.py), one
+# cluster for all workers, each worker in its own test database.
 # Left out: the clinical core's own tests, which never touch a database (tests/test_ci_make.py checks they don't),
 # and the cluster's tests, which start their own clusters. Without PostgreSQL installed this says so and passes,
 # except under CI (CI set), where it fails.
@@ -41,9 +46,9 @@ CORE_ONLY_TESTS := tests/rules tests/test_screening_properties.py tests/test_cor
 	tests/test_cli_bad_input.py tests/test_pgcluster.py
 
 test-postgres: setup
-	@if pg=$$(.venv/bin/python -m backcare.testing.pgcluster check 2>&1); then \
+	@if pg=$$(.venv/bin/python tests/pgcluster.py check 2>&1); then \
 		echo "Running the tests that use the database again, on $$pg"; \
-		BACKCARE_TEST_DB=postgres .venv/bin/pytest $(addprefix --ignore=,$(CORE_ONLY_TESTS)); \
+		BACKCARE_TEST_DB=postgres .venv/bin/pytest $(PYTEST_PARALLEL) $(addprefix --ignore=,$(CORE_ONLY_TESTS)); \
 	elif [ -n "$$CI" ]; then \
 		echo "FAILED: under CI the tests must also run on PostgreSQL. $$pg" >&2; exit 1; \
 	else \

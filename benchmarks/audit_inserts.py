@@ -2,7 +2,7 @@
 
 Run with `.venv/bin/python benchmarks/audit_inserts.py [--events N] [--databases sqlite,postgresql]`. SQLite is a
 file in a fresh data folder (WAL, as in production); PostgreSQL a database in a throwaway cluster from
-backcare.testing.pgcluster. It also times `audit verify` over the events when the command exists. The script uses
+tests/pgcluster.py. It also times `audit verify` over the events when the command exists. The script uses
 only `audit.record`, so the same file run with an earlier checkout's interpreter gives the "before" figures
 (docs/benchmarks.md). Prints one JSON document.
 """
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def measure(events: int) -> dict[str, object]:
@@ -61,7 +62,8 @@ def child(database: str, events: int) -> dict[str, object]:
     if database == "postgresql":
         import psycopg
 
-        from backcare.testing import pgcluster
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import pgcluster  # the test suite's throwaway cluster (tests/pgcluster.py)
 
         url = pgcluster.test_database_url()
         name = "backcare_bench_audit"

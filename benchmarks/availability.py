@@ -1,7 +1,7 @@
 """Availability search at chain scale: latency of finding a 4-session course over 6 weeks, small and large calendars.
 
 Run with `make bench-availability` (or `.venv/bin/python benchmarks/availability.py`). For each database (SQLite in
-a temporary folder; PostgreSQL in a throwaway cluster from backcare.testing.pgcluster, skipped with a note when
+a temporary folder; PostgreSQL in a throwaway cluster from tests/pgcluster.py, skipped with a note when
 PostgreSQL is not installed) and each size (default 10,000 and 1,000,000 appointments), a fresh process builds the
 data with `backcare.scheduling.scale.build_scale` (50 therapists, 20 rooms, 100,000 clients, two years), then times
 `suggest_course` for a 4-session, 6-week course from random start dates inside the data's range, after a warm-up.
@@ -272,7 +272,8 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
         elif db == "postgres":
-            from backcare.testing import pgcluster
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            import pgcluster  # the test suite's throwaway cluster (tests/pgcluster.py)
 
             try:
                 pgcluster.find_bindir()

@@ -2,7 +2,7 @@
 new default (gunicorn, one worker process per core), side by side, at 8, 32 and 64 users.
 
 Run with `make bench-load` (or `.venv/bin/python benchmarks/load.py`). For each database (SQLite in a temporary
-folder; PostgreSQL in a throwaway cluster from backcare.testing.pgcluster, skipped with a note when PostgreSQL is not
+folder; PostgreSQL in a throwaway cluster from tests/pgcluster.py, skipped with a note when PostgreSQL is not
 installed) it loads the demo clinic, makes an API token, then starts each server in turn on a free loopback port and
 drives it with locust (as a library, in a process of its own) for a fixed time per user count, after a warm-up.
 
@@ -336,7 +336,8 @@ def main() -> None:
             if db == "sqlite":
                 out["results"][db] = run_database(db, {**base_env, "BACKCARE_DATA_DIR": folder}, args)
             elif db == "postgres":
-                from backcare.testing import pgcluster
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+                import pgcluster  # the test suite's throwaway cluster (tests/pgcluster.py)
 
                 try:
                     pgcluster.find_bindir()

@@ -2,7 +2,7 @@
 
 Run with `make bench-pages` (or `.venv/bin/python benchmarks/pages.py`; `ARGS="--sizes 1000,10000"` or
 `ARGS="--databases sqlite"` for quicker runs). For each database (SQLite in a temporary folder; PostgreSQL in a
-throwaway cluster from `backcare.testing.pgcluster`, left out with a note when PostgreSQL is not installed) and each
+throwaway cluster from tests/pgcluster.py, left out with a note when PostgreSQL is not installed) and each
 size (default 1,000 and 100,000 clients, ten appointments each), a fresh process builds the demo clinic at that scale
 with `backcare.demo.scale.build_scale_demo` (the clinic of `backcare demo --scale`: 50 therapists, 20 rooms, full
 clinical records and audit trail), signs in its demo logins (owner, therapist1, frontdesk, the portal's client) and
@@ -386,7 +386,8 @@ def main() -> None:
                         shutil.rmtree(copy)
                     shutil.rmtree(folder)
             elif db == "postgres":
-                from backcare.testing import pgcluster
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+                import pgcluster  # the test suite's throwaway cluster (tests/pgcluster.py)
 
                 try:
                     pgcluster.find_bindir()

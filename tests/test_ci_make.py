@@ -160,3 +160,13 @@ def test_a_new_import_against_the_layers_fails_and_a_fixed_one_must_leave_the_ig
     assert stale.returncode != 0
     left_over = "backcare.clinic.management.commands.serve -> backcare.web.wsgi"
     assert f"No matches for ignored import {left_over}" in stale.stdout, stale.stdout
+
+
+def test_make_test_runs_both_suites_on_every_core() -> None:
+    """pytest-xdist spreads the tests over the cores, on SQLite and on PostgreSQL; `loadgroup` keeps the tests that
+    share a fixed resource (an xdist_group mark) on one worker."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^PYTEST_PARALLEL \?= -n auto --dist loadgroup$", makefile, re.MULTILINE)
+    assert ".venv/bin/pytest $(PYTEST_PARALLEL)" in _make_test_steps()
+    postgres = re.search(r"^test-postgres: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert postgres and "BACKCARE_TEST_DB=postgres .venv/bin/pytest $(PYTEST_PARALLEL) " in postgres.group(1)

@@ -1,4 +1,4 @@
-"""The throwaway PostgreSQL cluster the tests run on (backcare.testing.pgcluster) and the test settings using it."""
+"""The throwaway PostgreSQL cluster the tests run on (tests/pgcluster.py, a pytest plugin) and the test settings."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backcare.testing import pgcluster
+import pgcluster
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 
 
 def _require_postgres() -> None:
@@ -111,13 +112,13 @@ def test_a_killed_owner_leaves_nothing_behind(base: Path) -> None:
     _require_postgres()
     script = (
         "import os, sys\n"
-        "from backcare.testing.pgcluster import PgCluster\n"
+        "from pgcluster import PgCluster\n"
         f"c = PgCluster(base={str(base)!r})\n"
         "print(c.start(), c.directory, flush=True)\n"
         "sys.stdin.read()\n"
     )
     owner = subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=TESTS
     )
     assert owner.stdout is not None
     url, directory_name = owner.stdout.readline().split()
@@ -134,12 +135,12 @@ def test_clusters_orphaned_without_their_watchdog_are_swept_away(base: Path) -> 
     _require_postgres()
     script = (
         "import os\n"
-        "from backcare.testing.pgcluster import PgCluster\n"
+        "from pgcluster import PgCluster\n"
         f"c = PgCluster(base={str(base)!r}, watchdog=False)\n"
         "print(c.start(), c.directory, flush=True)\n"
         "os._exit(0)\n"  # ends without running atexit: the server keeps running
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=TESTS, check=True)
     url, directory_name = done.stdout.split()
     directory = Path(directory_name)
     assert directory.exists() and not _refuses(url)
@@ -168,7 +169,7 @@ def test_missing_postgres_check_command_and_test_settings(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k != pgcluster.URL_ENV}
     env[pgcluster.BINDIR_ENV] = str(tmp_path)
     check = subprocess.run(
-        [sys.executable, "-m", "backcare.testing.pgcluster", "check"], env=env, capture_output=True, text=True
+        [sys.executable, str(TESTS / "pgcluster.py"), "check"], env=env, capture_output=True, text=True
     )
     assert check.returncode == 1
     assert "initdb, pg_ctl, postgres not found in" in check.stderr and "apt-get install -y postgresql" in check.stderr
@@ -177,19 +178,37 @@ def test_missing_postgres_check_command_and_test_settings(tmp_path: Path) -> Non
     assert settings.returncode != 0
     assert "PostgresNotFound" in settings.stderr and "apt-get install -y postgresql" in settings.stderr
 
+    # pytest itself: the plugin looks for PostgreSQL before pytest-django reads the settings (were it later, the
+    # settings would complain that no cluster URL is set).
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co", "tests/test_core_boundaries.py"],
+        env={**env, "BACKCARE_TEST_DB": "postgres"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert "initdb, pg_ctl, postgres not found in" in output and "apt-get install -y postgresql" in output
+    assert "needs BACKCARE_TEST_DATABASE_URL" not in output
 
-def _settings_engine(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+
+def _settings_engine(env: dict[str, str], *, plugin: bool = True) -> subprocess.CompletedProcess[str]:
+    """The database the test settings choose, in a fresh process that first does what the pytest plugin does
+    before pytest-django reads the settings (`plugin`), or not."""
     code = (
         "import os, django\n"
-        "from django.conf import settings\n"
+        "import pgcluster\n"
+        + ("pgcluster.pytest_load_initial_conftests(None, None, [])\n" if plugin else "")
+        + "from django.conf import settings\n"
         "django.setup()\n"
         "db = settings.DATABASES['default']\n"
-        "from backcare.testing import pgcluster\n"
         "own = pgcluster._cluster.directory if pgcluster._cluster else '-'\n"
         "print(db['ENGINE'], db.get('PORT') or '-', os.environ.get('BACKCARE_TEST_DATABASE_URL', '-'), own)\n"
     )
     env = {**env, "DJANGO_SETTINGS_MODULE": "backcare.web.test_settings"}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=TESTS, timeout=120)
 
 
 def test_test_settings_choose_the_database() -> None:
@@ -205,6 +224,11 @@ def test_test_settings_choose_the_database() -> None:
     dead = _settings_engine({**env, "BACKCARE_TEST_DB": "postgres", pgcluster.URL_ENV: "postgres://x@127.0.0.1:1/x"})
     assert dead.returncode != 0 and "does not answer" in dead.stderr and f"Unset {pgcluster.URL_ENV}" in dead.stderr
 
+    # The settings alone never start a cluster: they say where one comes from.
+    alone = _settings_engine({**env, "BACKCARE_TEST_DB": "postgres"}, plugin=False)
+    assert alone.returncode != 0 and f"BACKCARE_TEST_DB=postgres needs {pgcluster.URL_ENV}" in alone.stderr
+    assert "tests/pgcluster.py serve" in alone.stderr
+
 
 def test_test_settings_start_a_cluster_or_reuse_the_one_given(base: Path) -> None:
     _require_postgres()
@@ -214,7 +238,7 @@ def test_test_settings_start_a_cluster_or_reuse_the_one_given(base: Path) -> Non
     started = _settings_engine(env)
     assert started.returncode == 0, started.stderr
     engine, port, url, directory = started.stdout.split()
-    assert engine == "backcare.testing.postgresql" and url == f"postgres://backcare@127.0.0.1:{port}/backcare"
+    assert engine == "django.db.backends.postgresql" and url == f"postgres://backcare@127.0.0.1:{port}/backcare"
     assert Path(directory).name.startswith(pgcluster.PREFIX)
     # The cluster belonged to that process: it is gone with it.
     _wait_gone(Path(directory))
@@ -224,7 +248,7 @@ def test_test_settings_start_a_cluster_or_reuse_the_one_given(base: Path) -> Non
         assert cluster.url is not None
         reused = _settings_engine({**env, pgcluster.URL_ENV: cluster.url})
         assert reused.returncode == 0, reused.stderr
-        assert reused.stdout.split() == ["backcare.testing.postgresql", str(cluster.port), cluster.url, "-"]
+        assert reused.stdout.split() == ["django.db.backends.postgresql", str(cluster.port), cluster.url, "-"]
         assert not _refuses(cluster.url), "a process reusing the cluster leaves it running"
         assert sorted(p.name for p in base.iterdir()) == [cluster.directory.name if cluster.directory else ""]
 
@@ -232,6 +256,8 @@ def test_test_settings_start_a_cluster_or_reuse_the_one_given(base: Path) -> Non
 def test_a_session_left_open_does_not_keep_the_test_database(base: Path, tmp_path: Path) -> None:
     """A thread or server a test started may still be connected when the run ends: the test database goes anyway."""
     _require_postgres()
+    # The suite's own fixture, as tests/conftest.py imports it.
+    (tmp_path / "conftest.py").write_text("from pgcluster import drop_test_database_even_when_in_use  # noqa: F401\n")
     (tmp_path / "test_leak.py").write_text(
         "import psycopg, pytest\n"
         "from django.db import connection\n"
@@ -249,6 +275,7 @@ def test_a_session_left_open_does_not_keep_the_test_database(base: Path, tmp_pat
             "BACKCARE_TEST_DB": "postgres",
             pgcluster.URL_ENV: cluster.url,
             "DJANGO_SETTINGS_MODULE": "backcare.web.test_settings",
+            "PYTHONPATH": str(TESTS),
         }
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "test_leak.py"],
@@ -263,3 +290,10 @@ def test_a_session_left_open_does_not_keep_the_test_database(base: Path, tmp_pat
         with psycopg.connect(cluster.url) as conn:
             names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
         assert "backcare" in names and "test_backcare" not in names
+
+
+def test_the_cluster_is_test_support_not_part_of_the_installed_package() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("backcare.testing") is None
+    assert Path(pgcluster.__file__).resolve() == TESTS / "pgcluster.py"

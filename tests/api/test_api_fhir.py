@@ -8,7 +8,7 @@ import json
 
 import pytest
 from api_support import call
-from api_world import ROLES, build_api_world
+from api_world import ROLES
 from django.db import transaction
 
 FHIR_JSON = "application/fhir+json"
@@ -45,11 +45,6 @@ def outcome_of(response) -> dict:
     data = response.json()
     assert data["resourceType"] == "OperationOutcome", data
     return data
-
-
-@pytest.fixture
-def w(db):
-    return build_api_world()
 
 
 def send(w, kind: str, role: str):

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from api_support import call
-from api_world import ROLES, build_api_world
+from api_world import ROLES
 from django.db import transaction
 
 # One row per operation: the status each token gets, in ROLES order:
@@ -145,11 +144,6 @@ def send(w: Any, method: str, path: str, role: str) -> Any:
 def openapi_operations() -> set[tuple[str, str]]:
     document = call("GET", "/api/openapi.json").json()
     return {(method.upper(), path) for path, methods in document["paths"].items() for method in methods}
-
-
-@pytest.fixture
-def w(db):
-    return build_api_world()
 
 
 def test_every_operation_is_in_the_table(db):

@@ -8,14 +8,8 @@ import json
 
 import pytest
 from api_support import call, fields_named, problem
-from api_world import build_api_world
 
 from conftest import make_intake
-
-
-@pytest.fixture
-def w(db):
-    return build_api_world()
 
 
 def owner(w):

@@ -13,6 +13,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from process_support import BACKCARE, free_port, fresh_database, process_env, served
 
 THREADS = 25
@@ -40,6 +42,7 @@ def get(url: str, token: str) -> int:
         return refused.code
 
 
+@pytest.mark.long
 def test_25_threads_on_one_token_get_exactly_the_limit_through(tmp_path: Path) -> None:
     fresh_database(DATABASE)
     env = {**process_env(tmp_path / "clinic", DATABASE), "BACKCARE_API_RATE": RATE}

@@ -15,6 +15,8 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from testkit import *  # noqa: F403  # `from conftest import ...` finds the suite's helpers whichever conftest.py loaded last
+
 
 @dataclass
 class Billing:

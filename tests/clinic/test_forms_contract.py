@@ -13,7 +13,6 @@ from django.urls import reverse
 from clinic_fixtures import login
 from matrix_support import (
     all_patterns,
-    build_world,
     error_names_field,
     parse_html,
     post_forms,
@@ -47,11 +46,6 @@ KNOWN_FORMS = {
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def world(db):
-    return build_world(billing=True)
 
 
 def form_pages(page_client, world):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from matrix_support import accepts_post, all_patterns, build_world, login_as, request, url_kwargs
+from matrix_support import accepts_post, all_patterns, login_as, request, url_kwargs
 
 ROLES = ("anonymous", "owner", "therapist_a", "therapist_b", "front_desk", "client_x", "client_y")
 
@@ -167,11 +167,6 @@ OWN_SESSION_PAGES = {"invoice_detail", "invoice_pdf"}
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def world(db):
-    return build_world(billing=True)
 
 
 def observe(page_client, url, pattern, user):

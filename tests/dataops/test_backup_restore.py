@@ -20,6 +20,10 @@ from typing import Any
 import pytest
 
 BACKCARE = Path(sys.executable).parent / "backcare"
+# On PostgreSQL every test here recreates its clinic's database on the cluster all pytest-xdist workers share: one
+# database per worker.
+BACKUP_DB = "backcare_backup_test" + os.environ.get("PYTEST_XDIST_WORKER", "")
+EDIT_DB = "backcare_edit" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -27,7 +31,7 @@ def _env(data_dir: Path) -> dict[str, str]:
     env.pop("DJANGO_SETTINGS_MODULE", None)
     url = os.environ.get("BACKCARE_TEST_DATABASE_URL")
     if os.environ.get("BACKCARE_TEST_DB") == "postgres" and url:
-        env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/backcare_backup_test"
+        env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + BACKUP_DB
     return env
 
 
@@ -59,8 +63,8 @@ def wipe(data_dir: Path) -> None:
         import psycopg
 
         with psycopg.connect(os.environ["BACKCARE_TEST_DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("DROP DATABASE backcare_backup_test WITH (FORCE)")
-            conn.execute("CREATE DATABASE backcare_backup_test")
+            conn.execute(f"DROP DATABASE {BACKUP_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {BACKUP_DB}")
     else:
         for name in ("backcare.sqlite3", "backcare.sqlite3-wal", "backcare.sqlite3-shm"):
             (data_dir / name).unlink(missing_ok=True)
@@ -83,8 +87,8 @@ def make_data_dir(tmp_path: Path) -> Path:
 
         url = os.environ["BACKCARE_TEST_DATABASE_URL"]
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS backcare_backup_test WITH (FORCE)")
-            conn.execute("CREATE DATABASE backcare_backup_test")
+            conn.execute(f"DROP DATABASE IF EXISTS {BACKUP_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {BACKUP_DB}")
     return tmp_path / "clinic"
 
 
@@ -189,7 +193,7 @@ def live_sql(data_dir: Path, *statements: str) -> None:
     if postgres():
         import psycopg
 
-        url = os.environ["BACKCARE_TEST_DATABASE_URL"].rsplit("/", 1)[0] + "/backcare_backup_test"
+        url = os.environ["BACKCARE_TEST_DATABASE_URL"].rsplit("/", 1)[0] + "/" + BACKUP_DB
         with psycopg.connect(url, autocommit=True) as conn:
             for sql in statements:
                 conn.execute(sql)
@@ -219,21 +223,21 @@ def edit_backup(backup: Path, sql: str) -> dict[str, Any]:
 
     base = os.environ["BACKCARE_TEST_DATABASE_URL"].rsplit("/", 1)[0]
     with psycopg.connect(base + "/backcare", autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS backcare_edit WITH (FORCE)")
-        admin.execute("CREATE DATABASE backcare_edit")
+        admin.execute(f"DROP DATABASE IF EXISTS {EDIT_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {EDIT_DB}")
         try:
             dump = backup / "database.dump"
-            for tool, args in (("pg_restore", ["--no-owner", f"--dbname={base}/backcare_edit", str(dump)]),):
+            for tool, args in (("pg_restore", ["--no-owner", f"--dbname={base}/{EDIT_DB}", str(dump)]),):
                 subprocess.run([ops.pg_tool(tool), *args], check=True, capture_output=True)
-            with psycopg.connect(base + "/backcare_edit", autocommit=True) as conn:
+            with psycopg.connect(f"{base}/{EDIT_DB}", autocommit=True) as conn:
                 conn.execute(sql)
                 with conn.cursor() as cursor:
                     tables = ops.pg_manifest(cursor)
-            args = ["--format=custom", "--no-owner", f"--file={dump}", f"{base}/backcare_edit"]
+            args = ["--format=custom", "--no-owner", f"--file={dump}", f"{base}/{EDIT_DB}"]
             subprocess.run([ops.pg_tool("pg_dump"), *args], check=True, capture_output=True)
             return tables
         finally:
-            admin.execute("DROP DATABASE IF EXISTS backcare_edit WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {EDIT_DB} WITH (FORCE)")
 
 
 def resign(backup: Path, data_dir: Path, tables: dict[str, Any] | None = None) -> None:

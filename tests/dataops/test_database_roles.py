@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from backcare.testing import pgcluster
+import pgcluster
 
 BACKCARE = Path(sys.executable).parent / "backcare"
 DATABASE = "backcare_roles"

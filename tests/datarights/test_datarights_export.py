@@ -26,14 +26,7 @@ from backcare.clinic.models import (
 from backcare.clinical.vocabulary import DECISION_TEXT
 from backcare.datarights.export import csv_bytes, safe_cell
 from backcare.scheduling.models import Appointment, WaitlistEntry
-from matrix_support import build_world, login_as
-
-
-@pytest.fixture
-def world(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return build_world()
-
+from matrix_support import login_as
 
 CSV_FILES = {
     "client",

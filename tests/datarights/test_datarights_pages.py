@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from backcare.clinic.models import AuditEvent
 from backcare.datarights import erasure as datarights
-from matrix_support import build_world, login_as, parse_html
-
-
-@pytest.fixture
-def world(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return build_world()
+from matrix_support import login_as, parse_html
 
 
 def text_of(page_client, url):

@@ -34,7 +34,7 @@ from backcare.common.models import OutboundMessage
 from backcare.datarights import erasure as datarights
 from backcare.scheduling import calendars
 from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry
-from matrix_support import PASSWORD, build_world, login_as
+from matrix_support import PASSWORD, login_as
 
 KEPT = {
     "consents": lambda c: Consent.objects.filter(client=c).count(),
@@ -47,12 +47,6 @@ KEPT = {
     "referrals": lambda c: Referral.objects.filter(client=c).count(),
     "appointments": lambda c: Appointment.objects.filter(client=c).count(),
 }
-
-
-@pytest.fixture
-def world(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return build_world()
 
 
 @pytest.fixture

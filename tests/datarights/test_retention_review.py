@@ -17,13 +17,7 @@ from django.utils import timezone
 from backcare.clinic.models import AuditEvent, Client, Consent, Course, TreatmentSession
 from backcare.datarights import erasure as datarights
 from backcare.scheduling.models import Appointment
-from matrix_support import build_world, login_as, parse_html
-
-
-@pytest.fixture
-def world(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return build_world()
+from matrix_support import login_as, parse_html
 
 
 def at_noon(day: dt.date) -> dt.datetime:

@@ -5,14 +5,9 @@ from __future__ import annotations
 from datetime import UTC, time, timedelta
 
 import pytest
-from sched_helpers import LONDON, at, build_world, future_day, next_transition
+from sched_helpers import LONDON, at, future_day, next_transition
 
 from backcare.scheduling.services import availability, booking, resources
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 def starts(slots, therapist=None, zone=LONDON):

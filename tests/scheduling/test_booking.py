@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
-from sched_helpers import LONDON, at, build_world, future_day, live_overlaps
+from sched_helpers import LONDON, at, future_day, live_overlaps
 
 from backcare.clinic.models import AuditEvent
 from backcare.clinic.services import courses
@@ -18,11 +18,6 @@ from backcare.scheduling import locking
 from backcare.scheduling.models import Appointment
 from backcare.scheduling.services import availability, booking, placement, resources
 from backcare.scheduling.services.booking import BookingConflict
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 def book(world, client, start, *, therapist=None, room=None, service=None, by=None, **kw):

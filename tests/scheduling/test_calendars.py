@@ -10,18 +10,13 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from icalendar import Calendar
-from sched_helpers import at, build_world, future_day, next_transition
+from sched_helpers import at, future_day, next_transition
 
 from backcare.clinic.models import AuditEvent
 from backcare.scheduling import calendars
 from backcare.scheduling.models import Appointment, CalendarToken
 from backcare.scheduling.services import booking
 from clinic_fixtures import login
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 def book(world, client, start, *, therapist=None, room=None):

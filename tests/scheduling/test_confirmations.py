@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from icalendar import Calendar
-from sched_helpers import at, build_world, future_day, next_transition
+from sched_helpers import at, future_day, next_transition
 from test_reminders_smtp import attachments, body_text, smtp_server
 
 from backcare.common import outbox
@@ -19,17 +19,11 @@ from backcare.scheduling.services import booking
 
 
 @pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    clinic.email = "desk@clinic.test"
-    clinic.save()
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server on loopback, with Django's email settings pointing at it."""
-    with smtp_server() as running:
-        yield running
+def world(world):
+    """The scheduling world (conftest), with the clinic's email address the confirmations give."""
+    world.clinic.email = "desk@clinic.test"
+    world.clinic.save()
+    return world
 
 
 def book(world, client, start, **kw):

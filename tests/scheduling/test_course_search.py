@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sched_helpers import LONDON, at, build_world, future_day
+from sched_helpers import LONDON, at, future_day
 
 from backcare.clinic.services import courses
 from backcare.scheduling.services import availability, booking, resources
@@ -26,8 +26,9 @@ MORNINGS = {d: [(time(9), time(12))] for d in range(7)}
 
 
 @pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record, make_staff):
-    w = build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
+def world(world, owner, make_staff):
+    """The scheduling world (conftest), with a third therapist, short days and a course to place."""
+    w = world
     third = make_staff("therapist", "tom", "Tom Third", qualified_techniques=["swedish_relaxation", "remedial"])
     w.extra["therapists"] = [w.therapist, w.therapist2, third]
     for t in w.extra["therapists"]:  # short days fill up with few bookings, so every branch of the search runs

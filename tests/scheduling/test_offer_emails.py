@@ -13,7 +13,6 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from sched_helpers import LONDON, at, build_world, future_day
-from test_reminders import file_db  # noqa: F401  (a fixture: a database threads can share)
 from test_reminders_smtp import Inbox, attachments, body_text, smtp_server
 
 from backcare.common import outbox
@@ -39,13 +38,9 @@ def _world(clinic, owner, therapist, therapist2, front_desk, make_client, screen
 
 @pytest.fixture
 def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
+    """Not the conftest's world: the clinic's details are set first, and two clients wait (also built by a test
+    that needs the world in a database its threads share)."""
     return _world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as running:
-        yield running
 
 
 def booked_and_waiting(world, *waiting):
@@ -215,7 +210,7 @@ def test_a_failed_offer_is_sent_later_while_the_hold_is_open(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_overlapping_senders_send_an_offer_once(
-    file_db,  # noqa: F811
+    file_db,
     clinic,
     owner,
     therapist,

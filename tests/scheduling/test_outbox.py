@@ -18,8 +18,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
-from sched_helpers import LONDON, at, build_world, future_day
-from test_reminders import file_db  # noqa: F401  (a fixture: a database threads can share)
+from sched_helpers import LONDON, at, future_day
 from test_reminders_smtp import Inbox, attachments, body_text, smtp_server
 
 from backcare.clinic.models import AuditEvent
@@ -29,11 +28,6 @@ from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import Appointment
 from backcare.scheduling.services import booking
 from clinic_fixtures import login
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 @contextmanager
@@ -238,15 +232,9 @@ def test_send_outbox_exits_1_when_an_email_fails_for_good(world, settings):
     assert OutboundMessage.objects.get().status == "failed"
 
 
-@pytest.fixture
-def smtp():
-    with smtp_server() as running:
-        yield running
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_at_once_send_each_email_once(
-    file_db,  # noqa: F811
+    file_db,
     settings,
 ):
     """On SQLite (a file, as in production) and on PostgreSQL (FOR UPDATE SKIP LOCKED)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from test_outbox import started_again
-from test_pages_browser import live_world, sign_in  # noqa: F401  (live_world is a fixture)
+from test_pages_browser import sign_in
 from test_reminders_smtp import smtp_server
 
 from backcare.common.models import OutboundMessage
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 def test_a_failed_email_is_shown_to_the_owner_and_retried(
     ui: Any,
-    live_world: dict[str, Any],  # noqa: F811
+    live_world: dict[str, Any],
     live_therapist: Any,
     settings: Any,
 ) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from django.urls import reverse
-from sched_helpers import LONDON, at, build_world, future_day, next_transition
+from sched_helpers import LONDON, at, future_day, next_transition
 
 from backcare.clinic.models import AuditEvent
 from backcare.clinic.services import courses
@@ -18,11 +18,6 @@ from backcare.clinical.vocabulary import DECISION_TEXT
 from backcare.scheduling.models import Appointment
 from backcare.scheduling.services import booking
 from clinic_fixtures import login
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 @pytest.fixture

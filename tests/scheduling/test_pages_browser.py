@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from browser_support import pass_code_step
-from clinic_fixtures import PASSWORD, enrol_app, sign
+from clinic_fixtures import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -19,49 +19,6 @@ def sign_in(ui: Any, username: str) -> None:
     ui.page.get_by_label("Username").fill(username)
     ui.page.get_by_label("Password").fill(PASSWORD)
     ui.submit(ui.page.get_by_role("button", name="Sign in", exact=True))
-
-
-@pytest.fixture
-def live_world(live_clinic: Any, live_therapist: Any) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-
-    from backcare.clinic.models import StaffMember
-    from backcare.clinic.services.clients import create_client
-    from backcare.clinic.services.screening import run_screening
-    from backcare.scheduling.services import resources
-    from conftest import make_intake
-
-    users = get_user_model().objects
-    owner = StaffMember.objects.create(
-        user=users.create_user(username="olivia", password=PASSWORD),
-        clinic=live_clinic,
-        role="owner",
-        display_name="Olivia Owner",
-    )
-    StaffMember.objects.create(
-        user=users.create_user(username="fred", password=PASSWORD),
-        clinic=live_clinic,
-        role="front_desk",
-        display_name="Fred Frontdesk",
-    )
-    room = resources.create_room(live_clinic, "Room 1", by=owner.user)
-    service = resources.create_service(live_clinic, by=owner.user, name="Remedial massage", duration_minutes=60)
-    resources.set_working_hours(live_therapist, {d: [(dt.time(9), dt.time(17))] for d in range(7)}, by=owner.user)
-    client = create_client(
-        staff=live_therapist,
-        therapist=live_therapist,
-        first_name="Nora",
-        last_name="Fielding",
-        date_of_birth=dt.date(1979, 6, 2),
-        sex="female",
-        email="nora@x.test",
-    )
-    document = make_intake()
-    document["id"], document["age"] = f"client-{client.pk}", client.age_on()
-    run_screening(client, document, kind="intake")
-    sign(client)  # no treatment is booked without signed consent
-    enrol_app(owner.user)  # owners sign in with an authenticator app
-    return {"owner": owner, "room": room, "service": service, "client": client}
 
 
 def test_front_desk_books_from_a_free_time(ui: Any, live_world: dict[str, Any]) -> None:

@@ -8,17 +8,12 @@ import re
 
 import pytest
 from django.urls import reverse
-from sched_helpers import at, build_world, future_day
+from sched_helpers import at, future_day
 
 from backcare.clinic.models import AuditEvent
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import booking, waitlist
 from clinic_fixtures import login
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sched_helpers import at, build_world, future_day, live_overlaps
+from sched_helpers import at, future_day, live_overlaps
 
 from backcare.scheduling.models import Appointment
 from backcare.scheduling.services import availability, booking
@@ -37,10 +37,10 @@ operations = st.lists(st.one_of(book_op, book_op, move_op, cancel_op), max_size=
 
 
 @pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    w = build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
-    w.extra["clients"] = [w.cora, w.client(), w.client()]
-    return w
+def world(world):
+    """The scheduling world (conftest), with three clients to book."""
+    world.extra["clients"] = [world.cora, world.client(), world.client()]
+    return world
 
 
 def place_of(world: Any, spec: tuple[int, int, int, int]) -> tuple[Any, Any, Any]:

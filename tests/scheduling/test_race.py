@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections
-from sched_helpers import NINE_TO_FIVE, at, build_world, future_day, live_overlaps
+from sched_helpers import NINE_TO_FIVE, at, future_day, live_overlaps
 
 from backcare.scheduling import locking
 from backcare.scheduling.services import booking, resources, waitlist
@@ -56,11 +56,11 @@ def race_db(transactional_db: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def world(
-    race_db, clinic, owner, therapist, therapist2, front_desk, make_client, make_staff, screen_client, client_record
-):
-    w = build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
-    w.extra["therapists"] = [therapist, therapist2] + [
+def world(race_db, world, clinic, owner, make_staff):
+    """The scheduling world (conftest) built in the race's database file (race_db first), with a therapist, a room
+    and a client for every thread."""
+    w = world
+    w.extra["therapists"] = [w.therapist, w.therapist2] + [
         make_staff("therapist", f"t{i}", f"Therapist {i}", qualified_techniques=["remedial"]) for i in range(2, THREADS)
     ]
     for t in w.extra["therapists"][2:]:
@@ -179,6 +179,7 @@ def run_race(world: Any, *, guarded: bool, monkeypatch: pytest.MonkeyPatch, tria
     return race
 
 
+@pytest.mark.long
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("process_lock", "advisory_lock", "trials"),

@@ -12,6 +12,8 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
+
 from process_support import BACKCARE, Browser, free_port, fresh_database, process_env, served
 
 THREADS = 16
@@ -74,6 +76,7 @@ def overlaps(rows: list[list[object]], index: int) -> list[tuple[object, object]
     return found
 
 
+@pytest.mark.long
 def test_two_servers_never_double_book(tmp_path: Path) -> None:
     fresh_database(DATABASE)
     env = process_env(tmp_path / "clinic", DATABASE)

@@ -5,18 +5,13 @@ change."""
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections
+from django.db import connection
 from sched_helpers import at, build_world, future_day, next_transition
 from test_reminders_smtp import Inbox, body_text, smtp_server
 
@@ -28,18 +23,12 @@ from backcare.scheduling.services import booking
 
 
 @pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    clinic.phone = "020 7946 0000"
-    clinic.address = "1 High Street\nLondon"
-    clinic.save()
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server on loopback, with Django's email settings pointing at it."""
-    with smtp_server() as running:
-        yield running
+def world(world):
+    """The scheduling world (conftest), with the clinic's phone and address the reminders give."""
+    world.clinic.phone = "020 7946 0000"
+    world.clinic.address = "1 High Street\nLondon"
+    world.clinic.save()
+    return world
 
 
 def book(world, client, start, *, therapist=None, room=None, service=None):
@@ -176,32 +165,8 @@ def test_hours_ahead_must_be_sensible(db):
 
 
 @pytest.fixture
-def file_db(_browser_db_baseline: None, transactional_db: Any) -> Iterator[None]:
-    """Threads need a database they can share. pytest-django's SQLite test database is in memory (shared cache),
-    where a second writer fails with "table is locked" instead of waiting, so copy it to a file (as production
-    runs) for this test; on PostgreSQL each thread opens its own connection anyway. `_browser_db_baseline` puts the
-    migrations' rows back after the module, as the flush that ends a transactional test removes them."""
-    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-        yield
-        return
-    path = str(Path(tempfile.mkdtemp(prefix="backcare-reminders-")) / "db.sqlite3")
-    connection.ensure_connection()
-    target = sqlite3.connect(path)
-    connection.connection.backup(target)
-    target.close()
-    old_settings, old_wrapper = connections.settings["default"], connections["default"]
-    connections.settings["default"] = {**old_settings, "NAME": path}
-    connections["default"] = connections.create_connection("default")
-    try:
-        yield
-    finally:
-        connections["default"].close()
-        connections.settings["default"] = old_settings
-        connections["default"] = old_wrapper
-
-
-@pytest.fixture
 def shared_world(file_db, clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
+    """The scheduling world built in a database file the test's threads share (file_db first)."""
     return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 

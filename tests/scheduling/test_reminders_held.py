@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
-from sched_helpers import at, build_world, future_day
+from sched_helpers import at, future_day
 from test_reminders_smtp import smtp_server
 
 from backcare.clinic.services import courses as course_service
@@ -14,11 +14,6 @@ from backcare.clinic.services.sessions import health_update
 from backcare.scheduling.models import ReminderLog
 from backcare.scheduling.services import booking
 from clinic_fixtures import login
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 def test_a_blocking_health_update_holds_reminders_and_flags_the_appointment(world, client, therapist, front_desk):

@@ -84,12 +84,6 @@ def smtp_server(inbox: Inbox | None = None) -> Iterator[tuple[Controller, Inbox]
                 controller.stop()
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Controller, Inbox]]:
-    with smtp_server() as running:
-        yield running
-
-
 def attachments(message: EmailMessage, content_type: str = "text/calendar") -> list[Any]:
     return [part for part in message.iter_attachments() if part.get_content_type() == content_type]
 

@@ -11,18 +11,13 @@ from datetime import time, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from sched_helpers import at, build_world, future_day
+from sched_helpers import at, future_day
 
 from backcare.clinic.models import AuditEvent
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WorkingHours
 from backcare.scheduling.services import availability, booking, resources
 from clinic_fixtures import login
 from matrix_support import error_names_field, parse_html
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 def text(response):

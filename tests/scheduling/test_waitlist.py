@@ -8,17 +8,12 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
-from sched_helpers import at, build_world, future_day, live_overlaps
+from sched_helpers import at, future_day, live_overlaps
 
 from backcare.clinic.models import AuditEvent
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import availability, booking, waitlist
 from backcare.scheduling.services.booking import BookingConflict
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 @pytest.fixture

@@ -10,18 +10,13 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from sched_helpers import LONDON, at, build_world, future_day
+from sched_helpers import LONDON, at, future_day
 
 from backcare.clinic.models import AuditEvent
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import booking, waitlist
 from clinic_fixtures import login
 from matrix_support import error_names_field, parse_html
-
-
-@pytest.fixture
-def world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record):
-    return build_world(clinic, owner, therapist, therapist2, front_desk, make_client, screen_client, client_record)
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Settings for the test suite: the normal settings in the "test" environment, with a throwaway data folder and a
 fast password hasher (Argon2 itself is checked by a test that uses the production hasher list).
 
-The database is SQLite unless BACKCARE_TEST_DB=postgres: then a throwaway PostgreSQL cluster is started (or the one
-in BACKCARE_TEST_DATABASE_URL reused); see backcare.testing.pgcluster.
+The database is SQLite unless BACKCARE_TEST_DB=postgres: then the PostgreSQL cluster in BACKCARE_TEST_DATABASE_URL,
+which the test suite's plugin (tests/pgcluster.py) starts before these settings are read.
+
+Each pytest-xdist worker gets a data folder of its own; a subprocess of a worker (or of a serial run) shares its.
 """
 
 import atexit
@@ -13,9 +15,13 @@ import tempfile
 from django.core.exceptions import ImproperlyConfigured
 
 os.environ["BACKCARE_ENV"] = "test"
-if "BACKCARE_DATA_DIR" not in os.environ:
-    _data_dir = tempfile.mkdtemp(prefix="backcare-test-")
-    os.environ["BACKCARE_DATA_DIR"] = _data_dir
+# A folder per process that pytest-xdist started (PYTEST_XDIST_WORKER), which that process's subprocesses share.
+if "BACKCARE_DATA_DIR" not in os.environ or os.environ.get("BACKCARE_TEST_DATA_WORKER", "") != os.environ.get(
+    "PYTEST_XDIST_WORKER", ""
+):
+    os.environ["BACKCARE_TEST_DATA_WORKER"] = os.environ.get("PYTEST_XDIST_WORKER", "")
+    os.environ["BACKCARE_DATA_DIR"] = tempfile.mkdtemp(prefix="backcare-test-")
+    _data_dir = os.environ["BACKCARE_DATA_DIR"]
     # Subprocesses inherit the folder through the environment; it goes when the process that made it ends.
     atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
 
@@ -30,10 +36,12 @@ TEST_DB = os.environ.get("BACKCARE_TEST_DB", "sqlite").strip().lower() or "sqlit
 if TEST_DB in ("postgres", "postgresql"):
     import dj_database_url
 
-    from backcare.testing.pgcluster import test_database_url
-
-    DATABASES = {"default": dj_database_url.parse(test_database_url(), conn_max_age=0)}
-    # Django's backend, except that ending the run ends sessions still open on the test database (see there).
-    DATABASES["default"]["ENGINE"] = "backcare.testing.postgresql"
+    _url = os.environ.get("BACKCARE_TEST_DATABASE_URL")
+    if not _url:
+        raise ImproperlyConfigured(
+            "BACKCARE_TEST_DB=postgres needs BACKCARE_TEST_DATABASE_URL: pytest starts a throwaway cluster itself "
+            "(tests/pgcluster.py); outside pytest, start one with `python tests/pgcluster.py serve`"
+        )
+    DATABASES = {"default": dj_database_url.parse(_url, conn_max_age=0)}
 elif TEST_DB != "sqlite":
     raise ImproperlyConfigured(f"BACKCARE_TEST_DB must be sqlite or postgres, not {TEST_DB!r}")

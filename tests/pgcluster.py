@@ -1,16 +1,18 @@
-"""A throwaway PostgreSQL cluster for the test suite.
+"""A throwaway PostgreSQL cluster for the test suite (test support, not part of the installed package).
 
 Run tests (all of them, or some files) on PostgreSQL instead of SQLite:
 
     BACKCARE_TEST_DB=postgres .venv/bin/pytest -q -x tests/clinic/test_services_core.py
 
-`backcare.web.test_settings` then starts a cluster in /tmp/backcare-pg-XXXXXXXX (initdb, trust authentication on
-127.0.0.1 and a Unix socket inside that folder only, fsync off, a free TCP port), points Django at it and puts its URL
-in BACKCARE_TEST_DATABASE_URL. Subprocesses inherit that variable and reuse the same cluster instead of starting
-their own. Django's test runner creates the database `test_backcare` in it; another process that must see the test
-data (an application server in a race test) connects to that database:
+This module is also a pytest plugin (`-p pgcluster` in pyproject.toml). Before Django's settings are read it starts a
+cluster in /tmp/backcare-pg-XXXXXXXX (initdb, trust authentication on 127.0.0.1 and a Unix socket inside that
+folder only, fsync off, a free TCP port) and puts its URL in BACKCARE_TEST_DATABASE_URL, which
+`backcare.web.test_settings` points Django at. Under pytest-xdist only the controlling process starts it: the
+workers and every subprocess inherit the variable and share the one cluster, each worker in its own test database
+(`test_backcare_gw0`, ...: pytest-django's suffix). Another process that must see a test's data (an application
+server in a race test) connects to that test's database:
 
-    url = pgcluster.database_url(connection.settings_dict["NAME"])   # postgres://backcare@127.0.0.1:PORT/test_backcare
+    url = pgcluster.database_url(connection.settings_dict["NAME"])   # postgres://backcare@127.0.0.1:PORT/test_...
 
 The cluster is stopped and its folder removed when the process that started it exits, also when that process is
 killed (a small watchdog process notices and cleans up), and clusters orphaned any other way (a machine reset) are
@@ -18,11 +20,12 @@ swept away the next time a cluster starts.
 
 To keep one cluster for several runs, start it in another terminal and export the line it prints:
 
-    .venv/bin/python -m backcare.testing.pgcluster serve      # prints: export BACKCARE_TEST_DATABASE_URL=...
+    .venv/bin/python tests/pgcluster.py serve      # prints: export BACKCARE_TEST_DATABASE_URL=...
 
-Runs sharing one cluster must not run at the same time (they would share `test_backcare`).
-`.venv/bin/python -m backcare.testing.pgcluster check` says whether the PostgreSQL programs were found.
-As root the server runs as the `postgres` user, since PostgreSQL refuses to run as root.
+Runs sharing one cluster must not run at the same time (they would share the test databases).
+`.venv/bin/python tests/pgcluster.py check` says whether the PostgreSQL programs were found.
+As root the server runs as the `postgres` user, since PostgreSQL refuses to run as root (pytest-postgresql has no
+way to do that, which is why this helper exists).
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 PREFIX = "backcare-pg-"
 URL_ENV = "BACKCARE_TEST_DATABASE_URL"
@@ -471,11 +476,12 @@ def check_reachable(url: str, timeout: int = 5) -> None:
 
 
 _cluster: PgCluster | None = None
+TEST_DB_ENV = "BACKCARE_TEST_DB"
 
 
 def test_database_url() -> str:
-    """The cluster for this test run: the one in $BACKCARE_TEST_DATABASE_URL, else a new one (whose URL is then put
-    there for subprocesses). Used by backcare.web.test_settings when BACKCARE_TEST_DB=postgres."""
+    """The cluster for this test run: the one in $BACKCARE_TEST_DATABASE_URL, else a new one owned by this process
+    (whose URL is then put there for the test settings, the xdist workers and subprocesses)."""
     global _cluster
     url = os.environ.get(URL_ENV)
     if url:
@@ -489,6 +495,40 @@ def test_database_url() -> str:
 
 
 test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
+
+
+def on_postgres() -> bool:
+    return os.environ.get(TEST_DB_ENV, "").strip().lower() in ("postgres", "postgresql")
+
+
+# ---- the pytest plugin ------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-django's, which reads the settings
+def pytest_load_initial_conftests(early_config: Any, parser: Any, args: list[str]) -> None:
+    """Start (or check) the cluster before pytest-django reads the test settings, which only take its URL.
+
+    An xdist worker finds the controller's URL in its environment and reuses it."""
+    if on_postgres():
+        test_database_url()
+
+
+@pytest.fixture(scope="session", name="django_db_setup")
+def drop_test_database_even_when_in_use(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, dropped at the end even when a thread or server process a test started still
+    holds a session on it (PostgreSQL refuses that drop): those sessions are ended first.
+
+    A conftest imports this fixture (a plugin's fixture would be overridden by pytest-django's own)."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [connection.settings_dict["NAME"]],
+        )
 
 
 def _watch(directory: str, bindir: str) -> None:
@@ -535,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster.stop()
         return 0
     print(
-        "usage: python -m backcare.testing.pgcluster check | serve | sweep\n"
+        "usage: python tests/pgcluster.py check | serve | sweep\n"
         "  check  say whether the PostgreSQL server programs are installed\n"
         "  serve  start a throwaway cluster, print its URL, stop it on Ctrl-C\n"
         "  sweep  remove clusters left behind by processes that have ended",

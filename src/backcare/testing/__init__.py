@@ -1,1 +1,0 @@
-"""Helpers for the test suite that are not tests themselves (a throwaway PostgreSQL cluster)."""
