@@ -18,6 +18,10 @@ AREAS = [
     "documents",
     "datarights",
     "outbox",
+    "first_run",
+    "staff_admin",
+    "clinic_settings",
+    "audit_log",
 ]
 
 urlpatterns = [p for area in AREAS for p in import_module(f"backcare.clinic.views.{area}").urlpatterns]
