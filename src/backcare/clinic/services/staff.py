@@ -159,19 +159,16 @@ def resend_invitation(staff: StaffMember, *, by: Any, request: Any = None) -> No
     audit.record(by, "staff_invite_resent", obj=staff, detail={"email": staff.user.email}, request=request)
 
 
-def find_invited(uidb64: str, token: str) -> Any:
-    """The invited user whose link this is, or None (a wrong, used or expired link)."""
-    from django.utils.http import urlsafe_base64_decode
-
-    try:
-        pk = int(urlsafe_base64_decode(uidb64).decode())
-        user = get_user_model().objects.get(pk=pk)
-    except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist):
-        return None
-    staff = getattr(user, "staff", None)
-    if staff is None or not staff.active or not invitation_tokens.check_token(user, token):
-        return None
-    return user
+def staff_invitation_still_open(message: Any) -> str:
+    """Asked by the outbox before it sends a clinic email: no invitation to a member who joined meanwhile or left."""
+    if message.kind != "clinic.staff_invitation":
+        return ""
+    staff = StaffMember.objects.select_related("user").filter(pk=message.context.get("staff")).first()
+    if staff is None or not staff.active:
+        return "the member of staff was removed or deactivated"
+    if staff.user.has_usable_password():
+        return "the member of staff has joined already"
+    return ""
 
 
 def joined(user: Any, request: Any = None) -> None:
