@@ -120,19 +120,33 @@ def test_a_page_costs_the_same_queries_however_many_events(client, owner, therap
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("filters", [{}, {"person": 1}, {"client": 1}, {"action": "view"}])
-def test_every_filter_reads_an_index(owner, filters):
-    sql, params = auditlog.events(owner.clinic, auditlog.Filters(**filters))[:51].query.sql_with_params()
+@pytest.mark.parametrize("filters", ["", "person", "client", "action"])
+def test_every_filter_reads_an_index(owner, therapist, client_record, filters):
+    """Two clinics' events (so the clinic is selective) and fresh statistics: each filter's page is read from its
+    index starting with the clinic, never by scanning the table or sorting it."""
+    other = Clinic.objects.create(name="Elsewhere")
+    _events(therapist, client_record, 300)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(actor="system", action="sign_in", clinic=other, detail={}) for _ in range(1500)
+    )
+    value = {"": {}, "person": {"person": therapist.user.pk}, "client": {"client": client_record.pk}}.get(
+        filters, {"action": "view"}
+    )
+    sql, params = auditlog.events(owner.clinic, auditlog.Filters(**value))[:51].query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
+            cursor.execute("ANALYZE")
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
             plan = " ".join(str(row) for row in cursor.fetchall())
-            assert "USING INDEX audit_clinic" in plan or "USING COVERING INDEX audit_clinic" in plan, plan
         else:
-            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("ANALYZE clinic_auditevent")
+            # At this small size PostgreSQL may rightly prefer a single-column index and a sort of a few rows; with
+            # sorting priced out, the plan shows that an index starting with the clinic serves the page in order.
+            cursor.execute("SET LOCAL enable_sort = off")
             cursor.execute(f"EXPLAIN {sql}", params)
             plan = " ".join(row[0] for row in cursor.fetchall())
-            assert "audit_clinic" in plan, plan
+    assert "audit_clinic" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort Key" not in plan, plan  # the index gives the order
 
 
 @pytest.mark.django_db

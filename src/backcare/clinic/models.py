@@ -597,7 +597,13 @@ class AuditEvent(models.Model):
     # The clinic the event belongs to (the client's, else the acting staff member's), for the owner's clinic-wide
     # audit page; not covered by the MAC, which signs what was done, by whom, to whom.
     clinic = models.ForeignKey(
-        Clinic, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        Clinic,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the indexes below start with it
+        related_name="+",
     )
     object_type = models.CharField(max_length=60, blank=True)
     object_id = models.CharField(max_length=60, blank=True)
