@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from test_browser_two_factor import App
 
 pytestmark = pytest.mark.browser
