@@ -17,12 +17,14 @@ THERAPIST_PASSWORD = "marble-thistle-canoe-88"
 
 def test_a_new_clinic_starts_from_an_empty_database(ui: Any, live_smtp: Any) -> None:
     import re
+    import time
 
     from backcare.clinic.models import Clinic, StaffMember
     from backcare.common import outbox
     from scheduling.test_reminders_smtp import body_text
 
     page = ui.page
+    page.context.set_default_timeout(30_000)  # the first pages of a fresh live server are slow on a busy machine
     ui.goto("/")
     assert ui.path() == "/start/", ui.path()
     ui.shot("the first-run set-up")
@@ -65,8 +67,13 @@ def test_a_new_clinic_starts_from_an_empty_database(ui: Any, live_smtp: Any) -> 
     ui.submit(page.get_by_role("button", name="Send the invitation"))
     assert "Theo Therapist is invited" in ui.text() and "Invited, not joined yet" in ui.text()
     ui.shot("the staff list with the invitation")
-    assert outbox.send_due().sent == 1
-    messages = live_smtp.to("theo@harbour.example")
+    messages = []
+    for _ in range(40):  # the outbox sends it (here, or from the server's own worker when it runs one)
+        outbox.send_due()
+        messages = live_smtp.to("theo@harbour.example")
+        if messages:
+            break
+        time.sleep(0.5)
     assert len(messages) == 1
     link = re.findall(r"https?://\S+/staff/join/\S+/", body_text(messages[0]))[0]
 
@@ -82,4 +89,5 @@ def test_a_new_clinic_starts_from_an_empty_database(ui: Any, live_smtp: Any) -> 
     ui.shot("the therapist's dashboard")
     theo = StaffMember.objects.get(display_name="Theo Therapist")
     assert theo.role == "therapist" and theo.user.has_usable_password() and theo.qualified_techniques
-    assert not ui.server_errors and not ui.csp_violations and not ui.unexpected_console_errors()
+    # The one 404 is the set-up page asked for above, after the set-up.
+    assert not ui.server_errors and not ui.csp_violations and not ui.unexpected_console_errors("/start/")
