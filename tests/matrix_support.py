@@ -104,6 +104,9 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "setup_service": {"pk": "service"},
     "setup_hours": {"pk": "therapist"},
     "staff_two_factor_reset": {"pk": "therapist"},
+    "staff_edit": {"pk": "therapist"},
+    "staff_deactivate": {"pk": "therapist"},
+    "staff_resend": {"pk": "therapist"},
     "setup_absences": {"pk": "therapist"},
     "setup_absence_remove": {"pk": "absence"},
     # the outbox (an email about X)
@@ -111,6 +114,7 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     # tokens
     "register": {"token": "invitation_token"},
     "password_reset_confirm": {"uidb64": "reset_uid", "token": "reset_token"},
+    "staff_join": {"uidb64": "reset_uid", "token": "reset_token"},
     "calendar_feed": {"token": "calendar_token"},
     # billing
     "client_billing": {"pk": "client"},

@@ -140,6 +140,20 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "password_reset_done": ("200", "200", "200", "200", "200", "200", "200"),
     "password_reset_confirm": ("302/302", "302/302", "302/302", "302/302", "302/302", "302/302", "302/302"),
     "password_reset_complete": ("200", "200", "200", "200", "200", "200", "200"),
+    # the first-run set-up exists only on an empty database: here a clinic exists, so it is gone for everyone
+    "first_run": ("404/404", "404/404", "404/404", "404/404", "404/404", "404/404", "404/404"),
+    # staff, clinic settings and the clinic-wide audit trail are the owner's (here about therapist A)
+    "staff_list": ("302", "200", "403", "403", "403", "403", "403"),
+    "staff_invite": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "staff_edit": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "staff_deactivate": (L, "405/302", "405/403", "405/403", "405/403", "405/403", "405/403"),
+    "staff_resend": (L, "405/302", "405/403", "405/403", "405/403", "405/403", "405/403"),
+    # a staff invitation's link is the credential (here a link that is no invitation: "this link cannot be used")
+    "staff_join": ("200/200", "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
+    "clinic_settings": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "consent_texts": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "audit_log": ("302", "200", "403", "403", "403", "403", "403"),
+    "audit_export": ("302", "200", "403", "403", "403", "403", "403"),
 }
 
 # Pages that take an id of X's clinical record (client, course, session, referral, clearance, screening).
@@ -159,7 +173,15 @@ CONTACT_PAGES = {"client_edit"}
 OWN_THERAPIST_PAGES = {"invite_client"}
 PASSWORD_RESET_PAGES = {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
 # Pages about therapist A (their hours and absences), not about client X: sharing X with B opens none of them.
-STAFF_PAGES = {"setup_hours", "setup_absences", "setup_absence_remove", "staff_two_factor_reset"}
+STAFF_PAGES = {
+    "setup_hours",
+    "setup_absences",
+    "setup_absence_remove",
+    "staff_two_factor_reset",
+    "staff_edit",
+    "staff_deactivate",
+    "staff_resend",
+}
 # Billing of therapist A's own sessions with X: sharing X's record with B does not make them B's sessions.
 OWN_SESSION_PAGES = {"invoice_detail", "invoice_pdf"}
 
@@ -205,7 +227,16 @@ def test_every_page_answers_every_role_as_expected(client, world):
 
 
 def test_anonymous_is_sent_to_login_everywhere_but_login_register_and_feed(client, world):
-    open_pages = {"login", "register", "register_handover", "calendar_feed", "logout", *PASSWORD_RESET_PAGES}
+    open_pages = {
+        "login",
+        "register",
+        "register_handover",
+        "calendar_feed",
+        "logout",
+        "first_run",
+        "staff_join",
+        *PASSWORD_RESET_PAGES,
+    }
     for pattern, url, _ in x_urls(world):
         if pattern.name in open_pages:
             continue
@@ -251,7 +282,7 @@ def test_front_desk_never_sees_clinical_pages(client, world):
 def test_client_y_gets_nothing_of_client_x(client, world):
     login_as(client, world.y.client.user)
     for pattern, url, _kinds in x_urls(world):
-        if not pattern.params or pattern.name in ("register", "calendar_feed", "password_reset_confirm"):
+        if not pattern.params or pattern.name in ("register", "calendar_feed", "password_reset_confirm", "staff_join"):
             continue
         response = request(client, "GET", url)
         assert response.status_code in (403, 404, 405), url

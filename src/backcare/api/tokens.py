@@ -102,6 +102,12 @@ class Refusal:
     detail: str
 
 
+def revoke_all_of(sender: Any, *, user: Any, by: Any, request: Any = None, **_: Any) -> int:
+    """Revoke every live token of a member of staff who was deactivated (`clinic.services.staff.staff_deactivated`);
+    the deactivation's own audit event counts them."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def find_token(token: str) -> ApiToken | Refusal:
     """The live token for this secret, or why not. Marks it used (at most one write a minute per token)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:

@@ -32,11 +32,14 @@ def _event(
     request: HttpRequest | None,
 ) -> AuditEvent:
     authenticated = user is not None and getattr(user, "is_authenticated", False)
+    staff = getattr(user, "staff", None) if authenticated else None
+    clinic_id = client.clinic_id if client is not None else getattr(staff, "clinic_id", None)
     return AuditEvent(
         user=user if authenticated else None,
         actor=actor_label(user),
         action=action,
         client=client,
+        clinic_id=clinic_id,
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         detail=detail or {},

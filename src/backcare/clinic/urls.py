@@ -17,6 +17,10 @@ AREAS = [
     "courses",
     "documents",
     "outbox",
+    "first_run",
+    "staff_admin",
+    "clinic_settings",
+    "audit_log",
 ]
 
 urlpatterns = [p for area in AREAS for p in import_module(f"backcare.clinic.views.{area}").urlpatterns]

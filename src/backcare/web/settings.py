@@ -319,6 +319,7 @@ BACKCARE = {
     # Keele's STarT Back Tool is free for non-commercial use; an operator who may not use it switches it off.
     "START_BACK": env_bool("BACKCARE_START_BACK", True),
     "INVITATION_DAYS": env_int("BACKCARE_INVITATION_DAYS", 14),
+    "STAFF_INVITATION_DAYS": env_int("BACKCARE_STAFF_INVITATION_DAYS", 7),
     "RETENTION_YEARS": env_int("BACKCARE_RETENTION_YEARS", 8),
     # The clinic's public address (https://clinic.example): emails sent without a request (reminders, offers,
     # invitations sent from a command) need it to make absolute links.

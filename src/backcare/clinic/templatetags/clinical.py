@@ -188,3 +188,9 @@ def citation(source: Any) -> str:
                 full += " Describes practice; not evidence."
             return f"{full} [{where}]" if where else full
     return text
+
+
+@register.filter
+def fields_named(form: Any, names: str) -> list[Any]:
+    """The bound fields of `form` named in `names` (separated by spaces), in that order: for fieldsets."""
+    return [form[name] for name in str(names).split() if name in form.fields]

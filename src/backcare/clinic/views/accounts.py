@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
 from backcare.clinic.access import role_of
-from backcare.clinic.services import passwords
+from backcare.clinic.services import first_run, passwords
 
 
 @login_required
@@ -29,7 +29,23 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("portal")
     if role in ("owner", "therapist", "front_desk"):
         return redirect("dashboard")
-    return redirect("login")
+    # Signed in, but neither staff nor client (an operator's superuser, a deactivated member): say so, rather than
+    # send them to the sign-in page, which would send them straight back here.
+    staff = getattr(request.user, "staff", None)
+    context = {"deactivated": staff is not None and not staff.active, "operator": request.user.is_staff}
+    return render(request, "clinic/no_role.html", context, status=403)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in, except on an empty database: there is nobody to sign in yet, so the first-run set-up."""
+
+    template_name = "clinic/login.html"
+    redirect_authenticated_user = True
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if first_run.needs_first_run():
+            return redirect("first_run")
+        return super().dispatch(request, *args, **kwargs)
 
 
 def _label_errors(form: forms.Form) -> None:
@@ -107,11 +123,7 @@ def _page(template: str) -> Any:
 
 urlpatterns = [
     path("", home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="clinic/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -72,6 +72,10 @@ class Command(BaseCommand):
             return
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         self.stdout.write(f"Backcare is running at http://{shown}:{port}/  (Ctrl+C stops it)")
+        from backcare.clinic.services.first_run import needs_first_run
+
+        if needs_first_run():
+            self.stdout.write(f"No clinic yet: open http://{shown}:{port}/start/ to set up the clinic and its owner.")
         self.stdout.flush()
         # SIGTERM (a service manager, `kill`) stops it the way Ctrl+C does: waitress finishes the requests in hand.
         # SIGINT is set explicitly too: a process started in the background inherits it ignored.
