@@ -4,6 +4,7 @@ appointment, which belongs to it and completes it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -26,8 +27,16 @@ S = Appointment.Status
 ALL_DAY = {d: [(time(0), time(23, 59))] for d in range(7)}
 
 
+def noon_zone() -> str:
+    """A zone in which it is now about midday, so that "a few minutes ago" is today whenever the suite runs."""
+    hours_ahead = 12 - timezone.now().astimezone(dt.UTC).hour  # -11 to +12
+    return f"Etc/GMT{-hours_ahead:+d}"  # the Etc zones' signs are inverted: Etc/GMT-3 is three hours ahead of UTC
+
+
 @pytest.fixture
 def day(clinic, owner, therapist, therapist2, front_desk, client_record, screen_client) -> dict[str, Any]:
+    clinic.time_zone = noon_zone()
+    clinic.save(update_fields=["time_zone"])
     room = resources.create_room(clinic, "Room 1", by=owner.user)
     room2 = resources.create_room(clinic, "Room 2", by=owner.user)
     massage = resources.create_service(
