@@ -138,18 +138,18 @@ def test_a_new_import_against_the_layers_fails_and_a_fixed_one_must_leave_the_ig
     (package / "common" / "leak.py").write_text("from backcare.clinic import models\n")
     (package / "clinical" / "leak.py").write_text("import django.conf\n")
     (package / "interop" / "leak.py").write_text("from backcare.clinic.views import dashboard\n")
-    (package / "billing").mkdir()
-    (package / "billing" / "__init__.py").write_text("")
+    (package / "payroll").mkdir()
+    (package / "payroll" / "__init__.py").write_text("")
     broken = _lint_imports(tmp_path)
     assert broken.returncode != 0
     for violation in (
         "backcare.common.leak -> backcare.clinic.models",
         "backcare.clinical.leak -> django",
         "backcare.interop.leak -> backcare.clinic.views.dashboard",
-        "- backcare.billing",  # a new top-level package not given a layer
+        "- backcare.payroll",  # a new top-level package not given a layer
     ):
         assert violation in broken.stdout, broken.stdout
-    for path in ("common/leak.py", "clinical/leak.py", "interop/leak.py", "billing/__init__.py"):
+    for path in ("common/leak.py", "clinical/leak.py", "interop/leak.py", "payroll/__init__.py"):
         (package / path).unlink()
 
     serve = package / "clinic" / "management" / "commands" / "serve.py"

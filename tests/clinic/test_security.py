@@ -219,8 +219,9 @@ def test_production_refuses_a_short_or_simple_secret_key(tmp_path, secret, why, 
     ("path", "content_type"),
     [("/login/", "text/plain"), ("/api/clients", "application/problem+json"), ("/fhir/Bundle/$import", "fhir")],
 )
-def test_a_declared_body_over_the_limit_is_refused_under_any_server(client, path, content_type):
-    """`backcare serve` refuses it in waitress (tests/clinic/test_serve.py); this holds under another WSGI server."""
+def test_a_declared_body_over_the_limit_is_refused_under_any_server(client, clinic, path, content_type):
+    """`backcare serve` refuses it in waitress (tests/clinic/test_serve.py); this holds under another WSGI server.
+    (A clinic exists: on an empty database the sign-in page sends everyone to the first-run set-up.)"""
     too_big = str(settings.MAX_REQUEST_BYTES + 1)
     response = client.post(path, data="x", content_type="application/octet-stream", CONTENT_LENGTH=too_big)
     assert response.status_code == 413 and content_type in response["Content-Type"]

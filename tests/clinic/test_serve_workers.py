@@ -65,6 +65,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                     process.kill()
                     pytest.fail(f"backcare serve --workers 2 did not answer:\n{process.communicate()[0]}")
                 time.sleep(0.3)
+        # A clinic exists: on an empty database the sign-in page sends everyone to the first-run set-up.
+        make_clinic = "from backcare.clinic.models import Clinic; Clinic.objects.create(name='Workers Clinic')"
+        subprocess.run([str(BACKCARE), "manage", "shell", "-c", make_clinic], env=env, check=True, timeout=180)
         yield server
     finally:
         process.terminate()

@@ -156,7 +156,10 @@ def test_a_reminder_of_an_appointment_cancelled_before_it_went_is_not_sent(world
         assert [str(m["subject"]).split(":")[0] for m in inbox.messages] == ["Cancelled"]
     assert result.cancelled == 1
     reminder = OutboundMessage.objects.get(kind="scheduling.reminder")
-    assert (reminder.status, reminder.last_error) == ("cancelled", "the appointment is cancelled now")
+    assert (reminder.status, reminder.last_error) == (
+        "cancelled",
+        "the appointment is cancelled late (inside the cancellation window) now",
+    )
 
 
 def test_hours_ahead_must_be_sensible(db):

@@ -29,19 +29,20 @@ from backcare.common import outbox
 from backcare.common.models import OutboundMessage
 from backcare.scheduling import calendars
 from backcare.scheduling.held import is_held
-from backcare.scheduling.models import Appointment, ReminderLog
+from backcare.scheduling.models import CANCELLED_STATUSES, Appointment, ReminderLog
 from backcare.scheduling.services.availability import clinic_zone
 
 logger = logging.getLogger(__name__)
 
 CONFIRMATION_KINDS = (ReminderLog.Kind.BOOKED, ReminderLog.Kind.RESCHEDULED, ReminderLog.Kind.CANCELLED)
-# The status an appointment must still have for each kind of email to make sense.
-EXPECTED_STATUS = {
-    ReminderLog.Kind.REMINDER: Appointment.Status.BOOKED,
-    ReminderLog.Kind.BOOKED: Appointment.Status.BOOKED,
-    ReminderLog.Kind.RESCHEDULED: Appointment.Status.BOOKED,
-    ReminderLog.Kind.CANCELLED: Appointment.Status.CANCELLED,
-    ReminderLog.Kind.OFFERED: Appointment.Status.HELD,
+# The statuses an appointment must still have for each kind of email to make sense (a cancellation inside the
+# clinic's window is `late_cancelled`, and its client is told as any other).
+EXPECTED_STATUS: dict[str, tuple[str, ...]] = {
+    ReminderLog.Kind.REMINDER: (Appointment.Status.BOOKED,),
+    ReminderLog.Kind.BOOKED: (Appointment.Status.BOOKED,),
+    ReminderLog.Kind.RESCHEDULED: (Appointment.Status.BOOKED,),
+    ReminderLog.Kind.CANCELLED: CANCELLED_STATUSES,
+    ReminderLog.Kind.OFFERED: (Appointment.Status.HELD,),
 }
 
 
@@ -141,7 +142,7 @@ def still_true(message: OutboundMessage) -> str:
     kind = ReminderLog.Kind(context["kind"])
     if kind == ReminderLog.Kind.OFFERED:
         return _offer_still_valid(fresh)
-    if fresh.status != EXPECTED_STATUS[kind]:
+    if fresh.status not in EXPECTED_STATUS[kind]:
         return f"the appointment is {fresh.get_status_display().lower()} now"
     if fresh.starts_at != parse_datetime(context["starts_at"]):
         return "the appointment was moved; its new time has its own email"
@@ -186,7 +187,7 @@ def queue_confirmation(appointment: Appointment, kind: str) -> OutboundMessage |
     kind = ReminderLog.Kind(kind)
     if kind not in CONFIRMATION_KINDS:
         raise ValueError(f"{kind!r} is not a confirmation")
-    if not appointment.client.email or appointment.status != EXPECTED_STATUS[kind]:
+    if not appointment.client.email or appointment.status not in EXPECTED_STATUS[kind]:
         return None
     sequence = calendars.sequence_of(appointment)
     try:
