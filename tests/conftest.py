@@ -22,10 +22,20 @@ def cli() -> Any:
     return run_cli
 
 
+def flushes_the_database(item: pytest.Item) -> bool:
+    """A test that ends by emptying every table (transactional, or with a live server), as pytest-django sees it."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")):
+        return True
+    return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests marked `long` go first (otherwise in their usual order): pytest-xdist hands tests out in this order,
-    and one started last keeps its worker busy while the others have nothing left to do."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    """The tests that empty the database come after every other (as pytest-django orders them): the rows the
+    migrations made, such as the published consent text, are gone after a flush, and pytest-xdist hands tests out in
+    this order, so a worker never runs a test that needs them after one that emptied the tables. Among those, the
+    tests marked `long` go first: one started last keeps its worker busy while the others have nothing left to do."""
+    items.sort(key=lambda item: (flushes_the_database(item), item.get_closest_marker("long") is None))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

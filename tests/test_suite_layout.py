@@ -14,12 +14,14 @@ def test_every_conftest_re_exports_the_shared_helpers() -> None:
         assert "from testkit import *" in path.read_text(), f"{path.relative_to(ROOT)} does not re-export testkit"
 
 
-def test_long_tests_are_handed_out_first() -> None:
-    """pytest-xdist gives out tests in collection order: the `long` ones come first, the rest keep their order."""
+def test_tests_that_empty_the_database_come_last_and_the_long_ones_first_among_them() -> None:
+    """pytest-xdist gives out tests in collection order, and each worker runs them in that order. A test that empties
+    the tables (transactional) also removes what the migrations made (the published consent text), so none may come
+    before a test that needs it; the `long` ones lead the rest, the others keep their order."""
     import subprocess
     import sys
 
-    files = ["tests/scheduling/test_availability.py", "tests/scheduling/test_race.py"]
+    files = ["tests/scheduling/test_race.py", "tests/scheduling/test_availability.py"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *files],
         cwd=ROOT,
@@ -29,7 +31,11 @@ def test_long_tests_are_handed_out_first() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     ids = [line for line in done.stdout.splitlines() if "::" in line]
+    race = [i for i, node in enumerate(ids) if "test_race.py" in node]
+    availability = [i for i, node in enumerate(ids) if "test_availability.py" in node]
+    assert len(availability) > 3 and race, ids[:6]
+    flushing = race  # every test there is transactional
+    assert max(availability) < min(flushing), ids  # the plain database tests first
     long = [i for i, node in enumerate(ids) if "test_no_double_booking_under_a_race" in node]
-    assert long == [0, 1], ids[:4]
-    rest = [node for node in ids if "test_availability.py" in node]
-    assert rest == sorted(rest, key=ids.index) and len(rest) > 3
+    assert long and long == list(range(min(flushing), min(flushing) + len(long))), ids  # long ones lead the rest
+    assert availability == sorted(availability)
