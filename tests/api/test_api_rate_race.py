@@ -5,6 +5,7 @@ request history, added its own and wrote it back, so concurrent requests overwro
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -21,7 +22,7 @@ THREADS = 25
 PER_THREAD = 12
 LIMIT = 100
 RATE = f"{LIMIT}/day"  # one long window, so the whole burst falls in it (the test waits out a window's last minute)
-DATABASE = "backcare_rate_race"
+DATABASE = "backcare_rate_race" + os.environ.get("PYTEST_XDIST_WORKER", "")  # one per xdist worker
 
 TOKEN = """
 from django.contrib.auth import get_user_model

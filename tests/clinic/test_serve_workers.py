@@ -5,6 +5,7 @@ both held, a third request waits until one is free. Timeouts are generous: the m
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -18,7 +19,7 @@ import pytest
 
 from process_support import BACKCARE, ON_POSTGRES, Browser, free_port, fresh_database, process_env
 
-DATABASE = "backcare_serve_workers"
+DATABASE = "backcare_serve_workers" + os.environ.get("PYTEST_XDIST_WORKER", "")  # one per xdist worker
 
 
 @dataclass

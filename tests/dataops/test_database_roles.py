@@ -19,8 +19,9 @@ import pytest
 import pgcluster
 
 BACKCARE = Path(sys.executable).parent / "backcare"
-DATABASE = "backcare_roles"
-OWNER, APP = "backcare_roles_owner", "backcare_roles_app"
+DATABASE = "backcare_roles" + os.environ.get("PYTEST_XDIST_WORKER", "")  # one per xdist worker
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # roles are the cluster's: one pair per xdist worker
+OWNER, APP = f"backcare_roles_owner{_WORKER}", f"backcare_roles_app{_WORKER}"
 ATTACKS = [
     "UPDATE clinic_auditevent SET actor = 'Nobody'",
     "DELETE FROM clinic_auditevent",

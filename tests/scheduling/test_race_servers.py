@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
 import subprocess
 import threading
 import uuid
@@ -17,7 +18,7 @@ import pytest
 from process_support import BACKCARE, Browser, free_port, fresh_database, process_env, served
 
 THREADS = 16
-DATABASE = "backcare_race_servers"
+DATABASE = "backcare_race_servers" + os.environ.get("PYTEST_XDIST_WORKER", "")  # one per xdist worker
 
 SETUP = """
 import json
