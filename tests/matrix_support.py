@@ -93,6 +93,7 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     # scheduling
     "appointment_detail": {"pk": "appointment"},
     "appointment_move": {"pk": "appointment"},
+    "appointment_drop": {"pk": "appointment"},
     "appointment_cancel": {"pk": "appointment"},
     "appointment_status": {"pk": "appointment"},
     "appointment_start_note": {"pk": "appointment"},
@@ -382,7 +383,12 @@ def add_scheduling(world: dict[str, Any], side: Side, therapist: Any, text: Any,
     from backcare.scheduling.services import booking, waitlist
 
     zone = dt.UTC
+    import holidays
+
+    closed = holidays.country_holidays(world["clinic"].country)  # the clinic is closed on public holidays
     day = timezone.localdate() + dt.timedelta(days=10 + day_offset)
+    while day in closed or day + dt.timedelta(days=1) in closed:
+        day += dt.timedelta(days=1)
     at = dt.datetime.combine(day, dt.time(10), tzinfo=zone)
     service, room = world["service"], world["room"]
     client = side.client

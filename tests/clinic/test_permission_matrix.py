@@ -78,6 +78,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "appointment_book": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
     "appointment_move": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
     "appointment_cancel": (L, "200/200", "200/200", "200/200", "200/200", "403/403", "403/403"),
+    # the calendar's time grid: its events (no range asked for: 400) and a drag (an empty one moves nothing: 400)
+    "calendar_events": ("302", "400", "400", "400", "400", "403", "403"),
+    "appointment_drop": (L, "405/400", "405/400", "405/400", "405/400", "405/403", "405/403"),
     # the day: every member of staff reads Today (a therapist their own); a status button with no status, or one
     # pressed on a day ahead, comes back with its message; starting the note opens the record: not for B or the desk
     "today": ("302", "200", "200", "200", "200", "403", "403"),
@@ -106,6 +109,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "setup_hours": (L, "200/200", "200/200", "403/403", "200/200", "403/403", "403/403"),
     "setup_absences": (L, "200/200", "200/200", "403/403", "200/200", "403/403", "403/403"),
     "setup_absence_remove": (L, "405/302", "405/302", "405/403", "405/302", "405/403", "405/403"),
+    # public holidays: the owner opens one for booking (an empty post names the missing day: 400)
+    "setup_holidays": (L, "200/400", "403/403", "403/403", "403/403", "403/403", "403/403"),
     "my_calendar": (L, "403/403", "200/302", "200/302", "403/403", "200/302", "200/302"),
     # data rights: the export is clinical (the client's own from the portal), erasure and research for the owner
     "client_export": ("302", "200", "200", "404", "403", "403", "403"),

@@ -117,6 +117,7 @@ NOT_USER_TEXT = {
     "scheduling.ReminderLog.recipient": "made by the system",
     "scheduling.ReminderLog.last_error": "made by the system",
     "scheduling.CalendarToken.token_hash": "made by the system",
+    "scheduling.OpenedHoliday.name": "the holiday's name, from the holidays package",
     # The outbox's emails are composed by the system from the texts above (the canary reaches the outbox page
     # through the subjects); nobody types into them.
     "common.OutboundMessage.idempotency_key": "made by the system",

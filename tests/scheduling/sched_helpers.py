@@ -9,17 +9,20 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays
 from django.utils import timezone
 
 LONDON = ZoneInfo("Europe/London")
+GB_HOLIDAYS = holidays.country_holidays("GB")
 NINE_TO_FIVE = {d: [(time(9), time(17))] for d in range(7)}
 _names = itertools.count(1)
 
 
 def future_day(days: int = 7, weekday: int | None = None) -> date:
-    """A local date at least `days` ahead (on `weekday` if given): always outside the cancellation window."""
+    """A local date at least `days` ahead (on `weekday` if given): always outside the cancellation window, and never
+    a public holiday of the clinics' country (GB), on which the clinic is closed for booking."""
     day = timezone.localdate(timezone=LONDON) + timedelta(days=days)
-    while weekday is not None and day.weekday() != weekday:
+    while (weekday is not None and day.weekday() != weekday) or day in GB_HOLIDAYS:
         day += timedelta(days=1)
     return day
 

@@ -410,3 +410,24 @@ class CalendarToken(models.Model):
     @property
     def audience(self) -> str:
         return "therapist" if self.therapist_id else "client"
+
+
+class OpenedHoliday(models.Model):
+    """A public holiday of the clinic's country on which the owner opens the clinic for booking after all. Every
+    other public holiday is closed (`backcare.scheduling.services.holidays`); the holidays themselves come from the
+    `holidays` package, so only the exceptions are stored."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="opened_holidays")
+    day = models.DateField()
+    name = models.CharField(max_length=200, blank=True, help_text="The holiday's name when it was opened.")
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "day"], name="scheduling_opened_holiday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Holiday'} {self.day:%Y-%m-%d} opened"

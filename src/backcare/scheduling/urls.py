@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backcare.scheduling.views import booking, calendar, day, portal, setup, waitlist
+from backcare.scheduling.views import booking, calendar, day, holidays, portal, setup, waitlist
 
 urlpatterns = [
     *calendar.urlpatterns,
@@ -10,5 +10,6 @@ urlpatterns = [
     *booking.urlpatterns,
     *portal.urlpatterns,
     *setup.urlpatterns,
+    *holidays.urlpatterns,
     *waitlist.urlpatterns,
 ]

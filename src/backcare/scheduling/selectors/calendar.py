@@ -28,6 +28,7 @@ from backcare.scheduling.models import (
     live_q,
 )
 from backcare.scheduling.services.availability import MAX_BUSY_SPAN, clinic_zone, day_bounds
+from backcare.scheduling.services.holidays import closed_days
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Cell:
     hours: list[str] = field(default_factory=list)
     away: str = ""
     find_url: str = ""
+    closed: str = ""  # the public holiday the clinic is closed for
 
 
 @dataclass
@@ -124,18 +126,20 @@ def grid(
                 if absence.starts_at < d_hi and absence.ends_at > d_lo:
                     away[(absence.therapist_id, d)] = absence.get_kind_display()
 
+    closed = closed_days(clinic, days[0], days[-1])
     search = reverse("slot_search")
     rows: list[Row] = []
     for pk, label, inactive in rows_of:
         cells = []
         for d in days:
-            cell = Cell(d, by_cell.get((pk, d), []))
+            cell = Cell(d, by_cell.get((pk, d), []), closed=closed.get(d, ""))
+            bookable = d >= today and not cell.closed  # no free times on a closed holiday
             if group == "therapist":
                 cell.hours = hours.get((pk, d.weekday()), [])
                 cell.away = away.get((pk, d), "")
-                if d >= today and not inactive:
+                if bookable and not inactive:
                     cell.find_url = search + query(date_from=d.isoformat(), date_to=d.isoformat(), therapist=pk)
-            elif d >= today:
+            elif bookable:
                 cell.find_url = search + query(date_from=d.isoformat(), date_to=d.isoformat())
             cells.append(cell)
         rows.append(Row(label, pk, cells, inactive))

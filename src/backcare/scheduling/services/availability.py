@@ -28,6 +28,7 @@ from django.utils import timezone
 from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WorkingHours, live_q
+from backcare.scheduling.services.holidays import closed_days
 
 SLOT_STEP_MINUTES = 15
 MIN_COURSE_GAP_DAYS = 5
@@ -318,11 +319,18 @@ class _Grid:
             for a in Absence.objects.filter(therapist_id__in=ids, starts_at__lt=hi, ends_at__gt=lo):
                 absences[a.therapist_id].append((epoch(a.starts_at), epoch(a.ends_at, end=True)))
         self.away = {pk: Intervals(absences[pk]) for pk in ids}
+        # Public holidays the owner has not opened: no time is offered on them (`services.holidays`).
+        self.closed: dict[date, str] = {}
+        if therapists and self.rooms:
+            first, last = lo.astimezone(self.zone).date(), (hi - timedelta(microseconds=1)).astimezone(self.zone).date()
+            self.closed = closed_days(service.clinic, first, last)
 
     def starts(self, therapist_id: int, day: date) -> Iterator[tuple[datetime, datetime]]:
         """(start, end) in UTC of each time the service fits in the therapist's hours that day, in the future and
         outside their absences, earliest first."""
         service, zone, away = self.service, self.zone, self.away[therapist_id]
+        if day in self.closed:
+            return
         for block in self.hours[therapist_id].get(day.weekday(), ()):
             _, window_end = block_window(day, block, zone)
             wall = datetime.combine(day, block.starts)
@@ -601,8 +609,8 @@ class _CourseSearch:
             )
 
         def pick_on(day: date) -> Slot | None:
-            if not any(grid.hours[t.pk].get(day.weekday()) for t in therapists):
-                return None  # nobody works that day: no need to ask the database
+            if day in grid.closed or not any(grid.hours[t.pk].get(day.weekday()) for t in therapists):
+                return None  # nobody works that day, or it is a closed holiday: no need to ask the database
             occupied = days[day]
             for t in preferred:
                 if (slot := first_slot(t, day, occupied)) is not None:

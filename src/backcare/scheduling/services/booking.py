@@ -121,6 +121,11 @@ def book_slot(client: Client, slot: Slot, *, by: Any, **kwargs: Any) -> Appointm
     )
 
 
+def is_movable(appointment: Appointment, now: datetime) -> bool:
+    """Only a booked appointment that has not started can be moved (`reschedule_appointment` says why not)."""
+    return appointment.status == Appointment.Status.BOOKED and appointment.starts_at > now
+
+
 def reschedule_appointment(
     appointment: Appointment,
     starts_at: datetime,
@@ -316,6 +321,7 @@ __all__ = [
     "cancel_appointment",
     "check_rules",
     "find_conflicts",
+    "is_movable",
     "place",
     "release_expired",
     "reschedule_appointment",

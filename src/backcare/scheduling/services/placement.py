@@ -34,6 +34,7 @@ from backcare.scheduling.services.availability import (
     required_techniques,
     technique_names,
 )
+from backcare.scheduling.services.holidays import closed_message, closed_on
 from backcare.scheduling.services.status import announce
 
 HOLD_MINUTES = 30
@@ -151,9 +152,12 @@ def check_rules(
         ends_at = starts_at + service.duration
         zone = clinic_zone(client.clinic)
         day = starts_at.astimezone(zone).date()
+        holiday = closed_on(client.clinic, day)
         blocks = WorkingHours.objects.filter(therapist=therapist, weekday=day.weekday())
         inside = any(ws <= starts_at and ends_at <= we for ws, we in (block_window(day, b, zone) for b in blocks))
-        if not inside:
+        if holiday:
+            errors["starts_at"] = closed_message(starts_at, zone, holiday)
+        elif not inside:
             errors["starts_at"] = (
                 f"{therapist.display_name} does not work {_fmt(starts_at, zone)}-{hhmm(ends_at, zone)}."
             )

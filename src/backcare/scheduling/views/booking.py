@@ -9,6 +9,7 @@ submission book nothing twice (`Appointment.submission_key`).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,7 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from backcare.clinic import access, audit
 from backcare.clinic.models import Course, Role, StaffMember
@@ -31,7 +32,6 @@ from backcare.scheduling.forms import (
     CourseBookingForm,
     CourseProposalForm,
     MoveForm,
-    MoveSearchForm,
     SlotSearchForm,
     add_service_errors,
     encode_slot,
@@ -42,9 +42,16 @@ from backcare.scheduling.forms import (
 )
 from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import VISIT_STATUSES, Appointment, Room, Service
+from backcare.scheduling.selectors.move import move_initial, move_search, move_slots
 from backcare.scheduling.services import booking
 from backcare.scheduling.services.availability import Slot, clinic_zone, find_slots, suggest_course
-from backcare.scheduling.views import render_local, replace_gate_error, staff_appointment, staff_gate_text
+from backcare.scheduling.views import (
+    render_local,
+    replace_gate_error,
+    safe_json,
+    staff_appointment,
+    staff_gate_text,
+)
 from backcare.scheduling.views import treatment_gate as gate_for
 
 MAX_SLOTS_SHOWN = 400
@@ -213,6 +220,47 @@ def _late(appointment: Appointment, now: datetime) -> bool:
     return appointment.starts_at - now < timedelta(hours=appointment.clinic.cancellation_hours)
 
 
+@dataclass
+class MoveOutcome:
+    """What came of a move: the moved appointment, or what it conflicts with (409), or errors put on the form."""
+
+    moved: Appointment | None = None
+    conflicts: list[str] = field(default_factory=list)
+    status: int = 200
+
+
+def attempt_move(request: HttpRequest, appointment: Appointment, form: MoveForm) -> MoveOutcome:
+    """Move as the (valid) form asks, with every check of the booking service; the move page and the calendar's
+    drag both come here."""
+    data = form.cleaned_data
+    try:
+        moved = booking.reschedule_appointment(
+            appointment,
+            data["starts_at"],
+            by=request.user,
+            therapist=data["therapist"],
+            room=data["room"],
+            late_reason=data.get("late_reason", ""),
+            override_reason=form.override_reason,
+            request=request,
+        )
+    except BookingConflict as conflict:
+        return MoveOutcome(conflicts=conflict.conflicts, status=CONFLICT)
+    except ValidationError as error:
+        client = appointment.client
+        error = replace_gate_error(error, staff_gate_text(request.user, client, gate_for(client)))
+        add_service_errors(form, error, rename={"starts_at": "time"})
+        return MoveOutcome()
+    return MoveOutcome(moved=moved)
+
+
+def _moved_text(moved: Appointment, zone: ZoneInfo) -> str:
+    return f"Moved to {_when(moved.starts_at, zone)} with {moved.therapist.display_name} in {moved.room.name}."
+
+
+NOT_MOVABLE = "Only a booked appointment that has not started can be moved."
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def appointment_move(request: HttpRequest, pk: int) -> HttpResponse:
@@ -221,117 +269,68 @@ def appointment_move(request: HttpRequest, pk: int) -> HttpResponse:
     zone = clinic_zone(clinic)
     now = timezone.now()
     owner = staff.role == Role.OWNER
-    movable = appointment.status == Appointment.Status.BOOKED and appointment.starts_at > now
-    status = 200
-    conflicts: list[str] = []
-    local = appointment.starts_at.astimezone(zone)
+    movable = booking.is_movable(appointment, now)
+    outcome = MoveOutcome()
     if request.method == "POST" and movable:
         form = MoveForm(request.POST, clinic=clinic, owner=owner)
         if form.is_valid():
-            data = form.cleaned_data
-            try:
-                moved = booking.reschedule_appointment(
-                    appointment,
-                    data["starts_at"],
-                    by=request.user,
-                    therapist=data["therapist"],
-                    room=data["room"],
-                    late_reason=data.get("late_reason", ""),
-                    override_reason=form.override_reason,
-                    request=request,
-                )
-            except BookingConflict as conflict:
-                conflicts = conflict.conflicts
-                status = CONFLICT
-            except ValidationError as error:
-                client = appointment.client
-                error = replace_gate_error(error, staff_gate_text(request.user, client, gate_for(client)))
-                add_service_errors(form, error, rename={"starts_at": "time"})
-            else:
-                messages.success(
-                    request,
-                    f"Moved to {_when(moved.starts_at, zone)} with {moved.therapist.display_name} in "
-                    f"{moved.room.name}.",
-                )
-                return redirect("appointment_detail", pk=moved.pk)
+            outcome = attempt_move(request, appointment, form)
+        if outcome.moved is not None:
+            messages.success(request, _moved_text(outcome.moved, zone))
+            return redirect("appointment_detail", pk=outcome.moved.pk)
     else:
         if request.method == "POST":
-            messages.error(request, "Only a booked appointment that has not started can be moved.")
-            status = 400
-        form = MoveForm(
-            clinic=clinic,
-            owner=owner,
-            initial={
-                "day": request.GET.get("day") or local.date().isoformat(),
-                "time": request.GET.get("time") or local.strftime("%H:%M"),
-                "therapist": request.GET.get("therapist_to") or appointment.therapist_id,
-                "room": request.GET.get("room") or appointment.room_id,
-            },
-        )
-    # Free times to move to: the same service, this client free, this appointment's own time left out.
+            messages.error(request, NOT_MOVABLE)
+            outcome.status = 400
+        form = MoveForm(clinic=clinic, owner=owner, initial=move_initial(appointment, request.GET))
     today = timezone.localdate(timezone=zone)
-    start_day = max(today, local.date() - timedelta(days=3))
-    if "date_from" in request.GET:
-        search = MoveSearchForm(request.GET, clinic=clinic, auto_id="search_%s")
-    else:
-        search = MoveSearchForm(
-            clinic=clinic,
-            auto_id="search_%s",
-            initial={
-                "date_from": start_day.isoformat(),
-                "date_to": (start_day + timedelta(days=6)).isoformat(),
-                "therapist": appointment.therapist_id,
-            },
+    search = move_search(appointment, request.GET, today)
+    slots, here = move_slots(appointment, search, today) if movable else ([], {})
+
+    def link(slot: Slot, local_start: datetime) -> str:
+        return reverse("appointment_move", args=[appointment.pk]) + _query(
+            **here,
+            day=local_start.date().isoformat(),
+            time=local_start.strftime("%H:%M"),
+            therapist_to=slot.therapist_id,
+            room=slot.room_id,
         )
-    days: list[dict[str, Any]] = []
-    if movable:
-        if search.is_bound:
-            params = search.cleaned_data if search.is_valid() else None
-        else:
-            params = {
-                "date_from": start_day,
-                "date_to": start_day + timedelta(days=6),
-                "therapist": appointment.therapist,
-            }
-        if params is not None:
-            slots = find_slots(
-                appointment.service,
-                params["date_from"],
-                params["date_to"],
-                therapist=params.get("therapist"),
-                client=appointment.client,
-                course=appointment.course,
-                exclude=appointment,
-            )
-            here = {
-                "date_from": params["date_from"].isoformat(),
-                "date_to": params["date_to"].isoformat(),
-                "therapist": _pk(params.get("therapist")),
-            }
 
-            def link(slot: Slot, local_start: datetime) -> str:
-                return reverse("appointment_move", args=[appointment.pk]) + _query(
-                    **here,
-                    day=local_start.date().isoformat(),
-                    time=local_start.strftime("%H:%M"),
-                    therapist_to=slot.therapist_id,
-                    room=slot.room_id,
-                )
-
-            days = slot_days(slots, zone, link)
     context = {
         "appointment": appointment,
         "client": appointment.client,
         "form": form,
         "search": search,
-        "days": days,
+        "days": slot_days(slots, zone, link),
         "movable": movable,
         "owner": owner,
         "late": movable and _late(appointment, now),
-        "conflicts": conflicts,
+        "conflicts": outcome.conflicts,
         "hours": clinic.cancellation_hours,
     }
-    return render_local(request, "scheduling/appointment_move.html", context, clinic, status=status)
+    return render_local(request, "scheduling/appointment_move.html", context, clinic, status=outcome.status)
+
+
+@login_required
+@require_POST
+def appointment_drop(request: HttpRequest, pk: int) -> HttpResponse:
+    """The calendar's drag: the move form's fields (day, time, therapist, room) sent by calendar-grid.js, checked as
+    the move page checks them; the answer is JSON with a message to show (409 when the time is taken, 400 when
+    anything else stops it, and the block goes back)."""
+    _staff, appointment = staff_appointment(request.user, pk)
+    if not booking.is_movable(appointment, timezone.now()):
+        return safe_json({"message": NOT_MOVABLE}, status=400)
+    form = MoveForm(request.POST, clinic=appointment.clinic)
+    outcome = attempt_move(request, appointment, form) if form.is_valid() else MoveOutcome()
+    if outcome.moved is not None:
+        return safe_json({"message": _moved_text(outcome.moved, clinic_zone(appointment.clinic))})
+    if outcome.conflicts:
+        message = "Not moved: the time is taken. " + " ".join(outcome.conflicts)
+        return safe_json({"message": message, "conflicts": outcome.conflicts}, status=CONFLICT)
+    errors = [str(m) for messages_ in form.errors.values() for m in messages_]
+    if "late_reason" in form.errors:
+        errors.append("Use the appointment's Move page to give the reason.")
+    return safe_json({"message": "Not moved: " + " ".join(errors), "errors": form.errors}, status=400)
 
 
 # --- cancelling -------------------------------------------------------------------------------------------------------
@@ -529,6 +528,7 @@ urlpatterns = [
     path("appointments/find/", slot_search, name="slot_search"),
     path("appointments/book/", appointment_book, name="appointment_book"),
     path("appointments/<int:pk>/move/", appointment_move, name="appointment_move"),
+    path("appointments/<int:pk>/drop/", appointment_drop, name="appointment_drop"),
     path("appointments/<int:pk>/cancel/", appointment_cancel, name="appointment_cancel"),
     path("courses/<int:pk>/book-sessions/", course_booking, name="course_booking"),
 ]

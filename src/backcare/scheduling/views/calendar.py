@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from csp.constants import NONCE
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
@@ -18,53 +20,46 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
 from backcare.clinic import access, audit
+from backcare.scheduling.calendar_forms import CalendarForm, FeedForm
 from backcare.scheduling.models import Appointment
-from backcare.scheduling.selectors.calendar import grid, query
+from backcare.scheduling.selectors.calendar import query
+from backcare.scheduling.selectors.calendar_page import feed, page_context
 from backcare.scheduling.services import status as status_service
 from backcare.scheduling.services.availability import clinic_zone
-from backcare.scheduling.views import render_local, staff_appointment
+from backcare.scheduling.views import render_local, safe_json, staff_appointment
 
 
 @login_required
 @require_GET
+@csp_update({"style-src": [NONCE]})  # the time grid's own styles, injected with the page's nonce (see calendar.html)
 def calendar(request: HttpRequest) -> HttpResponse:
     staff = access.require_staff(request.user)
     clinic = staff.clinic
-    zone = clinic_zone(clinic)
-    now = timezone.now()
-    today = timezone.localdate(timezone=zone)
-    day = parse_date_param(request.GET.get("date")) or today
-    view = "week" if request.GET.get("view") == "week" else "day"
-    group = "room" if request.GET.get("by") == "room" else "therapist"
-    show_cancelled = request.GET.get("cancelled") == "1"  # cancelled appointments only when asked for
-    first = day - timedelta(days=day.weekday()) if view == "week" else day
-    days = [first + timedelta(days=i) for i in range(7 if view == "week" else 1)]
-
-    rows = grid(clinic, days, group=group, now=now, today=today, cancelled=show_cancelled)
-
-    step = timedelta(days=7 if view == "week" else 1)
-    here = {"view": view, "by": group, "cancelled": "1" if show_cancelled else ""}
-    context = {
-        "staff": staff,
-        "view": view,
-        "group": group,
-        "day": day,
-        "days": days,
-        "today": today,
-        "rows": rows,
-        "count": sum(len(c.entries) for r in rows for c in r.cells),
-        "show_cancelled": show_cancelled,
-        "prev_url": query(**here, date=(day - step).isoformat()),
-        "next_url": query(**here, date=(day + step).isoformat()),
-        "today_url": query(**here, date=today.isoformat()),
-        "day_url": query(view="day", by=group, date=day.isoformat(), cancelled=here["cancelled"]),
-        "week_url": query(view="week", by=group, date=day.isoformat(), cancelled=here["cancelled"]),
-        "therapist_url": query(view=view, by="therapist", date=day.isoformat(), cancelled=here["cancelled"]),
-        "room_url": query(view=view, by="room", date=day.isoformat(), cancelled=here["cancelled"]),
-        "cancelled_url": query(view=view, by=group, date=day.isoformat(), cancelled="" if show_cancelled else "1"),
-        "find_url": reverse("slot_search") + query(date_from=max(day, today).isoformat()),
-    }
+    today = timezone.localdate(timezone=clinic_zone(clinic))
+    q = CalendarForm(request.GET).query(today)
+    context = {"staff": staff, **page_context(clinic, q, now=timezone.now(), today=today)}
     return render_local(request, "scheduling/calendar.html", context, clinic)
+
+
+@login_required
+@require_GET
+def calendar_events(request: HttpRequest) -> HttpResponse:
+    """The time grid's events for the visible range, as JSON (see `selectors.calendar_page.feed`)."""
+    staff = access.require_staff(request.user)
+    form = FeedForm(request.GET, clinic=staff.clinic)
+    if not form.is_valid():
+        return safe_json({"errors": {k: list(v) for k, v in form.errors.items()}}, status=400)
+    data = form.cleaned_data
+    events = feed(
+        staff,
+        data["start"],
+        form.last_day,
+        now=timezone.now(),
+        therapist=data.get("therapist"),
+        room=data.get("room"),
+        cancelled=data.get("cancelled") == "1",
+    )
+    return safe_json(events)
 
 
 def parse_date_param(value: str | None) -> date | None:
@@ -106,5 +101,6 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 urlpatterns = [
     path("calendar/", calendar, name="calendar"),
+    path("calendar/events/", calendar_events, name="calendar_events"),
     path("appointments/<int:pk>/", appointment_detail, name="appointment_detail"),
 ]
