@@ -61,7 +61,9 @@ document.addEventListener("DOMContentLoaded", () => {
     headerToolbar: narrow
       ? { left: "prev,next", center: "title", right: "today" }
       : { left: "prev,next today", center: "title", right: "timeGridDay,timeGridWeek,listDay" },
-    buttonText: { today: "Today", day: "Day", week: "Week", list: "List" },
+    // Words rather than FullCalendar's icon font, which comes as a data: URL the site's policy does not load.
+    buttonIcons: false,
+    buttonText: { prev: "← Previous", next: "Next →", today: "Today", day: "Day", week: "Week", list: "List" },
     firstDay: 1,
     height: "auto",
     slotMinTime: "07:00:00",
