@@ -252,6 +252,11 @@ def course(world):
 
 def test_course_plan_is_spaced_and_prefers_the_same_therapist(world, course):
     start = future_day(3)
+    from backcare.scheduling.services import holidays
+
+    # Every day of the six weeks open (a closed public holiday moves a session a day on: test_calendar_grid.py).
+    for day in holidays.public_holidays(world.clinic, start, start + timedelta(weeks=6)):
+        holidays.open_holiday(world.clinic, day, by=world.owner.user)
     plan = availability.suggest_course(course, world.massage, start)
     assert len(plan) == course.sessions_planned == 4
     days = [s.local(LONDON).date() for s in plan]
