@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from backcare.web.env import env_bool, env_int, env_list
+
+# Lets the classes django-stubs makes generic be subscripted at run time too (admin.ModelAdmin[Client]).
+django_stubs_ext.monkeypatch()
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 ENVIRONMENT = os.environ.get("BACKCARE_ENV", "development")

@@ -3,6 +3,7 @@ page's filters. Every message names its field; the forms only check input, the s
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from functools import cache
 from typing import Any
@@ -77,7 +78,7 @@ class FirstRunForm(ClinicFieldsMixin):
 
     def clean_username(self) -> str:
         value = str(self.cleaned_data["username"]).strip()
-        if not RegexValidator(r"^[\w.@+-]+$").regex.match(value):
+        if not re.match(r"^[\w.@+-]+$", value):
             raise ValidationError("Username: letters, digits and @ . + - _ only.")
         return value
 

@@ -47,7 +47,8 @@ def progress_chart_svg(request: HttpRequest, pk: int) -> HttpResponse:
     client = access.get_client(request.user, pk, clinical=True)
     course = None
     if "course" in request.GET:
-        course = client.courses.filter(pk=ascii_id(request.GET["course"])).first()
+        course_id = ascii_id(request.GET["course"])
+        course = client.courses.filter(pk=course_id).first() if course_id is not None else None
         if course is None:
             raise Http404("No such course for this client")
     svg = charts.progress_chart_svg(client, course)
