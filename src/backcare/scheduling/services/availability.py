@@ -244,7 +244,7 @@ class BusyQuery:
         self.alias = alias
         self.sql, params = qs.query.get_compiler(using=alias).as_sql()
         adapt = connections[alias].ops.adapt_datetimefield_value
-        marks = {adapt(m): i for i, m in enumerate(self.MARKS)}
+        marks: dict[object, int] = {adapt(m): i for i, m in enumerate(self.MARKS)}
         # Each parameter: the index of the mark it stands for, or None for a fixed value (an id, a status).
         self.slots = [marks.get(v) if isinstance(v, (str, datetime)) else None for v in params]
         self.fixed = list(params)
@@ -323,6 +323,7 @@ class _Grid:
         """(start, end) in UTC of each time the service fits in the therapist's hours that day, in the future and
         outside their absences, earliest first."""
         service, zone, away = self.service, self.zone, self.away[therapist_id]
+        start: datetime | None
         for block in self.hours[therapist_id].get(day.weekday(), ()):
             _, window_end = block_window(day, block, zone)
             wall = datetime.combine(day, block.starts)
