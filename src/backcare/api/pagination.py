@@ -82,6 +82,7 @@ class KeysetPagination(Pagination):
         super().__init__(**kwargs)
 
     def _field(self, model: type[models.Model], key: str) -> models.Field[Any, Any]:
+        # every model has a pk, and the keys name concrete fields, never a reverse relation
         return model._meta.pk if key == "pk" else model._meta.get_field(key)  # type: ignore[return-value]
 
     def encode(self, obj: models.Model) -> str:

@@ -292,6 +292,7 @@ def create_token(
     now = timezone.now()
     revoked = _revoke_live(therapist=therapist, client=client, now=now)
     token = secrets.token_urlsafe(32)
+    # _check_may_manage above refused a call with neither a therapist nor a client
     owner_clinic = therapist.clinic_id if therapist is not None else client.clinic_id  # type: ignore[union-attr]
     row = CalendarToken.objects.create(
         clinic_id=owner_clinic,

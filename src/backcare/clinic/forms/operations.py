@@ -201,6 +201,7 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args: Any, clinic: Clinic, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         people = StaffMember.objects.filter(clinic=clinic).order_by("display_name", "pk")
+        # self.fields is typed with the base Field; this one is the ChoiceField declared above
         self.fields["person"].choices = [("", "Everyone")] + [  # type: ignore[attr-defined]
             (s.user_id, f"{s.display_name} ({s.get_role_display()})") for s in people
         ]

@@ -8,6 +8,7 @@ therapist 404. A client may download their own home programme.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -29,8 +30,8 @@ def _attachment(pdf: documents.Pdf) -> HttpResponse:
     return response
 
 
-def _export(request: HttpRequest, client: Client, obj: object, document: str) -> None:
-    audit.record(request.user, "export", client=client, obj=obj, detail={"document": document}, request=request)  # type: ignore[arg-type]
+def _export(request: HttpRequest, client: Client, obj: Model, document: str) -> None:
+    audit.record(request.user, "export", client=client, obj=obj, detail={"document": document}, request=request)
 
 
 def _clinical_course(request: HttpRequest, pk: int) -> Course:

@@ -344,7 +344,7 @@ class _Export:
     def start_back(self, outcome: Outcome) -> None:
         answers = outcome.answers or {}
         agree, bother = answers.get("agree"), answers.get("bothersomeness")
-        try:
+        try:  # stored answers may be missing or malformed: the scorer then raises, as caught below
             score = score_start_back(agree, bother)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             score = None
