@@ -40,7 +40,7 @@ def authenticate(request: HttpRequest, token: str, scope: str) -> ApiToken:
             missing_scope=scope,
         )
     request.user = found.user
-    request.api_token = found  # type: ignore[attr-defined]
+    request.api_token = found  # type: ignore[attr-defined]  # ours, for the throttle; HttpRequest lacks it
     return found
 
 

@@ -65,7 +65,7 @@ def _caller(request: HttpRequest, scope: str) -> HttpResponse | None:
             401, "Send a personal API token: Authorization: Bearer <token>.", headers=UNAUTHENTICATED_HEADERS
         )
     try:
-        request.auth = authenticate(request, token, scope)  # type: ignore[attr-defined]
+        request.auth = authenticate(request, token, scope)  # type: ignore[attr-defined]  # where ninja keeps it
     except Problem as problem:
         return outcome(problem.status, problem.detail, headers=problem.headers)
     if not _throttle.allow_request(request):

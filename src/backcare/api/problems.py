@@ -138,7 +138,7 @@ def from_service_error(error: DjangoValidationError, *, rename: dict[str, str] |
     """A service's ValidationError (field -> messages, or plain messages) as problem `errors`."""
     rename = rename or {}
     if hasattr(error, "error_dict"):
-        out = []
+        out: list[dict[str, Any]] = []
         for name, messages in error.message_dict.items():
             path: list[str | int] = [] if name in ("__all__", None) else [rename.get(name, name)]
             out.extend(field_error("body", path, m) for m in messages)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.cache import never_cache
@@ -16,12 +16,15 @@ from backcare.api import tokens
 from backcare.api.forms import TokenForm
 from backcare.api.models import ApiToken
 from backcare.clinic import access, once
+from backcare.common.http import AuthenticatedHttpRequest
 from backcare.common.ids import ascii_id
 
 ONCE_SCOPE = "api-token"
 
 
-def _page(request: HttpRequest, form: TokenForm, *, secret: str = "", created: ApiToken | None = None) -> HttpResponse:
+def _page(
+    request: AuthenticatedHttpRequest, form: TokenForm, *, secret: str = "", created: ApiToken | None = None
+) -> HttpResponse:
     rows = ApiToken.objects.filter(user=request.user).order_by("-created_at", "-id")
     response = render(
         request,
@@ -38,7 +41,7 @@ def _page(request: HttpRequest, form: TokenForm, *, secret: str = "", created: A
     return response
 
 
-def _revoke(request: HttpRequest) -> HttpResponse:
+def _revoke(request: AuthenticatedHttpRequest) -> HttpResponse:
     raw = str(request.POST.get("token", "")).strip()
     pk = ascii_id(raw, max_length=17)
     row = ApiToken.objects.filter(user=request.user, pk=pk).first() if pk is not None else None
@@ -55,7 +58,7 @@ def _revoke(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "revoke":
         return _revoke(request)
     if request.method != "POST":

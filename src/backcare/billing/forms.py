@@ -50,7 +50,8 @@ class PaymentForm(KeyedForm):
     def __init__(self, *args: Any, currency: str, invoices: list[Invoice], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["amount"] = AmountField(currency=currency, label=f"Amount ({currency})")
-        self.fields["invoice"].choices = [("", "On account (client credit)")] + [
+        # self.fields is typed with the base Field; this one is the ChoiceField declared above
+        self.fields["invoice"].choices = [("", "On account (client credit)")] + [  # type: ignore[attr-defined]
             (i.pk, f"Invoice {i.number}, {money.format_money(i.total, i.currency)}") for i in invoices
         ]
 
@@ -73,7 +74,8 @@ class PackageForm(forms.Form):
 
     def __init__(self, *args: Any, currency: str, services: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["service"].choices = [(s.pk, s.name) for s in services]
+        # self.fields is typed with the base Field; this one is the ChoiceField declared above
+        self.fields["service"].choices = [(s.pk, s.name) for s in services]  # type: ignore[attr-defined]
         self.fields["price"] = AmountField(currency=currency, label=f"Price for all sessions ({currency})")
         if not self.is_bound:
             self.initial.setdefault("expires_on", timezone.localdate() + dt.timedelta(days=180))
@@ -85,7 +87,8 @@ class ClosePackageForm(forms.Form):
 
     def __init__(self, *args: Any, packages: list[Package], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["package"].choices = [(p.pk, f"{p} (until {p.expires_on:%d %b %Y})") for p in packages]
+        # self.fields is typed with the base Field; this one is the ChoiceField declared above
+        self.fields["package"].choices = [(p.pk, f"{p} (until {p.expires_on:%d %b %Y})") for p in packages]  # type: ignore[attr-defined]
 
 
 class CreditNoteForm(KeyedForm):

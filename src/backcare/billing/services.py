@@ -488,6 +488,7 @@ class Entry:
 def statement(client: Client) -> list[Entry]:
     """Every document and payment of the client in order, with the running balance."""
     items: list[tuple[dt.datetime, int, str, int, Invoice | None]] = []
+    inv: Invoice | None
     for inv in Invoice.objects.filter(client=client).order_by("issued_at", "number"):
         items.append((inv.issued_at, 0, f"{inv.get_kind_display()} {inv.number}", inv.signed_total, inv))
     for pay in Payment.objects.filter(client=client).order_by("taken_at", "pk"):

@@ -13,8 +13,9 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import User as AuthUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from backcare.clinic import audit
@@ -36,7 +37,7 @@ from backcare.clinic.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Model]):
     """Shows records; never adds, changes or deletes them."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -78,7 +79,7 @@ class ClinicalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(admin.ModelAdmin[Clinic]):
     list_display = ("name", "time_zone", "phone", "email")
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -86,7 +87,7 @@ class ClinicAdmin(admin.ModelAdmin):
 
 
 @admin.register(StaffMember)
-class StaffMemberAdmin(admin.ModelAdmin):
+class StaffMemberAdmin(admin.ModelAdmin[StaffMember]):
     list_display = ("display_name", "role", "clinic", "active")
     list_filter = ("role", "active", "clinic")
     search_fields = ("display_name", "user__username")
@@ -96,7 +97,7 @@ class StaffMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentText)
-class ConsentTextAdmin(admin.ModelAdmin):
+class ConsentTextAdmin(admin.ModelAdmin[ConsentText]):
     list_display = ("title", "version", "published_at")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -185,7 +186,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
+class UserAdmin(DjangoUserAdmin[AuthUser]):  # AuthUser: what get_user_model() gives here
     """Django's user admin, with every deletion written to the audit trail in the same transaction."""
 
     def _record_deletion(self, request: HttpRequest, user: Any) -> None:

@@ -20,7 +20,7 @@ def actor_label(user: Any) -> str:
     client = getattr(user, "client", None)
     if client is not None:
         return f"{client.full_name} (client)"
-    return user.get_username()
+    return str(user.get_username())
 
 
 def _event(
@@ -40,7 +40,7 @@ def _event(
         action=action,
         client=client,
         clinic_id=clinic_id,
-        object_type=obj._meta.model_name if obj is not None else "",
+        object_type=(obj._meta.model_name or "") if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         detail=detail or {},
         ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,

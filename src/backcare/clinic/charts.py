@@ -27,11 +27,13 @@ from backcare.clinical.instruments import (
 )
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 # rcParams are process-wide; rendering holds this lock while it sets the few it needs.
 _RENDER_LOCK = threading.Lock()
-_RC = {
+_RC: dict[RcKeyType, object] = {
     "svg.fonttype": "none",  # keep text as <text>, so it is searchable and readable by assistive technology
     "svg.hashsalt": "backcare-progress-chart",  # stable element ids
     "svg.id": None,
@@ -191,7 +193,7 @@ def summarise(client: Client, course: Course | None = None) -> str:
 # --- Drawing ----------------------------------------------------------------------------------------------
 
 
-def _draw_pain(ax, data: ChartData) -> None:  # type: ignore[no-untyped-def]
+def _draw_pain(ax: Axes, data: ChartData) -> None:
     ax.set_title("Pain before and after each session", loc="left", fontsize=10, parse_math=False)
     ax.set_ylabel("Pain (0 = none, 10 = worst)", parse_math=False)
     ax.set_ylim(-0.5, NRS_MAX + 0.5)
@@ -214,7 +216,7 @@ def _draw_pain(ax, data: ChartData) -> None:  # type: ignore[no-untyped-def]
     ax.legend(loc="best", fontsize=8, framealpha=0.9)
 
 
-def _draw_rmdq(ax, data: ChartData) -> None:  # type: ignore[no-untyped-def]
+def _draw_rmdq(ax: Axes, data: ChartData) -> None:
     ax.set_title("Roland-Morris disability score", loc="left", fontsize=10, parse_math=False)
     ax.set_ylabel(f"Roland-Morris (0 to {RMDQ_MAX})", parse_math=False)
     ax.set_ylim(-1, RMDQ_MAX + 1)

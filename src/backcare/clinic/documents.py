@@ -103,8 +103,8 @@ def _course_facts(course: Course | None) -> dict[str, Any]:
     if course is None:
         return {"course": None}
     sessions = list(course.sessions.order_by("number"))
-    for session in sessions:
-        session.technique_names = ", ".join(TECHNIQUES.get(t, t) for t in session.techniques)
+    for session in sessions:  # technique_names: for the templates only, the model does not declare it
+        session.technique_names = ", ".join(TECHNIQUES.get(t, t) for t in session.techniques)  # type: ignore[attr-defined]
     review = review_course(course)
     changes = [c.describe() for c in (review.pain, review.rmdq) if c is not None]
     return {

@@ -60,7 +60,8 @@ class SecondFactorMiddleware:
         from backcare.clinic.services import two_factor
 
         user = request.user
-        if not user.is_authenticated or user.is_verified():  # type: ignore[union-attr]
+        # django-otp's OTPMiddleware, before this one, gives the user is_verified (hence ignore[attr-defined])
+        if not user.is_authenticated or user.is_verified():  # type: ignore[attr-defined]
             return None
         staff = staff_of(user)
         if staff is None and not user.is_staff:  # portal clients; an admin user with an app is held too

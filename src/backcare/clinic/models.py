@@ -6,6 +6,7 @@ digest, so a decision can always be explained later exactly as it was made.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -155,7 +156,8 @@ def recovery_code_digest(code: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
-class RecoveryCodes(TimestampMixin, ThrottlingMixin, Device):
+# django-otp is untyped: its device bases are Any to mypy (hence ignore[misc])
+class RecoveryCodes(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc]
     """A staff member's one-time recovery codes, a django-otp device beside their authenticator app (TOTPDevice).
 
     Only the digests are stored (see `recovery_code_digest`); a used code is deleted, so each works once. Wrong codes
@@ -218,7 +220,7 @@ class Client(models.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
-    def age_on(self, day: Any = None) -> int:
+    def age_on(self, day: dt.date | None = None) -> int:
         day = day or timezone.localdate()
         dob = self.date_of_birth
         return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
@@ -423,7 +425,8 @@ class Course(models.Model):
     @property
     def precautions(self) -> dict[str, Any]:
         result: dict[str, Any] = self.screening.result
-        return result.get("precautions", {})
+        precautions: dict[str, Any] = result.get("precautions", {})
+        return precautions
 
 
 class TreatmentSession(models.Model):

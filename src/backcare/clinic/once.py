@@ -47,4 +47,4 @@ def release(user: Any, key: str, scope: str = "form") -> None:
 
 
 def is_pending(value: Any) -> bool:
-    return value == PENDING
+    return bool(value == PENDING)

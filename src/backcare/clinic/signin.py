@@ -140,6 +140,7 @@ class SignInGuardBackend:
             raise PermissionDenied("this account must wait before the next try")
         if not AxesProxyHandler.is_allowed(request, {"username": username}):
             # axes' backend, next, refuses it for the address lock; the password is not tried, so not counted.
+            # (These request attributes, here and below, are ours and axes': HttpRequest does not declare them.)
             request.backcare_not_tried = True  # type: ignore[attr-defined]
         return None
 
@@ -151,6 +152,7 @@ class SignInGuardBackend:
 
 def refuse(request: HttpRequest, wait: timedelta) -> None:
     """Answer this request with the lockout page (axes' middleware renders it through lockout_response)."""
+    # request attributes that HttpRequest does not declare: read by the lockout page and axes
     request.backcare_signin_wait = wait  # type: ignore[attr-defined]
     request.backcare_not_tried = True  # type: ignore[attr-defined]
     request.axes_locked_out = True  # type: ignore[attr-defined]
@@ -165,6 +167,7 @@ def on_failure(sender: Any, credentials: dict[str, Any], request: HttpRequest | 
     key = throttle_key(request, username)
     wait = delay_after(count_failure(key))
     if wait > timedelta(0):
+        # as in refuse()
         request.backcare_signin_wait = wait  # type: ignore[attr-defined]
         request.axes_locked_out = True  # type: ignore[attr-defined]
 
@@ -175,7 +178,7 @@ def on_success(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     username = user.get_username()
     SignInFailures.objects.filter(key=throttle_key(request, username)).delete()
     SignInFailures.objects.filter(key=account_key(username)).delete()
-    request.backcare_trust_device = user  # type: ignore[attr-defined]
+    request.backcare_trust_device = user  # type: ignore[attr-defined]  # for TrustDeviceMiddleware
 
 
 def connect() -> None:

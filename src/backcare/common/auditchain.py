@@ -252,10 +252,10 @@ def database_guards(cursor: Any, vendor: str) -> list[str]:
             "SELECT tgname, tgenabled FROM pg_trigger "
             "WHERE tgrelid = 'clinic_auditevent'::regclass AND NOT tgisinternal"
         )
-        present = {r[0]: r[1] for r in cursor.fetchall()}
+        enabled = {r[0]: r[1] for r in cursor.fetchall()}
         for name in POSTGRES_TRIGGERS:
-            if name not in present:
+            if name not in enabled:
                 problems.append(f"trigger {name} is missing")
-            elif present[name] in ("D", b"D"):
+            elif enabled[name] in ("D", b"D"):
                 problems.append(f"trigger {name} is disabled")
     return [f"the database no longer refuses changes to the audit trail: {p}" for p in problems]

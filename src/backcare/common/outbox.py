@@ -260,6 +260,7 @@ def _mine(message: OutboundMessage) -> Any:
 
 def deliver(message: OutboundMessage, *, now: datetime | None = None, mail_connection: Any = None) -> str:
     """Send one claimed message and mark it; returns its new status. Never raises for a mail failure."""
+    check_error: Exception | None
     try:
         reason = _reason_not_to_send(message)
     except Exception as error:  # a broken check must not stop the other messages; it is retried like a send

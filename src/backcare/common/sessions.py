@@ -4,7 +4,7 @@ engine). Ending one user's sessions is then one indexed delete, however many ses
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
@@ -18,7 +18,8 @@ class SessionStore(DatabaseSessionStore):
         return UserSession
 
     def create_model_instance(self, data: dict[str, Any]) -> UserSession:
-        session: UserSession = super().create_model_instance(data)
+        # get_model_class() above makes the base build a UserSession
+        session = cast(UserSession, super().create_model_instance(data))
         try:
             session.user_id = int(data[SESSION_KEY])
         except (KeyError, TypeError, ValueError):

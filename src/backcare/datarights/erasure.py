@@ -19,7 +19,7 @@ import calendar
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.apps import apps
@@ -366,7 +366,8 @@ def _delete_login_records(username: str) -> int:
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     models = (AccessAttempt, AccessFailureLog, AccessLog)
-    return counted + sum(model.objects.filter(username=username).delete()[0] for model in models)
+    deleted: int = sum(model.objects.filter(username=username).delete()[0] for model in models)  # axes is untyped
+    return counted + deleted
 
 
 def effective_keep_until(erasure: ErasureRequest) -> dt.date:
@@ -383,13 +384,14 @@ def effective_keep_until(erasure: ErasureRequest) -> dt.date:
 def open_requests(clinic: Clinic) -> list[ErasureRequest]:
     """The clinic's open erasure requests, those waiting for the owner first, each with its `effective_keep_until`,
     in one query."""
-    found = list(
+    found: list[ErasureRequest] = list(
         ErasureRequest.objects.filter(client__clinic=clinic, status__in=OPEN)
         .select_related("client", "client__clinic")
         .annotate(client_last_contact=last_contact_expression("client"))
         .order_by("-status", "requested_at")
     )
     for erasure in found:
+        # for the template: the model does not declare it
         erasure.effective_keep_until = effective_keep_until(erasure)  # type: ignore[attr-defined]
     return found
 
@@ -463,8 +465,14 @@ def _delete_record(client: Client) -> dict[str, int]:
         Client.objects.filter(pk=client.pk),
     ):
         counts.update(qs.delete()[1])
-    names = [(letter.storage, letter.name) for letter in letters]
-    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
+    # a file kept above is set, so it has a name
+    names = [(letter.storage, cast(str, letter.name)) for letter in letters]
+
+    def delete_files() -> None:
+        for storage, name in names:
+            storage.delete(name)
+
+    transaction.on_commit(delete_files)
     return {k: v for k, v in counts.items() if v}
 
 
@@ -570,6 +578,7 @@ def past_retention_query(clinic: Clinic, *, now: dt.datetime | None = None) -> Q
 
 
 def _past(client: Client) -> PastRetention:
+    # annotated by past_retention_query; the model does not declare it
     last: dt.datetime = client.last_contact  # type: ignore[attr-defined]
     return PastRetention(client, last, _keep_until(client, last))
 

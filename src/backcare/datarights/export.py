@@ -416,6 +416,7 @@ def access_tables(client: Client) -> list[Table]:
     """Who could reach the record and what was done with it: portal and feed access, erasure requests, the audit
     trail (kept last: it is the proof of every look at the rest)."""
     at = _at(client)
+    portal_rows: list[tuple[str, int, dt.datetime, dt.datetime | None, dt.datetime | None, dt.datetime | None]]
     portal_rows = [("invitation", i.pk, i.created_at, i.expires_at, i.used_at, None) for i in client.invitations.all()]
     portal_rows += [
         ("calendar_feed", t.pk, t.created_at, None, None, t.revoked_at)
@@ -470,27 +471,30 @@ def access_tables(client: Client) -> list[Table]:
 def _letter_path(clearance: Clearance) -> str:
     if not clearance.letter:
         return ""
-    return f"letters/clearance-{clearance.pk}-{PurePosixPath(clearance.letter.name).name}"
+    return f"letters/clearance-{clearance.pk}-{PurePosixPath(clearance.letter.name or '').name}"
 
 
 def record_context(client: Client) -> dict[str, Any]:
     """What the readable record (HTML and PDF) shows: everything, grouped as the clinic works with it."""
     courses = list(client.courses.select_related("therapist").order_by("started_at", "id"))
+    # The lists and names below are attributes for the templates only, set on the instances (hence the
+    # ignore[attr-defined]: the models do not declare them).
     for course in courses:
-        course.session_list = list(course.sessions.select_related("therapist").order_by("number"))
-        for s in course.session_list:
-            s.technique_names = _techniques(s.techniques)
-        course.technique_names = _techniques(course.techniques)
-        course.adjunct_names = "; ".join(ADJUNCTS.get(a, a) for a in course.adjuncts)
-        course.home_items = [(k.replace("_", " ").capitalize(), v) for k, v in (course.home_programme or {}).items()]
+        session_list = list(course.sessions.select_related("therapist").order_by("number"))
+        course.session_list = session_list  # type: ignore[attr-defined]
+        for session in session_list:
+            session.technique_names = _techniques(session.techniques)  # type: ignore[attr-defined]
+        course.technique_names = _techniques(course.techniques)  # type: ignore[attr-defined]
+        course.adjunct_names = "; ".join(ADJUNCTS.get(a, a) for a in course.adjuncts)  # type: ignore[attr-defined]
+        course.home_items = [(k.replace("_", " ").capitalize(), v) for k, v in (course.home_programme or {}).items()]  # type: ignore[attr-defined]
     screenings = list(client.screenings.order_by("created_at", "id"))
     for s in screenings:
-        s.decision_text = DECISION_TEXT.get(s.decision, s.decision)
-        s.finding_list = s.result.get("findings", [])
-        s.precaution_lines = documents.precautions_lines(s.result.get("precautions"))
+        s.decision_text = DECISION_TEXT.get(s.decision, s.decision)  # type: ignore[attr-defined]
+        s.finding_list = s.result.get("findings", [])  # type: ignore[attr-defined]
+        s.precaution_lines = documents.precautions_lines(s.result.get("precautions"))  # type: ignore[attr-defined]
     intakes = list(client.intakes.select_related("reviewed_by").order_by("started_at", "id"))
     for i in intakes:
-        i.answer_list = [(label, _answer_text(key, value)) for key, label, value in _intake_answers(i)]
+        i.answer_list = [(label, _answer_text(key, value)) for key, label, value in _intake_answers(i)]  # type: ignore[attr-defined]
     return {
         "clinic": client.clinic,
         "client": client,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -42,6 +42,9 @@ from backcare.clinic.services import clients, consent, courses, intake, outcomes
 from backcare.clinical.instruments import RMDQ_ITEMS
 from backcare.clinical.vocabulary import TECHNIQUES
 from backcare.common.models import OutboundMessage
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 DEMO_CLINIC_NAME = "Backcare Demo Clinic"
 
@@ -180,7 +183,7 @@ def _backdate(when: dt.datetime, *objects: Any) -> None:
 
 
 class _Builder:
-    def __init__(self, now: dt.datetime, out: IO[str] | None) -> None:
+    def __init__(self, now: dt.datetime, out: SupportsWrite[str] | None) -> None:
         self.now = now
         self.out = out
 
@@ -301,7 +304,7 @@ class _Builder:
         return outcome
 
 
-def build_demo(stdout: IO[str] | None = None, *, now: dt.datetime | None = None) -> Clinic:
+def build_demo(stdout: SupportsWrite[str] | None = None, *, now: dt.datetime | None = None) -> Clinic:
     """Create the demo clinic in the database, all or nothing. The caller makes sure it holds no clinic yet."""
     # The demo's addresses are fictional: the emails its making queues (invitations, confirmations) go nowhere,
     # whatever e-mail the installation has set up. Emails of the demo in use go out as usual (the console in `make

@@ -300,7 +300,7 @@ class _Records:
         self.consent_text = text
         self.staff = {s.pk: s for s in StaffMember.objects.filter(clinic=clinic)}
         self.actor = {pk: f"{s.display_name} ({s.get_role_display()})" for pk, s in self.staff.items()}
-        self.next_id = {m: (m.objects.aggregate(top=models.Max("pk"))["top"] or 0) + 1 for m in _MODELS}
+        self.next_id = {m: (m._default_manager.aggregate(top=models.Max("pk"))["top"] or 0) + 1 for m in _MODELS}
         self.results: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
         self.documents: dict[tuple[str, int, bool, bool], tuple[dict[str, Any], str]] = {}
         self.start_back: dict[tuple[str, int], tuple[int, str, str]] = {}
@@ -592,6 +592,7 @@ class _Records:
         if cached is None:
             ctx = intake_service.Context(therapist=therapist, start_back=True, pregnancy=pregnancy)
             answers = form_answers(ctx, **given)
+            # a _Person stands in for the Client: it has all that build_document reads of one
             template = intake_service.build_document(person, answers, ctx)  # type: ignore[arg-type]
             cached = self.documents[key] = (template, json.dumps(answers))
         template, answers_json = cached
@@ -607,8 +608,8 @@ class _Records:
         cached = self.start_back.get(key)
         if cached is None:
             scored = score_start_back(sb["agree"], sb["bothersomeness"])
-            answers = {**sb, "psychosocial": scored.psychosocial, "group": scored.group}
-            cached = self.start_back[key] = (scored.total, json.dumps(answers), str(scored.group))
+            answered = {**sb, "psychosocial": scored.psychosocial, "group": scored.group}
+            cached = self.start_back[key] = (scored.total, json.dumps(answered), str(scored.group))
         total, answers, group = cached
         ident = self.outcome(pk, at, staff_id, "start_back", "intake", total, answers, interpretation=f"{group} risk")
         self.event(at, staff_id, "record_outcome", pk, "outcome", ident, start_back=group)

@@ -56,7 +56,7 @@ class ImportForm(forms.Form):
         name_fields(self)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         upload = data.get("bundle_file")
         if upload is not None:
             if upload.size > MAX_BUNDLE_BYTES:

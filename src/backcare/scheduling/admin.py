@@ -13,7 +13,7 @@ from backcare.clinic import audit
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WaitlistEntry, WorkingHours
 
 
-class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditedAdmin(admin.ModelAdmin[models.Model]):
     def save_model(self, request: HttpRequest, obj: models.Model, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         audit.record(request.user, "admin_change" if change else "admin_add", obj=obj, request=request)
@@ -23,7 +23,7 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         super().delete_model(request, obj)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin[models.Model]):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

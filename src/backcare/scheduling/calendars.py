@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -185,13 +185,15 @@ def feed_appointments(token: CalendarToken, now: datetime | None = None) -> list
     now = now or timezone.now()
     since = now - timedelta(days=FEED_PAST_DAYS)
     qs = Appointment.objects.filter(live_q(now), clinic_id=token.clinic_id, ends_at__gte=since)
-    qs = qs.filter(therapist_id=token.therapist_id) if token.therapist_id else qs.filter(client_id=token.client_id)
+    # a token has exactly one owner (the check constraint scheduling_caltoken_one_owner)
+    client_id = cast(int, token.client_id)
+    qs = qs.filter(therapist_id=token.therapist_id) if token.therapist_id else qs.filter(client_id=client_id)
     return list(qs.select_related("clinic", "client", "therapist", "room", "service").order_by("starts_at", "pk"))
 
 
 def feed_name(token: CalendarToken) -> str:
     clinic = token.clinic
-    if token.therapist_id:
+    if token.therapist is not None:
         return f"{clinic.name}: {token.therapist.display_name}"
     return f"{clinic.name} appointments"
 
@@ -290,6 +292,7 @@ def create_token(
     now = timezone.now()
     revoked = _revoke_live(therapist=therapist, client=client, now=now)
     token = secrets.token_urlsafe(32)
+    # _check_may_manage above refused a call with neither a therapist nor a client
     owner_clinic = therapist.clinic_id if therapist is not None else client.clinic_id  # type: ignore[union-attr]
     row = CalendarToken.objects.create(
         clinic_id=owner_clinic,

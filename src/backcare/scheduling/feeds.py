@@ -7,6 +7,7 @@ Included from the project's URLs with `path("", include("backcare.scheduling.fee
 from __future__ import annotations
 
 import secrets
+from typing import TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,7 +18,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backcare.clinic import access
-from backcare.clinic.models import Role
+from backcare.clinic.models import Client, Role, StaffMember
 from backcare.scheduling import calendars
 
 SESSION_NONCES = "calendar_nonces"
@@ -30,7 +31,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     row = calendars.find_token(token)
     if row is None:
         raise Http404("No such calendar.")
-    if row.therapist_id and not row.therapist.active:  # type: ignore[union-attr]
+    if row.therapist is not None and not row.therapist.active:
         raise Http404("No such calendar.")
     response = HttpResponse(calendars.build_feed(row), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="appointments.ics"'
@@ -39,7 +40,14 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-def _whose(request: HttpRequest) -> dict[str, object]:
+class _Owner(TypedDict, total=False):
+    """Whose feed: the keyword arguments of the calendars functions (exactly one of the two)."""
+
+    therapist: StaffMember
+    client: Client
+
+
+def _whose(request: HttpRequest) -> _Owner:
     """The signed-in therapist's or client's own feed; other roles have no appointments of their own."""
     staff = access.staff_of(request.user)
     if staff is not None:
@@ -65,11 +73,11 @@ def my_calendar(request: HttpRequest) -> HttpResponse:
             return redirect("my_calendar")
         request.session[SESSION_NONCES] = [n for n in nonces if n != nonce]
         if action == "new":
-            _, token = calendars.create_token(by=request.user, request=request, **owner)  # type: ignore[arg-type]
+            _, token = calendars.create_token(by=request.user, request=request, **owner)
             request.session[SESSION_NEW_TOKEN] = token
             messages.success(request, "Your new calendar address is ready. Any earlier address has stopped working.")
         elif action == "stop":
-            if calendars.revoke_token(by=request.user, request=request, **owner):  # type: ignore[arg-type]
+            if calendars.revoke_token(by=request.user, request=request, **owner):
                 messages.success(request, "Your calendar address has stopped working.")
         else:
             messages.error(request, "Choose what to do with your calendar address.")
@@ -81,7 +89,7 @@ def my_calendar(request: HttpRequest) -> HttpResponse:
         request,
         "scheduling/feeds/my_calendar.html",
         {
-            "live": calendars.live_token(**owner),  # type: ignore[arg-type]
+            "live": calendars.live_token(**owner),
             "new_url": calendars.feed_url(token, request) if token else "",
             "nonce": nonce,
             "is_therapist": "therapist" in owner,

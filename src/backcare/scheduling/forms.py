@@ -146,6 +146,7 @@ class SlotSearchForm(_ClinicForm):
     )
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
         self.fields["client"].queryset = Client.objects.filter(clinic=self.clinic)  # type: ignore[attr-defined]
@@ -172,6 +173,7 @@ class _TimeFields(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
         self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
         if self.owner:
@@ -215,6 +217,7 @@ class BookingForm(_TimeFields):
 
     def setup(self) -> None:
         super().setup()
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["client"].queryset = Client.objects.filter(clinic=self.clinic)  # type: ignore[attr-defined]
         self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
         self.order_fields(self.field_order)
@@ -238,6 +241,7 @@ class MoveSearchForm(_ClinicForm):
     )
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
@@ -271,6 +275,7 @@ class CourseProposalForm(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = services_of(self.clinic).filter(assessment=False)  # type: ignore[attr-defined]
         self.fields["sessions"].max_value = max(self.remaining, 1)  # type: ignore[attr-defined]
         self.fields["sessions"].widget.attrs["max"] = max(self.remaining, 1)
@@ -305,6 +310,7 @@ class CourseBookingForm(_ClinicForm):
     submission_key = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
 
 
@@ -324,6 +330,7 @@ class PortalSearchForm(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
 
@@ -347,6 +354,7 @@ class PortalBookForm(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
         self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
@@ -372,6 +380,7 @@ class WaitlistForm(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
 
@@ -448,6 +457,7 @@ class ServiceForm(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["techniques"].choices = list(TECHNIQUES.items())  # type: ignore[attr-defined]
         self.fields["rooms"].queryset = Room.objects.filter(clinic=self.clinic).order_by("name", "pk")  # type: ignore[attr-defined]
         if not self.editing:
@@ -579,6 +589,7 @@ class WaitlistFilterForm(_ClinicForm):
     )
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = Service.objects.filter(clinic=self.clinic).order_by("name", "pk")  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
 
@@ -598,6 +609,7 @@ class StaffWaitlistForm(_ClinicForm):
         super().__init__(*args, clinic=clinic, **kwargs)
 
     def setup(self) -> None:
+        # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["client"].queryset = self.clients  # type: ignore[attr-defined]
         self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]

@@ -149,11 +149,12 @@ def _deferred_sqlite() -> Iterator[None]:
         return
     connection.ensure_connection()
     previous = getattr(connection, "transaction_mode", None)
+    # the SQLite backend's transaction_mode (Django 5.1) is not in django-stubs' DatabaseWrapper
     connection.transaction_mode = "DEFERRED"  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        connection.transaction_mode = previous  # type: ignore[attr-defined]
+        connection.transaction_mode = previous  # type: ignore[attr-defined]  # as above
 
 
 def run_guarded(

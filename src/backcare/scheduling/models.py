@@ -246,11 +246,11 @@ class LiteralIn(models.lookups.In):
 
     lookup_name = "literal_in"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         if not all(isinstance(v, str) and v.replace("_", "").isalpha() and v.islower() for v in self.rhs):
             raise ValueError(f"literal_in takes fixed lower-case words, not {self.rhs!r}")
         lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} IN ({', '.join(repr(v) for v in sorted(self.rhs))})", list(params)
+        return f"{lhs} IN ({', '.join(repr(v) for v in sorted(self.rhs))})", tuple(params)
 
 
 Appointment._meta.get_field("status").register_lookup(LiteralIn)

@@ -153,7 +153,7 @@ def _insert_rows(
         return text
 
     def values(row: dict[str, Any]) -> tuple[Any, ...]:
-        out = [row.get(n, defaults[n]) for n in names]
+        out: list[Any] = [row.get(n, defaults[n]) for n in names]
         if not postgres:
             for i in datetimes:
                 if out[i] is not None:

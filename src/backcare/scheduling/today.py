@@ -11,6 +11,7 @@ clearances, and which health updates a session has used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -87,7 +88,7 @@ def _needs(rows: list[DayRow], now: datetime) -> None:
         if not row.clinical:
             continue
         a = row.appointment
-        state = latest.get(a.client_id, {})
+        state: Mapping[str, object] = latest.get(a.client_id, {})
         screening = screenings.get(a.client_id)
         record = reverse("client_detail", args=[a.client_id])
         if state.get("intake_status") == Intake.Status.SUBMITTED:

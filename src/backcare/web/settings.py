@@ -11,11 +11,16 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from backcare.web.env import env_bool, env_int, env_list
+
+# Lets the classes django-stubs makes generic be subscripted at run time too (admin.ModelAdmin[Client]).
+django_stubs_ext.monkeypatch()
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 ENVIRONMENT = os.environ.get("BACKCARE_ENV", "development")
@@ -314,8 +319,8 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("BACKCARE_EMAIL_FROM", "Backcare <clinic@localhost>")
 
-# Clinic policy.
-BACKCARE = {
+# Clinic policy (values of several types, read by key: each reader converts what it reads).
+BACKCARE: dict[str, Any] = {
     # Keele's STarT Back Tool is free for non-commercial use; an operator who may not use it switches it off.
     "START_BACK": env_bool("BACKCARE_START_BACK", True),
     "INVITATION_DAYS": env_int("BACKCARE_INVITATION_DAYS", 14),

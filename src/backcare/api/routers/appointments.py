@@ -6,7 +6,7 @@ A client's token books for itself only, only the services the portal offers it, 
 cancellation window; moving an appointment is for staff (clients cancel and book again, as in the portal)."""
 
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
@@ -40,7 +40,11 @@ from backcare.scheduling.services import booking
 from backcare.scheduling.services.availability import clinic_zone, day_bounds
 
 router = Router(tags=["appointments"])
-Reason = text(500)
+# mypy cannot read a type that a call makes: statically these are the plain types that pydantic checks.
+if TYPE_CHECKING:
+    Reason = str
+else:
+    Reason = text(500)
 AppointmentStatus = Literal[
     "held",
     "booked",

@@ -5,7 +5,7 @@ Staff search for anyone; a client's token searches only for themselves and only 
 offers them (none while their screening stops treatment, only a first assessment before their first screening)."""
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
@@ -25,7 +25,13 @@ from backcare.scheduling.services.availability import Slot, find_slots, suggest_
 
 router = Router(tags=["availability"])
 MAX_DAYS = 31
-Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
+# mypy cannot read a type that a call makes: statically these are the plain types that pydantic checks.
+if TYPE_CHECKING:
+    Technique = str
+    SessionCount = int
+else:
+    Technique = Literal[tuple(TECHNIQUES)]
+    SessionCount = query_int(1, 20)
 
 
 class SlotOut(Schema):
@@ -50,7 +56,7 @@ class SlotQuery(Schema):
 class SuggestionQuery(Schema):
     service: Id
     start: date = Field(description="The first day a session may be on.")
-    sessions: query_int(1, 20) | None = Field(None, description="Default: the sessions not booked.")
+    sessions: SessionCount | None = Field(None, description="Default: the sessions not booked.")
 
 
 class SuggestionOut(Schema):

@@ -2,19 +2,24 @@
 clinical reads, and limits on dates the services would not expect."""
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from ninja import Path
+from ninja.params import functions as params
 
-from backcare.api.auth import WRITE_AUTH
+from backcare.api.auth import WRITE_AUTH, TokenAuth
 from backcare.api.problems import Problem, error_responses, field_error
 from backcare.api.schemas import MAX_ID
 from backcare.clinic import access, audit
 from backcare.clinic.models import Client, Course, StaffMember
 
-WRITE = {"auth": WRITE_AUTH}
+
+class WriteOptions(TypedDict):
+    auth: TokenAuth
+
+
+WRITE: WriteOptions = {"auth": WRITE_AUTH}  # an operation's options (**WRITE): it needs a token with write scope
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_YEARS = 5
 
@@ -25,7 +30,7 @@ def documented(status: int, schema: Any) -> dict[int, Any]:
 
 
 def path_id(description: str) -> Any:
-    return Path(..., ge=1, le=MAX_ID, description=description)
+    return params.Path(..., ge=1, le=MAX_ID, description=description)
 
 
 CLIENT_ID = path_id("The client's id")

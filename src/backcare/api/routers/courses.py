@@ -2,7 +2,7 @@
 through `backcare.clinic.services.courses`, which enforces the hard stops. Owner and the client's therapists."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
@@ -28,9 +28,19 @@ from backcare.clinic.services.screening import treatment_gate
 from backcare.clinical.vocabulary import ADJUNCTS, TECHNIQUES
 
 router = Router(tags=["courses"])
-Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
-Adjunct = Literal[tuple(ADJUNCTS)]  # type: ignore[valid-type]
-Section = Literal[tuple(course_service.DEFAULT_HOME_PROGRAMME)]  # type: ignore[valid-type]
+# mypy cannot read a type that a call makes: statically these are the plain types that pydantic checks.
+if TYPE_CHECKING:
+    Technique = str
+    Adjunct = str
+    Section = str
+    SessionCount = int
+    Weeks = int
+else:
+    Technique = Literal[tuple(TECHNIQUES)]
+    Adjunct = Literal[tuple(ADJUNCTS)]
+    Section = Literal[tuple(course_service.DEFAULT_HOME_PROGRAMME)]
+    SessionCount = whole(1, 20)
+    Weeks = whole(1, 52)
 
 
 class CourseOut(Schema):
@@ -78,9 +88,9 @@ class CourseStart(In):
     """Anything left out comes from the screening's recommended plan."""
 
     techniques: Annotated[list[Technique], Field(min_length=1, max_length=len(TECHNIQUES))] | None = None
-    sessions_planned: whole(1, 20) | None = None
-    weeks: whole(1, 52) | None = None
-    reassess_after: whole(1, 20) | None = None
+    sessions_planned: SessionCount | None = None
+    weeks: Weeks | None = None
+    reassess_after: SessionCount | None = None
     goals: LongText = ""
     adjuncts: Annotated[list[Adjunct], Field(max_length=len(ADJUNCTS))] | None = None
     home_programme: dict[Section, LongText] | None = None

@@ -3,7 +3,7 @@ screening and can stop the session; then the session note, through `backcare.cli
 checks the precautions (treating an avoided region, an avoided technique or too much pressure needs a reason)."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
@@ -14,7 +14,7 @@ from backcare.api.pagination import Pagination
 from backcare.api.problems import Problem, field_error, rule_violation
 from backcare.api.routers.common import COURSE_ID, SESSION_ID, WRITE, clinical_course, documented, staff, viewed
 from backcare.api.routers.screenings import ScreeningOut
-from backcare.api.schemas import Day, Id, IdIn, In, text, whole
+from backcare.api.schemas import Day, Id, IdIn, In, LongText, ShortText, text, whole
 from backcare.clinic.models import Course, Screening, TreatmentSession
 from backcare.clinic.services import sessions as session_service
 from backcare.clinic.services.assessments import Assessment
@@ -25,10 +25,23 @@ router = Router(tags=["sessions"])
 ASSESSMENT_FIELDS = {
     f"assessment_{name}": f"assessment.{name}" for name in ("assessed_by", "assessed_on", "outcome", "reason")
 }
-Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
-Region = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
-FindingCode = Literal[tuple(FINDINGS)]  # type: ignore[valid-type]
-Note = text(8000)
+# mypy cannot read a type that a call makes: statically these are the plain types that pydantic checks.
+if TYPE_CHECKING:
+    Technique = str
+    Region = str
+    FindingCode = str
+    Note = str
+    Pain = int
+    Tension = int
+    Pressure = int
+else:
+    Technique = Literal[tuple(TECHNIQUES)]
+    Region = Literal[tuple(REGIONS)]
+    FindingCode = Literal[tuple(FINDINGS)]
+    Note = text(8000)
+    Pain = whole(0, 10)
+    Tension = whole(0, 3)
+    Pressure = whole(1, 5)
 
 
 class FindingIn(In):
@@ -45,16 +58,16 @@ class ResolvedIn(In):
 class AssessmentIn(In):
     """The medical assessment that allows a red flag (emergency, urgent, postpone, clearance) to be withdrawn."""
 
-    assessed_by: text(200) = Field(description="Name and role of the clinician who assessed the client.")
-    service: text(200) = ""
+    assessed_by: ShortText = Field(description="Name and role of the clinician who assessed the client.")
+    service: ShortText = ""
     assessed_on: Day
-    outcome: text(4000) = Field(description="What the assessment found, and what was advised.")
-    reason: text(4000) = Field(description="Why the finding no longer applies.")
+    outcome: LongText = Field(description="What the assessment found, and what was advised.")
+    reason: LongText = Field(description="Why the finding no longer applies.")
 
 
 class HealthUpdateIn(In):
     new_findings: Annotated[list[FindingIn], Field(max_length=50)] = []
-    pain_now: whole(0, 10) | None = None
+    pain_now: Pain | None = None
     resolved: Annotated[list[ResolvedIn], Field(max_length=50)] = []
     assessment: AssessmentIn | None = Field(
         None, description="Required when `resolved` (or a lower pain) removes or downgrades a red flag."
@@ -69,8 +82,8 @@ class HealthUpdateOut(Schema):
 
 class ChartMarks(In):
     treated: bool = False
-    tension: whole(0, 3) | None = None
-    pain: whole(0, 10) | None = None
+    tension: Tension | None = None
+    pain: Pain | None = None
 
 
 class SessionIn(In):
@@ -78,10 +91,10 @@ class SessionIn(In):
         description="The id of this session's pre-session health update (made in the last 12 h)."
     )
     techniques: Annotated[list[Technique], Field(max_length=len(TECHNIQUES))] = []
-    pressure: whole(1, 5) | None = None
+    pressure: Pressure | None = None
     body_chart: dict[Region, ChartMarks] = {}
-    pain_before: whole(0, 10)
-    pain_after: whole(0, 10) | None = None
+    pain_before: Pain
+    pain_after: Pain | None = None
     response: Literal["relaxed", "tolerated", "guarding"] | None = None
     subjective: Note = ""
     objective: Note = ""

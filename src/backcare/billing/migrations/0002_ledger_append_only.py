@@ -1,7 +1,9 @@
 """The ledger refuses UPDATE and DELETE in the database itself: an issued invoice or credit note, its lines, a
 payment or refund and a package redemption are corrected only by a new row (docs/billing.md)."""
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 TABLES = ("billing_invoice", "billing_invoiceline", "billing_payment", "billing_redemption")
 
@@ -32,12 +34,12 @@ def _postgres() -> list[str]:
     return statements
 
 
-def add_triggers(apps, schema_editor):
+def add_triggers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for sql in {"sqlite": _sqlite, "postgresql": _postgres}.get(schema_editor.connection.vendor, list)():
         schema_editor.execute(sql)
 
 
-def drop_triggers(apps, schema_editor):
+def drop_triggers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = schema_editor.connection.vendor
     for table in TABLES:
         if vendor == "sqlite":

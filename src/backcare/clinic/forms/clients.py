@@ -298,7 +298,7 @@ class ClearanceForm(OnceForm):
         return checked_letter(self.cleaned_data.get("letter"), "Letter", "clearance")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if not self.errors and not str(data.get("note", "")).strip() and not data.get("letter"):
             self.add_error("note", "Note: add a note of what the clinician said, or upload their letter.")
         return data

@@ -112,7 +112,7 @@ class CourseForm(forms.Form):
         return chosen
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         sessions, reassess = data.get("sessions_planned"), data.get("reassess_after")
         if sessions is not None and reassess is not None and reassess > sessions:
             self.add_error(
@@ -203,7 +203,7 @@ class CourseEndForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("status") in (Course.Status.REFERRED, Course.Status.STOPPED) and not data.get("note", "").strip():
             self.add_error("note", "Note: say why the course was referred or stopped.")
         return data
@@ -325,7 +325,8 @@ WEEKS_AGO_FINDINGS: list[str] = [c for c in ("recent_surgery", "fracture_recent"
 
 
 def _finding_key(finding: dict[str, Any]) -> str:
-    return finding["code"] + (f"@{finding['region']}" if finding.get("region") else "")
+    code: str = finding["code"]
+    return code + (f"@{finding['region']}" if finding.get("region") else "")
 
 
 class HealthUpdateForm(AssessmentForm):
@@ -374,7 +375,7 @@ class HealthUpdateForm(AssessmentForm):
             self.fields[f"weeks_{code}"].required = False
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         findings = data.get("findings") or []
         if data.get("anything_new") == "yes" and not findings and "findings" not in self.errors:
             self.add_error("findings", "What is new: tick at least one, or choose Nothing new.")
@@ -396,7 +397,7 @@ class HealthUpdateForm(AssessmentForm):
         value = set(self["findings"].value() or [])
         groups = []
         for index, (title, codes) in enumerate(FINDING_GROUPS):
-            items = [
+            items: list[dict[str, Any]] = [
                 {
                     "code": code,
                     "text": finding_words(code),
@@ -519,7 +520,7 @@ class SessionForm(forms.Form):
             self.fields[f"pain_{code}"] = whole_number(f"Pain, {name.lower()}", 0, 10, required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         stopped = data.get("stopped")
         if stopped and not (data.get("stop_reason") or "").strip():
             self.add_error("stop_reason", "Why the session was stopped: say why.")

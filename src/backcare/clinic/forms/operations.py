@@ -3,6 +3,7 @@ page's filters. Every message names its field; the forms only check input, the s
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from functools import cache
 from typing import Any
@@ -77,7 +78,7 @@ class FirstRunForm(ClinicFieldsMixin):
 
     def clean_username(self) -> str:
         value = str(self.cleaned_data["username"]).strip()
-        if not RegexValidator(r"^[\w.@+-]+$").regex.match(value):
+        if not re.match(r"^[\w.@+-]+$", value):
             raise ValidationError("Username: letters, digits and @ . + - _ only.")
         return value
 
@@ -200,6 +201,7 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args: Any, clinic: Clinic, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         people = StaffMember.objects.filter(clinic=clinic).order_by("display_name", "pk")
+        # self.fields is typed with the base Field; this one is the ChoiceField declared above
         self.fields["person"].choices = [("", "Everyone")] + [  # type: ignore[attr-defined]
             (s.user_id, f"{s.display_name} ({s.get_role_display()})") for s in people
         ]

@@ -2,7 +2,9 @@
 
 from importlib import resources
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 SQLITE = [
     """CREATE TRIGGER clinic_auditevent_no_update BEFORE UPDATE ON clinic_auditevent
@@ -23,20 +25,20 @@ POSTGRES_DROP = [
 ]
 
 
-def add_triggers(apps, schema_editor):
+def add_triggers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = schema_editor.connection.vendor
     statements = {"sqlite": SQLITE, "postgresql": POSTGRES}.get(vendor, [])
     for sql in statements:
         schema_editor.execute(sql)
 
 
-def drop_triggers(apps, schema_editor):
+def drop_triggers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = schema_editor.connection.vendor
     for sql in {"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}.get(vendor, []):
         schema_editor.execute(sql)
 
 
-def publish_consent(apps, schema_editor):
+def publish_consent(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     ConsentText = apps.get_model("clinic", "ConsentText")
     body = (resources.files("backcare.clinic") / "knowledge" / "consent-1.md").read_text(encoding="utf-8")
     ConsentText.objects.get_or_create(version="1", defaults={"title": "Consent to massage therapy", "body": body})

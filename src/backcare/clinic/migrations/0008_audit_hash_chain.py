@@ -11,8 +11,10 @@
 
 from importlib import import_module
 
+from django.apps.registry import Apps
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 _0002 = import_module("backcare.clinic.migrations.0002_audit_append_only_and_consent")
 
@@ -55,17 +57,17 @@ POSTGRES_DROP = [
 ]
 
 
-def add_triggers(apps, schema_editor):
+def add_triggers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for sql in {"sqlite": SQLITE, "postgresql": POSTGRES}.get(schema_editor.connection.vendor, []):
         schema_editor.execute(sql)
 
 
-def drop_triggers(apps, schema_editor):
+def drop_triggers(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for sql in {"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}.get(schema_editor.connection.vendor, []):
         schema_editor.execute(sql)
 
 
-def seal_existing(apps, schema_editor):
+def seal_existing(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     from backcare.common import auditchain
 
     secret = settings.AUDIT_KEYS[settings.AUDIT_KEY_ID]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.apps.registry import Apps
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def name_findings(apps, schema_editor):
+def name_findings(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     from backcare.clinic.services.clearances import finding_key
 
     Clearance = apps.get_model("clinic", "Clearance")

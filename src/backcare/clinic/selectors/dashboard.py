@@ -25,7 +25,7 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db.models import (
     BooleanField,
@@ -60,6 +60,9 @@ from backcare.clinic.services.screening import BLOCKING
 from backcare.clinical.instruments import pain_change
 from backcare.clinical.vocabulary import DECISION_TEXT
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 #: Clients looked at per page of alerts, and clients listed per page of "your clients today".
 PAGE_SIZE = 50
 TODAY_LIMIT = 50
@@ -86,6 +89,15 @@ class Alert:
     url: str
     action: str
     severity: str = "warn"  # danger | warn | info
+
+
+class _Latest(TypedDict):
+    """What `with_latest` annotates each client with (among others)."""
+
+    latest_screening_id: int | None
+    latest_intake_status: str | None
+    last_referral_at: dt.datetime | None
+    latest_course_id: int | None
 
 
 @dataclass
@@ -210,7 +222,8 @@ def load_states(clients: QuerySet[Client], limit: int | None = None, *, flags: b
     if "flag_intake" not in qs.query.annotations:
         qs = with_alert_flags(qs) if flags else with_latest(qs)
     qs = qs.select_related("therapist")
-    rows = list(qs[:limit] if limit is not None else qs)
+    # with_latest (also under with_alert_flags) annotated these
+    rows = cast("list[WithAnnotations[Client, _Latest]]", list(qs[:limit] if limit is not None else qs))
     states = {
         c.pk: ClientState(
             client=c,
@@ -241,14 +254,14 @@ def load_states(clients: QuerySet[Client], limit: int | None = None, *, flags: b
             .order_by("number")
             .values("course_id", "number", "status", "response", "held_at", "recorded_at")
         ):
-            by_course[session["course_id"]].append(session)
+            by_course[session["course_id"]].append(dict(session))
         scores: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for outcome in (
             Outcome.objects.filter(course_id__in=course_ids, instrument__in=("pain_nrs", "rmdq"))
             .order_by("recorded_at", "id")
             .values("course_id", "instrument", "timepoint", "score", "recorded_at")
         ):
-            scores[outcome["course_id"]].append(outcome)
+            scores[outcome["course_id"]].append(dict(outcome))
         for state in states.values():
             if state.course is not None:
                 state.sessions = by_course.get(state.course.pk, [])

@@ -41,7 +41,10 @@ class Assessment:
     def from_data(cls, data: dict[str, Any] | None) -> Assessment | None:
         if not data or not any(v for k, v in data.items() if k != "letter"):
             return None
-        return cls(**{k: data.get(k) or ("" if k not in ("assessed_on", "letter") else None) for k in FIELDS})
+        values: dict[str, Any] = {
+            k: data.get(k) or ("" if k not in ("assessed_on", "letter") else None) for k in FIELDS
+        }
+        return cls(**values)
 
 
 FIELDS = ("assessed_by", "service", "assessed_on", "outcome", "reason", "letter")

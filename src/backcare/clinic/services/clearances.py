@@ -86,7 +86,8 @@ def key_label(key: dict[str, Any]) -> str:
             parts.append(f"about {dt.date.fromisoformat(fact['since']):%-d %b %Y}")
     if key.get("pain") is not None:
         parts.append(f"pain {key['pain']}/10")
-    return key["title"] + (": " + ", ".join(parts) if parts else "")
+    title: str = key["title"]
+    return title + (": " + ", ".join(parts) if parts else "")
 
 
 def _same_facts(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:

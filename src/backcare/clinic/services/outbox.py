@@ -94,7 +94,11 @@ def retry_message(pk: int, *, staff: StaffMember, request: Any = None) -> Outbou
         raise Http404("No such email in this clinic's outbox.")
     if not outbox.retry(message):
         raise ValidationError(f"This email is {message.get_status_display().lower()}: there is nothing to retry.")
-    client = Client.objects.filter(pk=message.client_id, clinic_id=staff.clinic_id).first()
+    client = (
+        Client.objects.filter(pk=message.client_id, clinic_id=staff.clinic_id).first()
+        if message.client_id is not None
+        else None
+    )
     audit.record(
         staff.user,
         "outbox_retry",

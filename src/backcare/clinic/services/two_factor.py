@@ -50,7 +50,7 @@ def app_device(user: Any) -> TOTPDevice | None:
 
 
 def has_app(user: Any) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())  # django-otp is untyped
 
 
 def recovery_codes_left(user: Any) -> int:
@@ -167,7 +167,7 @@ def verify_code(user: Any, code: str, *, request: HttpRequest | None = None) -> 
         elif not device.verify_token(code.strip() if recovery else digits):
             refused = ("wrong", _wrong_code_message(device))
         if refused is not None:
-            detail = {"kind": kind, "why": refused[0]}
+            detail: dict[str, Any] = {"kind": kind, "why": refused[0]}
             audit.record(user, "two_factor_refused", obj=device, detail=detail, request=request)
         else:
             left = recovery_codes_left(user)
@@ -223,7 +223,7 @@ def reset_for(member: StaffMember, *, by: StaffMember, request: HttpRequest | No
     if member.pk == by.pk:
         raise ValidationError("You cannot reset your own two-factor sign-in here: set up a new app instead.")
     with transaction.atomic():
-        removed = TOTPDevice.objects.filter(user=member.user, confirmed=True).count()
+        removed: int = TOTPDevice.objects.filter(user=member.user, confirmed=True).count()  # django-otp is untyped
         removed += RecoveryCodes.objects.filter(user=member.user).count()
         TOTPDevice.objects.filter(user=member.user).delete()
         RecoveryCodes.objects.filter(user=member.user).delete()
@@ -243,7 +243,7 @@ def reset_by_operator(user: Any) -> int:
     from backcare.clinic.models import AuditEvent
 
     with transaction.atomic():
-        removed = TOTPDevice.objects.filter(user=user, confirmed=True).count()
+        removed: int = TOTPDevice.objects.filter(user=user, confirmed=True).count()  # django-otp is untyped
         removed += RecoveryCodes.objects.filter(user=user).count()
         TOTPDevice.objects.filter(user=user).delete()
         RecoveryCodes.objects.filter(user=user).delete()

@@ -13,6 +13,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import path, reverse_lazy
 from django.views.decorators.http import require_GET
@@ -42,7 +43,7 @@ class LoginView(auth_views.LoginView):
     template_name = "clinic/login.html"
     redirect_authenticated_user = True
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if first_run.needs_first_run():
             return redirect("first_run")
         return super().dispatch(request, *args, **kwargs)
@@ -64,7 +65,7 @@ class ResetRequestForm(auth_forms.PasswordResetForm):
         error_messages={"invalid": "Email address: enter an address such as name@example.org."},
     )
 
-    def save(self, *args: Any, request: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
+    def save(self, *args: Any, request: Any = None, **kwargs: Any) -> None:
         email = self.cleaned_data["email"]
         passwords.request_reset(email, list(self.get_users(email)), request)
 

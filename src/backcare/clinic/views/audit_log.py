@@ -52,7 +52,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     owner = require_staff(request.user, Role.OWNER)
     form, filters = _filters(request, owner.clinic)
     if filters is None:

@@ -105,7 +105,7 @@ def clearance_create(request: HttpRequest, pk: int, screening: int) -> HttpRespo
 
 @login_required
 @require_GET
-def clearance_letter(request: HttpRequest, pk: int) -> HttpResponse:
+def clearance_letter(request: HttpRequest, pk: int) -> FileResponse:
     staff = require_staff(request.user)
     clearance = get_object_or_404(Clearance, pk=pk, client__clinic=staff.clinic)
     # Front desk: 403; a therapist who does not see this client: 404.
@@ -115,7 +115,7 @@ def clearance_letter(request: HttpRequest, pk: int) -> HttpResponse:
     return private_file(request, client, clearance.letter, "clearance letter", clearance)
 
 
-def private_file(request: HttpRequest, client: Any, stored: Any, what: str, obj: Any) -> HttpResponse:
+def private_file(request: HttpRequest, client: Any, stored: Any, what: str, obj: Any) -> FileResponse:
     """An uploaded health document (a letter, a signed form), audited as viewed and never cached."""
     try:
         handle = stored.open("rb")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
@@ -79,7 +79,7 @@ def consent_record(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def consent_paper_form(request: HttpRequest, pk: int) -> HttpResponse:
+def consent_paper_form(request: HttpRequest, pk: int) -> FileResponse:
     staff = require_staff(request.user)
     consent = get_object_or_404(Consent, pk=pk, client__clinic=staff.clinic)
     client = get_client(request.user, consent.client_id, clinical=True)

@@ -554,7 +554,7 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
                     course, staff=staff, health_update=screening, request=request, **form.service_arguments()
                 )
             except ValidationError as e:
-                key = form.cleaned_data.get("submission_key")
+                key = form.cleaned_data.get("submission_key") or ""
                 twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
                 if twin is not None:  # a simultaneous second submission of the same form
                     return redirect("session_detail", pk=twin.pk)

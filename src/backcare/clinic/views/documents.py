@@ -8,6 +8,7 @@ therapist 404. A client may download their own home programme.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -29,8 +30,8 @@ def _attachment(pdf: documents.Pdf) -> HttpResponse:
     return response
 
 
-def _export(request: HttpRequest, client: Client, obj: object, document: str) -> None:
-    audit.record(request.user, "export", client=client, obj=obj, detail={"document": document}, request=request)  # type: ignore[arg-type]
+def _export(request: HttpRequest, client: Client, obj: Model, document: str) -> None:
+    audit.record(request.user, "export", client=client, obj=obj, detail={"document": document}, request=request)
 
 
 def _clinical_course(request: HttpRequest, pk: int) -> Course:
@@ -47,7 +48,8 @@ def progress_chart_svg(request: HttpRequest, pk: int) -> HttpResponse:
     client = access.get_client(request.user, pk, clinical=True)
     course = None
     if "course" in request.GET:
-        course = client.courses.filter(pk=ascii_id(request.GET["course"])).first()
+        course_id = ascii_id(request.GET["course"])
+        course = client.courses.filter(pk=course_id).first() if course_id is not None else None
         if course is None:
             raise Http404("No such course for this client")
     svg = charts.progress_chart_svg(client, course)

@@ -276,8 +276,9 @@ def intake_review(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("intake_review", pk=client.pk)
         else:
             once.release(request.user, key, scope="review")
-        form = ReviewForm(request.POST.copy())
-        form.data["submission_key"] = once.new_key()
+        data = request.POST.copy()
+        data["submission_key"] = once.new_key()
+        form = ReviewForm(data)
         form.is_valid()
         for name in [k for k in errors if k.startswith("assessment_")]:
             form.add_error(name, errors.pop(name))  # shown beside the assessment's own fields

@@ -43,6 +43,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
         StaffMember.objects.filter(clinic=owner.clinic).select_related("user").order_by("-active", "display_name", "pk")
     )
     for m in members:
+        # for the template only: the model does not declare these
         m.technique_names = [TECHNIQUES.get(t, t) for t in m.qualified_techniques or []]  # type: ignore[attr-defined]
         m.invited = not m.user.has_usable_password()  # type: ignore[attr-defined]
     return render(request, "clinic/staff_list.html", {"members": members, "owner": owner})

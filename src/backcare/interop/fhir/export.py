@@ -291,7 +291,7 @@ class _Export:
         spec = intake_spec()
         draft = intake.status == Intake.Status.DRAFT
         out: dict[str, Any] = {"resourceType": "QuestionnaireResponse"}
-        extensions = []
+        extensions: list[dict[str, Any]] = []
         if intake.review_note:
             extensions.append({"url": codes.EXT_REVIEW_NOTE, "valueString": intake.review_note})
         if intake.reviewed_at is not None:
@@ -344,7 +344,7 @@ class _Export:
     def start_back(self, outcome: Outcome) -> None:
         answers = outcome.answers or {}
         agree, bother = answers.get("agree"), answers.get("bothersomeness")
-        try:
+        try:  # stored answers may be missing or malformed: the scorer then raises, as caught below
             score = score_start_back(agree, bother)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             score = None
@@ -715,6 +715,7 @@ class _Export:
     def referral(self, referral: Referral) -> None:
         from backcare.clinic import documents
 
+        attachment: dict[str, Any]
         try:
             pdf = documents.referral_letter_pdf(referral)
             attachment = {
@@ -790,7 +791,7 @@ def _letter(clearance: Clearance) -> dict[str, Any] | None:
     """The uploaded clearance letter as an attachment (None when there is none or it cannot be read)."""
     if not clearance.letter:
         return None
-    name = PurePath(clearance.letter.name).name
+    name = PurePath(clearance.letter.name or "").name
     try:
         with clearance.letter.open("rb") as stream:
             data = stream.read()
@@ -821,7 +822,7 @@ def _answered(item: ItemSpec, answers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"linkId": item.link_id, "text": item.text, "answer": answers}
 
 
-def _answer(item: ItemSpec, value: str) -> dict[str, Any]:
+def _answer(item: ItemSpec, value: object) -> dict[str, Any]:
     """One typed answer as the item's FHIR type; a value that does not fit (a draft keeps what was typed) is kept
     as valueString rather than lost."""
     text = str(value)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
@@ -148,7 +148,8 @@ class _Reader:
             resource = entry.get("resource")
             if not isinstance(resource, dict):
                 continue  # only in response or history bundles, which are refused above
-            rt = resource.get("resourceType")
+            # validate_parsed refused every resource without a resourceType R4 knows
+            rt = cast(str, resource.get("resourceType"))
             if rt == "Patient":
                 self.read_patient(i, resource, f"{where}.resource")
             elif rt == "QuestionnaireResponse":
@@ -336,7 +337,7 @@ class _Reader:
         patient = self.subject(res, loc)
         if spec is None or patient is None:
             return
-        status = res.get("status")
+        status = cast(str, res.get("status"))  # one of those accepted just below, or the method returns
         lenient = spec.key == "intake" and status == "in-progress"
         if status not in (
             ("in-progress", "completed", "amended") if spec.key == "intake" else ("completed", "amended")
@@ -390,7 +391,7 @@ class _Reader:
             where = f"{loc}[{k}]"
             link_id = item.get("linkId")
             known = spec.index.get(link_id) if isinstance(link_id, str) else None
-            if known is None:
+            if known is None or not isinstance(link_id, str):
                 self.add(
                     f"{where}.linkId", f"{link_id!r} is not an item of the {spec.title} questionnaire", "not-found"
                 )

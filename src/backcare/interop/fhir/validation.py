@@ -527,6 +527,7 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 def operation_outcome(problems: list[Problem]) -> dict[str, Any]:
     """The problems as a FHIR OperationOutcome (one error issue each; an information issue when there are none)."""
+    issues: list[dict[str, Any]]
     if not problems:
         issues = [{"severity": "information", "code": "informational", "diagnostics": "No problems found."}]
     else:

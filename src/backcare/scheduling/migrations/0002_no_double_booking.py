@@ -4,7 +4,9 @@ See backcare.scheduling.locking for the whole policy. On SQLite this migration d
 database's write lock (BEGIN IMMEDIATE) and check for overlaps inside it.
 """
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 LIVE = "status IN ('booked', 'held') AND NOT override"
 POSTGRES = [
@@ -23,13 +25,13 @@ POSTGRES_DROP = [
 ]
 
 
-def add_constraints(apps, schema_editor):
+def add_constraints(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for sql in POSTGRES:
             schema_editor.execute(sql)
 
 
-def drop_constraints(apps, schema_editor):
+def drop_constraints(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for sql in POSTGRES_DROP:
             schema_editor.execute(sql)

@@ -7,8 +7,10 @@ replaced by the same constraints over the new statuses (no-op on SQLite).
 """
 
 import django.db.models.deletion
+from django.apps.registry import Apps
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 OLD_LIVE = "status IN ('booked', 'held') AND NOT override"
 NEW_LIVE = "status IN ('arrived', 'booked', 'completed', 'held', 'in_treatment') AND NOT override"
@@ -19,7 +21,7 @@ CONSTRAINTS = (
 )
 
 
-def _replace(schema_editor, live):
+def _replace(schema_editor: BaseDatabaseSchemaEditor, live: str) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, columns in CONSTRAINTS:
@@ -29,11 +31,11 @@ def _replace(schema_editor, live):
         )
 
 
-def widen(apps, schema_editor):
+def widen(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     _replace(schema_editor, NEW_LIVE)
 
 
-def narrow(apps, schema_editor):
+def narrow(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     _replace(schema_editor, OLD_LIVE)
 
 

@@ -245,7 +245,7 @@ class BusyQuery:
         self.alias = alias
         self.sql, params = qs.query.get_compiler(using=alias).as_sql()
         adapt = connections[alias].ops.adapt_datetimefield_value
-        marks = {adapt(m): i for i, m in enumerate(self.MARKS)}
+        marks: dict[object, int] = {adapt(m): i for i, m in enumerate(self.MARKS)}
         # Each parameter: the index of the mark it stands for, or None for a fixed value (an id, a status).
         self.slots = [marks.get(v) if isinstance(v, (str, datetime)) else None for v in params]
         self.fixed = list(params)
@@ -331,6 +331,7 @@ class _Grid:
         service, zone, away = self.service, self.zone, self.away[therapist_id]
         if day in self.closed:
             return
+        start: datetime | None
         for block in self.hours[therapist_id].get(day.weekday(), ()):
             _, window_end = block_window(day, block, zone)
             wall = datetime.combine(day, block.starts)

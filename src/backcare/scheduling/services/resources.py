@@ -11,7 +11,7 @@ change records their ids.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -326,7 +326,7 @@ def update_service(
 @transaction.atomic
 def set_working_hours(
     therapist: StaffMember,
-    weekly: dict[int, Sequence[tuple[time, time]]],
+    weekly: Mapping[int, Sequence[tuple[time, time]]],
     *,
     by: Any,
     request: Any = None,

@@ -46,7 +46,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 DESK_MOVES = frozenset({S.ARRIVED, S.NO_SHOW})
 CLINICAL_MOVES = frozenset({S.IN_TREATMENT, S.COMPLETED})
-BUTTONS = {
+BUTTONS: dict[str, str] = {
     S.ARRIVED: "Arrived",
     S.NO_SHOW: "Did not come",
     S.IN_TREATMENT: "Start the session note",

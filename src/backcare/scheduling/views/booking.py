@@ -462,7 +462,7 @@ def course_booking(request: HttpRequest, pk: int) -> HttpResponse:
                     return redirect("course_booking", pk=course.pk)
         else:
             for field_errors in confirm.errors.values():
-                errors.extend(field_errors)
+                errors.extend(str(e) for e in field_errors)
         form = CourseProposalForm(
             clinic=clinic,
             remaining=remaining,

@@ -27,7 +27,7 @@ from backcare.scheduling.services.availability import clinic_zone
 from backcare.scheduling.views import render_local, staff_appointment
 from backcare.scheduling.views.calendar import parse_date_param
 
-DONE = {
+DONE: dict[str, str] = {
     Appointment.Status.ARRIVED: "marked as arrived",
     Appointment.Status.NO_SHOW: "marked as not come",
     Appointment.Status.COMPLETED: "completed",

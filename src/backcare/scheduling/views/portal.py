@@ -160,9 +160,9 @@ def portal_book_confirm(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PortalBookForm(request.POST, clinic=clinic, services=services)
     else:
-        data = request.GET.copy()
-        data["submission_key"] = new_key()
-        form = PortalBookForm(data, clinic=clinic, services=services)
+        query = request.GET.copy()
+        query["submission_key"] = new_key()
+        form = PortalBookForm(query, clinic=clinic, services=services)
     valid = form.is_valid()
     if not valid:
         status = 400 if request.method == "POST" else 200

@@ -93,6 +93,7 @@ def setup_overview(request: HttpRequest) -> HttpResponse:
     )
     services = list(Service.objects.filter(clinic=clinic).prefetch_related("rooms").order_by("-active", "name", "pk"))
     for service in services:
+        # for the template only: the model does not declare it
         service.technique_names = [TECHNIQUES.get(t, t) for t in service.techniques or []]  # type: ignore[attr-defined]
     therapists = list(
         StaffMember.objects.filter(clinic=clinic, role=Role.THERAPIST).order_by("-active", "display_name", "pk")

@@ -108,7 +108,7 @@ class Command(BaseCommand):
             f"Backcare is running at http://{shown}:{port}/  ({workers} worker processes; Ctrl+C stops it)"
         )
         self.stdout.flush()
-        options = gunicorn_options(host, port, workers, threads, outbox=settings.BACKCARE_OUTBOX["IN_PROCESS"])
+        options = gunicorn_options(host, port, workers, threads, outbox=bool(settings.BACKCARE_OUTBOX["IN_PROCESS"]))
         main = os.getpid()
         try:
             Server(app, options).run()  # until SIGTERM or SIGINT; gunicorn ends with SystemExit
