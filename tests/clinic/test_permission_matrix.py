@@ -71,6 +71,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "consent": (L, "403/403", "403/403", "403/403", "403/403", "200/302", "200/302"),
     "portal_intake": (L, "403/403", "403/403", "403/403", "403/403", "302/302", "302/302"),
     "portal_home_programme": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
+    # the questionnaire due now (none is due for X or Y: back to the portal with a message)
+    "portal_questionnaire": (L, "403/403", "403/403", "403/403", "403/403", "302/302", "302/302"),
     "register": ("200/200", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),
     # the in-clinic hand-over: opens only in the session a staff member's hand-over started (and signed out)
     "register_handover": ("404/404", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),
