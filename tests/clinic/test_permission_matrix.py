@@ -59,7 +59,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "session_record": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
     "session_detail": ("302", "200", "200", "404", "403", "404", "404"),
     # signing is the session's therapist's (the owner's press comes back with a message); addenda follow signing
-    "session_sign": (L, "405/302", "405/302", "405/404", "405/403", "405/404", "405/404"),
+    "session_sign": (L, "405/302", "405/302", "404/404", "403/403", "404/404", "404/404"),
     "session_addendum": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
     "referral_letter_pdf": ("302", "200", "200", "404", "403", "404", "404"),
     "discharge_pdf": ("302", "200", "200", "404", "403", "404", "404"),

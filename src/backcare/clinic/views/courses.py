@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -613,10 +613,11 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["POST"])
 def session_sign(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_object_or_404(TreatmentSession, pk=pk)
-    _course(request, session.course_id)
+    _course(request, session.course_id)  # who may not see the record is refused before the method is looked at
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     try:
         session_service.sign_session(session, staff=_staff(request), request=request)
     except ValidationError as e:
