@@ -90,6 +90,8 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "home_programme_pdf": {"pk": "course"},
     "course_booking": {"pk": "course"},
     "session_detail": {"pk": "session"},
+    "session_sign": {"pk": "session"},
+    "session_addendum": {"pk": "session"},
     # scheduling
     "appointment_detail": {"pk": "appointment"},
     "appointment_move": {"pk": "appointment"},
@@ -325,6 +327,8 @@ def build_side(world: dict[str, Any], therapist: Any, username: str, text: Any, 
         aftercare=text("aftercare"),
         deviation_reason=text("deviation reason"),
     )
+    sessions.sign_session(session, staff=therapist)
+    sessions.add_addendum(session, staff=therapist, text=text("addendum text"), reason=text("addendum reason"))
     update2 = sessions.health_update(course, staff=therapist, new_findings=[], pain_now=4)
     stopped = sessions.record_session(
         course,

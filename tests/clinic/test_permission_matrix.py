@@ -58,6 +58,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "health_update": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
     "session_record": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
     "session_detail": ("302", "200", "200", "404", "403", "404", "404"),
+    # signing is the session's therapist's (the owner's press comes back with a message); addenda follow signing
+    "session_sign": (L, "405/302", "405/302", "404/404", "403/403", "404/404", "404/404"),
+    "session_addendum": (L, "200/200", "200/200", "404/404", "403/403", "404/404", "404/404"),
     "referral_letter_pdf": ("302", "200", "200", "404", "403", "404", "404"),
     "discharge_pdf": ("302", "200", "200", "404", "403", "404", "404"),
     "progress_chart_svg": ("302", "200", "200", "404", "403", "404", "404"),
@@ -68,6 +71,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "consent": (L, "403/403", "403/403", "403/403", "403/403", "200/302", "200/302"),
     "portal_intake": (L, "403/403", "403/403", "403/403", "403/403", "302/302", "302/302"),
     "portal_home_programme": (L, "403/403", "403/403", "403/403", "403/403", "200/200", "200/200"),
+    # the questionnaire due now (none is due for X or Y: back to the portal with a message)
+    "portal_questionnaire": (L, "403/403", "403/403", "403/403", "403/403", "302/302", "302/302"),
     "register": ("200/200", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),
     # the in-clinic hand-over: opens only in the session a staff member's hand-over started (and signed out)
     "register_handover": ("404/404", "409/409", "409/409", "409/409", "409/409", "409/409", "409/409"),

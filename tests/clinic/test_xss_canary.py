@@ -58,6 +58,8 @@ USER_TEXT = {
     "clinic.TreatmentSession.aftercare": "session form",
     "clinic.TreatmentSession.stop_reason": "session form",
     "clinic.TreatmentSession.stop_advice": "session form",
+    "clinic.SessionAddendum.text": "addendum form",
+    "clinic.SessionAddendum.reason": "addendum form",
     "clinic.Referral.reason": "referral form",
     "clinic.MedicalAssessment.assessed_by": "referral outcome form, health update and intake review",
     "clinic.MedicalAssessment.service": "referral outcome form, health update and intake review",

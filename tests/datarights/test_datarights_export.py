@@ -23,6 +23,7 @@ from backcare.clinic.models import (
     Screening,
     TreatmentSession,
 )
+from backcare.clinic.services.sessions import add_addendum
 from backcare.clinical.vocabulary import DECISION_TEXT
 from backcare.datarights.export import csv_bytes, safe_cell
 from backcare.scheduling.models import Appointment, WaitlistEntry
@@ -39,6 +40,7 @@ CSV_FILES = {
     "assessments",
     "courses",
     "sessions",
+    "addenda",
     "outcomes",
     "referrals",
     "appointments",
@@ -205,14 +207,19 @@ def test_a_client_exports_only_their_own_record(client, world):
 def test_csv_injection_is_neutralised(client, world):
     x = world.x.client
     Client.objects.filter(pk=x.pk).update(address='=HYPERLINK("http://evil.example","click")', phone="+44 1234")
-    TreatmentSession.objects.filter(course__client=x).update(
+    # A signed note cannot be changed (a database trigger refuses): the unsigned ones take the formulas, and an
+    # addendum of the signed one.
+    TreatmentSession.objects.filter(course__client=x, signed_at__isnull=True).update(
         subjective="@SUM(1+1)", objective="-2+3", assessment="\t=1"
     )
+    signed = TreatmentSession.objects.get(course__client=x, signed_at__isnull=False)
+    add_addendum(signed, staff=signed.therapist, text="=1+1", reason="+cmd")
     files = download(client, world.owner.user, reverse("client_export", args=[x.pk]))
     row = read_csv(files["csv/client.csv"])[0]
     assert row["address"] == '\'=HYPERLINK("http://evil.example","click")'
     assert row["phone"] == "'+44 1234"
-    sessions = read_csv(files["csv/sessions.csv"])
+    sessions = [r for r in read_csv(files["csv/sessions.csv"]) if not r["signed_at"]]
+    assert {r["text"] for r in read_csv(files["csv/addenda.csv"])} >= {"'=1+1"}
     assert {r["subjective"] for r in sessions} == {"'@SUM(1+1)"}
     assert {r["objective"] for r in sessions} == {"'-2+3"}
     assert {r["assessment"] for r in sessions} == {"'\t=1"}

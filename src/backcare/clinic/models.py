@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.db.models import Q
@@ -472,12 +473,78 @@ class TreatmentSession(models.Model):
     )
     recorded_at = models.DateTimeField(default=timezone.now)
     submission_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    copied_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The earlier session whose techniques, pressure, body chart and plan prefilled this note.",
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    #: What a signature locks: once `signed_at` is set, the model, the service and a database trigger (migration
+    #: 0018) refuse to change any of these; a correction is an addendum (`SessionAddendum`).
+    LOCKED_FIELDS = (
+        "course_id",
+        "number",
+        "status",
+        "held_at",
+        "subjective",
+        "objective",
+        "assessment",
+        "plan_note",
+        "body_chart",
+        "techniques",
+        "pressure",
+        "deviation_reason",
+        "deviations",
+        "response",
+        "pain_before",
+        "pain_after",
+        "aftercare",
+        "stop_reason",
+        "stop_advice",
+        "signed_at",
+        "signed_by_id",
+    )
 
     class Meta:
         ordering = ["course", "number"]
         constraints = [models.UniqueConstraint(fields=["course", "number"], name="one_session_number_per_course")]
         # The therapist's dashboard finds the sessions held today without reading the clinic's history.
         indexes = [models.Index(fields=["held_at", "course"], name="session_held_at")]
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse to change a signed note's locked fields (as read from the database, so a stale copy cannot)."""
+        if self.pk is not None:
+            stored = type(self).objects.filter(pk=self.pk, signed_at__isnull=False).values(*self.LOCKED_FIELDS).first()
+            if stored is not None:
+                changed = sorted(name for name, value in stored.items() if getattr(self, name) != value)
+                if changed:
+                    raise ValidationError(
+                        f"Session {self.number} is signed; its note cannot be changed ({', '.join(changed)}). "
+                        "Add an addendum instead."
+                    )
+        super().save(*args, **kwargs)
+
+
+class SessionAddendum(models.Model):
+    """A note added to a signed session: append-only (a database trigger refuses UPDATE, migration 0018)."""
+
+    session = models.ForeignKey(TreatmentSession, on_delete=models.CASCADE, related_name="addenda")
+    author = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    written_at = models.DateTimeField(default=timezone.now)
+    text = models.TextField()
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["session", "written_at", "id"]
 
 
 class Outcome(models.Model):
@@ -507,6 +574,7 @@ class Outcome(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    by_client = models.BooleanField(default=False, help_text="Filled in by the client in the portal.")
 
     class Meta:
         ordering = ["recorded_at", "id"]

@@ -32,6 +32,7 @@ from backcare.clinic.models import (
     Clearance,
     Client,
     Intake,
+    SessionAddendum,
     StaffMember,
     TreatmentSession,
 )
@@ -308,7 +309,7 @@ def record_tables(client: Client) -> list[Table]:
             "Each treatment session with the therapist's SOAP notes (subjective, objective, assessment, plan), the "
             "body chart (JSON), techniques, pressure (1-5), pain before and after (0-10) and aftercare.",
             TreatmentSession.objects.filter(course__client=client)
-            .select_related("therapist")
+            .select_related("therapist", "signed_by")
             .order_by("held_at", "id"),
             {
                 "session_id": lambda s: s.pk,
@@ -332,6 +333,24 @@ def record_tables(client: Client) -> list[Table]:
                 "aftercare": lambda s: s.aftercare,
                 "stop_reason": lambda s: s.stop_reason,
                 "health_update_screening_id": lambda s: s.health_update_id,
+                "signed_at": lambda s: at(s.signed_at) if s.signed_at else "",
+                "signed_by": lambda s: _name(s.signed_by),
+                "copied_from_session_id": lambda s: s.copied_from_id,
+            },
+        ),
+        Table(
+            "addenda.csv",
+            "What was added to a session note after it was signed: who, when, the text and the reason.",
+            SessionAddendum.objects.filter(session__course__client=client)
+            .select_related("author")
+            .order_by("written_at", "id"),
+            {
+                "addendum_id": lambda a: a.pk,
+                "session_id": lambda a: a.session_id,
+                "author": lambda a: _name(a.author),
+                "written_at": lambda a: at(a.written_at),
+                "text": lambda a: a.text,
+                "reason": lambda a: a.reason,
             },
         ),
         Table(

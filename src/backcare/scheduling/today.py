@@ -22,7 +22,7 @@ from django.urls import reverse
 from backcare.clinic import access
 from backcare.clinic.models import Clearance, Client, Intake, Role, Screening, StaffMember, TreatmentSession
 from backcare.clinic.services import clearances as clearance_scope
-from backcare.clinic.services.sessions import HEALTH_UPDATE_VALID
+from backcare.clinic.services.sessions import HEALTH_UPDATE_VALID, NOTE_DUE
 from backcare.scheduling.models import CANCELLED_STATUSES, Appointment, live_q
 from backcare.scheduling.services import status as status_service
 from backcare.scheduling.services.availability import clinic_zone, day_bounds
@@ -106,7 +106,7 @@ def _needs(rows: list[DayRow], now: datetime) -> None:
         if a.status in OPEN_VISIT and not has_fresh:
             row.needs.append(Need("health_update", "Health update due", record))
         if a.ends_at <= now:
-            row.needs.append(Need("note", "Note due", reverse("appointment_detail", args=[a.pk])))
+            row.needs.append(Need("note", NOTE_DUE, reverse("appointment_detail", args=[a.pk])))
 
 
 def day_rows(user: Any, staff: StaffMember, day: date, now: datetime) -> list[DayRow]:

@@ -13,6 +13,7 @@ from django import forms
 from backcare.clinic.forms.clients import AssessmentForm
 from backcare.clinic.models import Course, TreatmentSession
 from backcare.clinic.services.courses import DEFAULT_HOME_PROGRAMME
+from backcare.clinic.services.sessions import SessionNote
 from backcare.clinical.instruments import RMDQ_ITEMS
 from backcare.clinical.vocabulary import ADJUNCTS, FINDINGS, LEAST_PRESSURE, PRESSURE_SCALE, REGIONS, TECHNIQUES
 
@@ -457,6 +458,7 @@ def _text(label: str, rows: int = 3, max_length: int = 8000) -> forms.CharField:
 
 class SessionForm(forms.Form):
     submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    copied_from = forms.IntegerField(widget=forms.HiddenInput, required=False)
     subjective = _text("Subjective (what the client reports)")
     objective = _text("Objective (what you observed and found)")
     assessment = _text("Assessment")
@@ -574,24 +576,40 @@ class SessionForm(forms.Form):
                 chart[code] = {"treated": code in treated, **{k: v for k, v in marks.items() if k != "treated"}}
         return chart
 
-    def service_arguments(self) -> dict[str, Any]:
+    def note(self, previous: TreatmentSession | None = None) -> SessionNote:
+        """The cleaned data as the service's SessionNote; `previous` is the session the form was copied from,
+        kept only when the form says it was."""
         data = self.cleaned_data
-        return {
-            "techniques": data.get("techniques") or [],
-            "pressure": data.get("pressure"),
-            "body_chart": self.body_chart(),
-            "pain_before": data.get("pain_before"),
-            "pain_after": data.get("pain_after"),
-            "response": data.get("response") or "",
-            "subjective": data.get("subjective", ""),
-            "objective": data.get("objective", ""),
-            "assessment": data.get("assessment", ""),
-            "plan_note": data.get("plan_note", ""),
-            "aftercare": data.get("aftercare", ""),
-            "deviation_reason": data.get("deviation_reason", ""),
-            "stopped": bool(data.get("stopped")),
-            "stop_reason": data.get("stop_reason", ""),
-            "stop_advice": data.get("stop_advice", ""),
-            "stop_referral": data.get("stop_referral"),
-            "submission_key": data.get("submission_key"),
-        }
+        copied = previous if previous is not None and data.get("copied_from") == previous.pk else None
+        return SessionNote(
+            techniques=data.get("techniques") or [],
+            pressure=data.get("pressure"),
+            body_chart=self.body_chart(),
+            pain_before=data.get("pain_before"),
+            pain_after=data.get("pain_after"),
+            response=data.get("response") or "",
+            subjective=data.get("subjective", ""),
+            objective=data.get("objective", ""),
+            assessment=data.get("assessment", ""),
+            plan_note=data.get("plan_note", ""),
+            aftercare=data.get("aftercare", ""),
+            deviation_reason=data.get("deviation_reason", ""),
+            stopped=bool(data.get("stopped")),
+            stop_reason=data.get("stop_reason", ""),
+            stop_advice=data.get("stop_advice", ""),
+            stop_referral=data.get("stop_referral"),
+            submission_key=data.get("submission_key"),
+            copied_from=copied,
+        )
+
+
+class AddendumForm(forms.Form):
+    text = _text("Addendum", rows=4)
+    reason = _text("Reason for the addendum", rows=2)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["text"].required = True
+        self.fields["text"].error_messages["required"] = "Addendum: write what is added to the note."
+        self.fields["reason"].required = True
+        self.fields["reason"].error_messages["required"] = "Reason: say why the note needs the addendum."

@@ -23,7 +23,14 @@ from backcare.clinical.instruments import (
 
 @transaction.atomic
 def record_rmdq(
-    client: Client, *, ticked: list[bool], timepoint: str, course: Course | None, by: Any, request: Any = None
+    client: Client,
+    *,
+    ticked: list[bool],
+    timepoint: str,
+    course: Course | None,
+    by: Any,
+    request: Any = None,
+    by_client: bool = False,
 ) -> Outcome:
     if len(ticked) != len(RMDQ_ITEMS):
         raise ValidationError({"rmdq": f"Answer all {len(RMDQ_ITEMS)} statements (tick those that apply today)."})
@@ -40,16 +47,75 @@ def record_rmdq(
         score=score,
         answers={"ticked": ticked},
         recorded_by=by if getattr(by, "is_authenticated", False) else None,
+        by_client=by_client,
     )
     audit.record(
         by,
         "record_outcome",
         client=client,
         obj=outcome,
-        detail={"rmdq": score, "timepoint": timepoint},
+        detail={"rmdq": score, "timepoint": timepoint, "by_client": by_client},
         request=request,
     )
     return outcome
+
+
+# --- questionnaires the client fills in the portal ---------------------------------------------------------------
+
+QUESTIONNAIRE_TIMEPOINTS: dict[str, str] = {
+    "baseline": "at the start of your course",
+    "reassessment": "to see how your course is going",
+    "discharge": "before your last session",
+}
+
+
+@dataclass
+class DueQuestionnaire:
+    """A questionnaire of the course's outcome plan that the client may fill in now, before the next session."""
+
+    course: Course
+    instrument: str
+    timepoint: str
+
+    @property
+    def when(self) -> str:
+        return QUESTIONNAIRE_TIMEPOINTS[self.timepoint]
+
+
+def questionnaire_due(client: Client) -> DueQuestionnaire | None:
+    """The course's outcome plan is Roland-Morris at baseline, at reassessment (once the course check session,
+    `reassess_after`, has been held: `services.courses.reassessment_due`) and at discharge (before the last planned
+    session). The one due now for the client's active course, or None."""
+    from backcare.clinic.services.courses import reassessment_due, sessions_done
+
+    course = client.courses.filter(status=Course.Status.ACTIVE).order_by("-started_at").first()
+    if course is None:
+        return None
+    recorded = set(course.outcomes.filter(instrument=Outcome.Instrument.RMDQ).values_list("timepoint", flat=True))
+    if "baseline" not in recorded:
+        return DueQuestionnaire(course, Outcome.Instrument.RMDQ, "baseline")
+    if reassessment_due(course):
+        return DueQuestionnaire(course, Outcome.Instrument.RMDQ, "reassessment")
+    if "discharge" not in recorded and sessions_done(course) >= course.sessions_planned - 1:
+        return DueQuestionnaire(course, Outcome.Instrument.RMDQ, "discharge")
+    return None
+
+
+def record_client_questionnaire(client: Client, *, timepoint: str, ticked: list[bool], request: Any = None) -> Outcome:
+    """The client's own Roland-Morris from the portal: only the one due now, scored by the clinical core and stored
+    as the same outcome record the therapist enters, marked as filled in by the client."""
+    due = questionnaire_due(client)
+    if due is None or due.timepoint != timepoint:
+        raise ValidationError("This questionnaire is not due now: nothing was saved. Your therapist will ask you.")
+    return record_rmdq(
+        client,
+        ticked=ticked,
+        timepoint=timepoint,
+        course=due.course,
+        by=client.user,
+        request=request,
+        by_client=True,
+    )
 
 
 @transaction.atomic
@@ -150,9 +216,12 @@ def review_scores(
 
 
 __all__ = [
+    "DueQuestionnaire",
     "Review",
     "baseline_pain",
     "latest_pain",
+    "questionnaire_due",
+    "record_client_questionnaire",
     "record_pain",
     "record_rmdq",
     "record_start_back",

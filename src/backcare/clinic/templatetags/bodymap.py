@@ -1,4 +1,6 @@
-"""The body map: one shape per region code of the contract vocabulary, drawn as a front and a back view.
+"""The body map: the region codes of the contract vocabulary drawn as a front and a back view (a region seen from
+both, such as a shoulder, is drawn on both and either shape ticks the same box), with one checkbox per region for
+the keyboard and screen readers. The stored chart stays {code: marks}.
 
 Used by `templates/clinic/includes/bodymap.html`:
 `{% include "clinic/includes/bodymap.html" with name="regions" selected=codes avoid=codes %}`.
@@ -59,23 +61,26 @@ SHAPES: dict[str, tuple[str, str]] = {
     "buttock_right": ("back", _rect(310, 168, 18, 38, 8)),
 }
 
-# Non-clickable outline of the back view, so it reads as a person.
-BACK_OUTLINE: tuple[str, ...] = (
-    _ellipse(300, 30, 20, 24),
-    _rect(290, 54, 20, 14, 3),
-    _ellipse(262, 80, 14, 12),
-    _ellipse(338, 80, 14, 12),
-    _polygon((250, 94), (266, 94), (262, 200), (260, 222), (244, 222), (246, 200)),
-    _polygon((334, 94), (350, 94), (354, 200), (356, 222), (340, 222), (338, 200)),
-    _polygon((272, 208), (298, 208), (296, 284), (274, 284)),
-    _polygon((302, 208), (328, 208), (326, 284), (304, 284)),
-    _rect(275, 288, 20, 92),
-    _rect(305, 288, 20, 92),
-    _ellipse(282, 392, 13, 9),
-    _ellipse(318, 392, 13, 9),
-)
+# The regions seen from behind too, drawn again on the back view with the same code (so the stored chart keeps one
+# entry per code): the back of the head and neck, the shoulders, arms, thighs, legs and heels. The back view has the
+# client's left on the viewer's left.
+BACK_SHAPES: dict[str, str] = {
+    "head": _ellipse(300, 30, 20, 24),
+    "neck": _rect(290, 54, 20, 14, 3),
+    "shoulder_left": _ellipse(262, 80, 14, 12),
+    "shoulder_right": _ellipse(338, 80, 14, 12),
+    "arm_left": _polygon((250, 94), (266, 94), (262, 200), (260, 222), (244, 222), (246, 200)),
+    "arm_right": _polygon((334, 94), (350, 94), (354, 200), (356, 222), (340, 222), (338, 200)),
+    "thigh_left": _polygon((272, 208), (298, 208), (296, 284), (274, 284)),
+    "thigh_right": _polygon((302, 208), (328, 208), (326, 284), (304, 284)),
+    "leg_left": _rect(275, 288, 20, 92),
+    "leg_right": _rect(305, 288, 20, 92),
+    "foot_left": _ellipse(282, 392, 13, 9),
+    "foot_right": _ellipse(318, 392, 13, 9),
+}
 
-assert set(SHAPES) == set(REGIONS), "the body map must draw every region of the vocabulary exactly once"
+assert set(SHAPES) == set(REGIONS), "the body map must draw every region of the vocabulary"
+assert set(BACK_SHAPES) <= set(REGIONS)
 
 
 def _codes(value: Any) -> set[str]:
@@ -90,24 +95,20 @@ def _codes(value: Any) -> set[str]:
 
 @register.simple_tag
 def bodymap_regions(selected: Any = None, avoid: Any = None) -> list[dict[str, Any]]:
-    """Every region in vocabulary order: code, plain name, view, shape path and whether selected or to avoid."""
+    """Every region in vocabulary order: code, plain name, its view ("front" or "back", where it is listed), every
+    shape path it is drawn with (front and back for a region seen from both), and whether selected or to avoid."""
     chosen, avoided = _codes(selected), _codes(avoid)
     return [
         {
             "code": code,
             "name": name,
             "view": SHAPES[code][0],
-            "d": SHAPES[code][1],
+            "paths": [SHAPES[code][1], *([BACK_SHAPES[code]] if code in BACK_SHAPES else [])],
             "selected": code in chosen,
             "avoid": code in avoided,
         }
         for code, name in REGIONS.items()
     ]
-
-
-@register.simple_tag
-def bodymap_outline() -> tuple[str, ...]:
-    return BACK_OUTLINE
 
 
 @register.filter

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -25,6 +25,7 @@ from backcare.clinic import access, audit
 from backcare.clinic.forms.courses import (
     HOME_PROGRAMME_LABELS,
     HOME_PROGRAMME_SECTIONS,
+    AddendumForm,
     CourseEndForm,
     CourseForm,
     HealthUpdateForm,
@@ -438,15 +439,7 @@ def rmdq_record(request: HttpRequest, pk: int) -> HttpResponse:
 # --- the pre-session health update and the session note ----------------------------------------------------------
 
 
-def _session_blocked_reason(course: Course) -> str:
-    if course.status != Course.Status.ACTIVE:
-        return "This course has ended; no more sessions can be recorded."
-    if course.sessions.count() >= course.sessions_planned:
-        return (
-            f"All {course.sessions_planned} planned sessions are recorded. Edit the course to add sessions, "
-            "or end the course."
-        )
-    return ""
+_session_blocked_reason = session_service.session_blocked_reason
 
 
 @login_required
@@ -510,34 +503,73 @@ def health_update(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _session_form_redirect(request: HttpRequest, course: Course, screening: Screening) -> HttpResponse | None:
+    """Where a GET of the session form goes instead, when the course or the health update cannot take a session.
+    (On a POST the service makes these checks and the form comes back with the message and every input kept.)"""
+    reason = _session_blocked_reason(course)
+    if reason:
+        messages.error(request, reason)
+        return redirect("course_detail", pk=course.pk)
+    used = screening.treatment_sessions.first()
+    if used is not None:
+        messages.info(
+            request,
+            f"That health update was used for session {used.number}. Ask the health update again for a new session.",
+        )
+        return redirect("session_detail", pk=used.pk)
+    if timezone.now() - screening.created_at > session_service.HEALTH_UPDATE_VALID:
+        messages.error(request, "That health update is too old. Ask again: anything new since last time?")
+        return redirect("health_update", pk=course.pk)
+    return None
+
+
+def _session_initial(course: Course, screening: Screening, previous: TreatmentSession | None) -> dict[str, Any]:
+    initial: dict[str, Any] = {
+        "techniques": list(course.techniques),
+        "aftercare": session_service.DEFAULT_AFTERCARE,
+        "pain_before": screening.document.get("pain", {}).get("intensity"),
+        "submission_key": secrets.token_urlsafe(24),
+    }
+    if previous is not None:
+        initial.update(session_service.copy_forward(previous))
+    return initial
+
+
+def _save_session(
+    request: HttpRequest, course: Course, form: SessionForm, screening: Screening, previous: TreatmentSession | None
+) -> HttpResponse | None:
+    """Record the valid form through the service; None when it came back with errors on the form."""
+    try:
+        session = session_service.record_session(
+            course, form.note(previous), staff=_staff(request), health_update=screening, request=request
+        )
+    except ValidationError as e:
+        key = form.cleaned_data.get("submission_key")
+        twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
+        if twin is not None:  # a simultaneous second submission of the same form
+            return redirect("session_detail", pk=twin.pk)
+        _apply_errors(form, e)
+        return None
+    if session.course_id != course.pk:
+        form.add_error(None, "This form was already used for another course; reload the page.")
+        return None
+    messages.success(request, f"Session {session.number} recorded.")
+    return redirect("session_detail", pk=session.pk)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
     course, client = _course(request, pk)
-    staff = _staff(request)
+    _staff(request)
     screening = get_object_or_404(Screening, pk=update, client=client, kind=Screening.Kind.PRE_SESSION)
     if request.method == "POST":
         key = request.POST.get("submission_key", "")
         earlier = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
         if earlier is not None:  # the same form sent twice: the session exists already
             return redirect("session_detail", pk=earlier.pk)
-    if request.method == "GET":
-        # On a POST the service makes these checks and the form comes back with the message and every input kept.
-        reason = _session_blocked_reason(course)
-        if reason:
-            messages.error(request, reason)
-            return redirect("course_detail", pk=course.pk)
-        used = screening.treatment_sessions.first()
-        if used is not None:
-            messages.info(
-                request,
-                f"That health update was used for session {used.number}. "
-                "Ask the health update again for a new session.",
-            )
-            return redirect("session_detail", pk=used.pk)
-        if timezone.now() - screening.created_at > session_service.HEALTH_UPDATE_VALID:
-            messages.error(request, "That health update is too old. Ask again: anything new since last time?")
-            return redirect("health_update", pk=course.pk)
+    elif (away := _session_form_redirect(request, course, screening)) is not None:
+        return away
     gate = treatment_gate(client)
     if screening.blocks_treatment or not gate.allowed:
         return _stopped(request, course, client, screening, gate)
@@ -546,39 +578,18 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
         (r.pk, f"{r.get_urgency_display()} referral of {timezone.localtime(r.created_at):%d %b %Y %H:%M}")
         for r in client.referrals.order_by("-created_at")
     ]
+    previous = session_service.previous_session(course)
     if request.method == "POST":
         form = SessionForm(request.POST, precautions=precautions, referrals=referrals)
-        if form.is_valid():
-            try:
-                session = session_service.record_session(
-                    course, staff=staff, health_update=screening, request=request, **form.service_arguments()
-                )
-            except ValidationError as e:
-                key = form.cleaned_data.get("submission_key") or ""
-                twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
-                if twin is not None:  # a simultaneous second submission of the same form
-                    return redirect("session_detail", pk=twin.pk)
-                _apply_errors(form, e)
-            else:
-                if session.course_id != course.pk:
-                    form.add_error(None, "This form was already used for another course; reload the page.")
-                else:
-                    messages.success(request, f"Session {session.number} recorded.")
-                    return redirect("session_detail", pk=session.pk)
+        if form.is_valid() and (done := _save_session(request, course, form, screening, previous)) is not None:
+            return done
+        copied = previous if previous is not None and form["copied_from"].value() == str(previous.pk) else None
     else:
-        pain = screening.document.get("pain", {}).get("intensity")
+        copied = previous if previous is not None and request.GET.get("copy") == str(previous.pk) else None
         form = SessionForm(
-            initial={
-                "techniques": list(course.techniques),
-                "aftercare": session_service.DEFAULT_AFTERCARE,
-                "pain_before": pain,
-                "submission_key": secrets.token_urlsafe(24),
-            },
-            precautions=precautions,
-            referrals=referrals,
+            initial=_session_initial(course, screening, copied), precautions=precautions, referrals=referrals
         )
         audit.viewed(request, client, "session note", obj=course)
-    deviation_errors = form.errors.get("deviation_reason")
     return render(
         request,
         "clinic/session_record.html",
@@ -591,9 +602,61 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
             "precautions": precautions_view(precautions),
             "avoid_regions": precautions.get("avoid_regions", []),
             "treated_selected": form["treated"].value() or [],
-            "deviation_errors": deviation_errors,
+            "deviation_errors": form.errors.get("deviation_reason"),
             "decision_text": DECISION_TEXT.get(screening.decision, ""),
+            "previous": previous,
+            "copied": copied,
+            "copied_fields": session_service.COPIED_FIELDS,
+            "copy_url": f"{request.path}?copy={previous.pk}" if previous is not None else "",
         },
+    )
+
+
+@login_required
+def session_sign(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_object_or_404(TreatmentSession, pk=pk)
+    _course(request, session.course_id)  # who may not see the record is refused before the method is looked at
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        session_service.sign_session(session, staff=_staff(request), request=request)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, f"Session {session.number} signed. The note is locked; add an addendum to it.")
+    return redirect("session_detail", pk=session.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_object_or_404(TreatmentSession, pk=pk)
+    course, client = _course(request, session.course_id)
+    staff = _staff(request)
+    if session.signed_at is None:
+        messages.info(request, "The note is not signed yet: addenda are added after signing.")
+        return redirect("session_detail", pk=session.pk)
+    form = AddendumForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            session_service.add_addendum(
+                session,
+                staff=staff,
+                text=form.cleaned_data["text"],
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            messages.success(request, f"Addendum added to session {session.number}.")
+            return redirect("session_detail", pk=session.pk)
+    if request.method == "GET":
+        audit.viewed(request, client, "session addendum", obj=session)
+    return render(
+        request,
+        "clinic/session_addendum.html",
+        {"session": session, "course": course, "client": client, "form": form},
     )
 
 
@@ -630,6 +693,10 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "reassessment_due": course_service.reassessment_due(course),
             "rmdq_reassessment_url": _rmdq_url(course, "reassessment"),
             "can_start_session": not _session_blocked_reason(course),
+            "addenda": session.addenda.select_related("author"),
+            "can_sign": session.signed_at is None
+            and session.therapist_id == getattr(access.staff_of(request.user), "pk", None),
+            "copied_from": session.copied_from,
         },
     )
 
@@ -643,4 +710,6 @@ urlpatterns = [
     path("courses/<int:pk>/health-update/", health_update, name="health_update"),
     path("courses/<int:pk>/sessions/new/<int:update>/", session_record, name="session_record"),
     path("sessions/<int:pk>/", session_detail, name="session_detail"),
+    path("sessions/<int:pk>/sign/", session_sign, name="session_sign"),
+    path("sessions/<int:pk>/addendum/", session_addendum, name="session_addendum"),
 ]

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from backcare.clinic import access, audit
 from backcare.clinic.models import Role
 from backcare.clinic.selectors import dashboard as selector
+from backcare.clinic.services import sessions as session_service
 
 FRONT_DESK_LIMIT = 300
 
@@ -39,6 +40,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "clinic/dashboard.html", context)
 
     scope = access.clinical_clients_for(request.user)
+    context.update(notes_due=session_service.notes_due(staff), note_due_text=session_service.NOTE_DUE)
     cursor = _cursor(request)
     page = selector.alert_page(scope, cursor)
     context.update(
@@ -47,7 +49,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         first_url=reverse("dashboard"),
         more_url=f"{reverse('dashboard')}?after={page.next_after}" if page.next_after else "",
     )
-    shown = [a.client for a in page.alerts]
+    shown = [a.client for a in page.alerts] + [s.course.client for s in context["notes_due"]]
     if staff.role == Role.OWNER:
         context["counts"] = selector.owner_counts(staff)
     else:

@@ -19,10 +19,13 @@ from django.views.decorators.http import require_http_methods
 
 from backcare.clinic import audit
 from backcare.clinic.access import require_client
+from backcare.clinic.forms.courses import RmdqForm
 from backcare.clinic.models import Client, Course, Intake, Screening
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
+from backcare.clinic.services import outcomes as outcome_services
 from backcare.clinic.services.screening import latest_screening, treatment_gate
+from backcare.clinical.instruments import INSTRUMENTS, RMDQ_ITEMS
 from backcare.clinical.vocabulary import POSITIONING, REGIONS
 
 # What each decision means, said to the client. Honest and short; the therapist explains the rest.
@@ -160,6 +163,42 @@ def portal(request: HttpRequest) -> HttpResponse:
             "home_programme": home_programme_items(course),
             "steps": next_steps(client, consent is not None, intake, screening),
             "goals_text": (intake.answers.get("goals_text", "") if intake else ""),
+            "questionnaire": outcome_services.questionnaire_due(client),
+        },
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def portal_questionnaire(request: HttpRequest) -> HttpResponse:
+    """The questionnaire of the course's outcome plan that is due now (Roland-Morris), filled in before the session."""
+    client = portal_client(request)
+    due = outcome_services.questionnaire_due(client)
+    if due is None:
+        messages.info(request, "There is no questionnaire for you to fill in now. Thank you.")
+        return redirect("portal")
+    form = RmdqForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome_services.record_client_questionnaire(
+                client, timepoint=request.POST.get("timepoint", ""), ticked=form.ticked(), request=request
+            )
+        except ValidationError as e:
+            messages.info(request, " ".join(e.messages))
+        else:
+            messages.success(request, "Thank you, your answers are sent to your therapist.")
+        return redirect("portal")
+    audit.viewed(request, client, f"portal questionnaire ({due.timepoint})", due.course)
+    return render(
+        request,
+        "clinic/portal_questionnaire.html",
+        {
+            "client": client,
+            "due": due,
+            "form": form,
+            "items": [form[f"item_{n}"] for n in range(1, len(RMDQ_ITEMS) + 1)],
+            "instrument": INSTRUMENTS["rmdq"],
         },
     )
 
@@ -290,4 +329,5 @@ urlpatterns = [
     path("portal/consent/", consent, name="consent"),
     path("portal/intake/", portal_intake, name="portal_intake"),
     path("portal/home-programme/", portal_home_programme, name="portal_home_programme"),
+    path("portal/questionnaire/", portal_questionnaire, name="portal_questionnaire"),
 ]

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backcare.clinic import access, audit
 from backcare.clinic.models import Role
+from backcare.clinic.services import sessions as session_service
 from backcare.scheduling import today as day_selector
 from backcare.scheduling.models import Appointment
 from backcare.scheduling.services import status as status_service
@@ -88,7 +89,9 @@ def today(request: HttpRequest) -> HttpResponse:
     this_day = timezone.localdate(timezone=zone)
     day = parse_date_param(request.GET.get("date")) or this_day
     rows = day_selector.day_rows(request.user, staff, day, now)
+    notes_due = session_service.notes_due(staff) if staff.role != Role.FRONT_DESK else []
     clinical = [row.appointment.client for row in rows if row.clinical and row.needs]
+    clinical += [s.course.client for s in notes_due]
     if clinical:
         audit.viewed_many(request, clinical, "today's appointments")  # what they need is read from the record
     context = {
@@ -99,6 +102,8 @@ def today(request: HttpRequest) -> HttpResponse:
         "own": staff.role == Role.THERAPIST,
         "shows_needs": staff.role != Role.FRONT_DESK,
         "calendar_url": reverse("calendar") + f"?date={day.isoformat()}",
+        "notes_due": notes_due,
+        "note_due_text": session_service.NOTE_DUE,
     }
     return render_local(request, "scheduling/today.html", context, clinic)
 

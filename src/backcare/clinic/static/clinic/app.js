@@ -7,8 +7,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const boxes = () => document.querySelectorAll(`input[type=checkbox][name="${name}"]`);
     const sync = () => {
       boxes().forEach((box) => {
-        const shape = map.querySelector(`[data-region="${box.value}"]`);
-        if (shape) shape.classList.toggle("selected", box.checked);
+        map.querySelectorAll(`[data-region="${box.value}"]`).forEach((shape) => shape.classList.toggle("selected", box.checked));
       });
     };
     map.querySelectorAll("[data-region]").forEach((shape) => {
@@ -17,7 +16,13 @@ document.addEventListener("DOMContentLoaded", () => {
         if (box) { box.checked = !box.checked; sync(); }
       });
     });
-    boxes().forEach((box) => box.addEventListener("change", sync));
+    boxes().forEach((box) => {
+      box.addEventListener("change", sync);
+      // Keyboard: the region of the focused box is outlined on the drawing.
+      const mark = (on) => map.querySelectorAll(`[data-region="${box.value}"]`).forEach((shape) => shape.classList.toggle("focus", on));
+      box.addEventListener("focus", () => mark(true));
+      box.addEventListener("blur", () => mark(false));
+    });
     sync();
   });
   // Forms that must not be sent twice: disable the submit button after the first click.
