@@ -490,7 +490,7 @@ def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) ->
         staff=therapist, registration_body=text("registration body"), registration_number=text("registration number")
     )
     invoice = services.bill_session(Appointment.objects.get(pk=side.ids["appointment"]), by=therapist.user)
-    services.take_payment(
+    payment, _ = services.take_payment(
         side.client, 1000, "card", key=f"world-{side.client.pk}", by=desk, invoice=invoice,
         reference=text("payment reference"), note=text("payment note"),
     )  # fmt: skip
@@ -498,10 +498,10 @@ def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) ->
     fee = services.raise_fee(
         Appointment.objects.get(pk=side.ids["late_cancelled_appointment"]), "late_cancellation", by=desk
     )
-    services.sell_package(
+    package = services.sell_package(
         side.client, world["service"], 4, 20000, timezone.localdate() + dt.timedelta(days=90), by=desk
     )
-    side.ids.update(invoice=invoice.pk, fee_invoice=fee.pk if fee else None)
+    side.ids.update(invoice=invoice.pk, fee_invoice=fee.pk if fee else None, payment=payment.pk, package=package.pk)
 
 
 def build_world(text: Any = default_text, *, billing: bool = False) -> World:
