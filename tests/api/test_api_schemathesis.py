@@ -5,8 +5,9 @@ document; valid data accepted, invalid data rejected; auth not ignored...).
 
 The data is the demo clinic (`backcare demo`) with a ledger added (its completed visits invoiced, part payments, a
 package), built once for the module inside a transaction that is rolled back at the end. Generated ids are mixed
-with ids that exist (clients, courses, sessions, appointments, services, therapists, rooms, invoices, packages), dates with days in the coming month and times with the clinic's working hours, so requests reach
-real records and real bookings as well as missing ones.
+with ids that exist (clients, courses, sessions, appointments, services, therapists, rooms, invoices, packages),
+dates with days in the coming month and times with the clinic's working hours, so requests reach real records and
+real bookings as well as missing ones.
 
 Clinic rules that a schema cannot say (a booking at a time the therapist does not work, reassessment after the last
 session) answer 422; `positive_data_acceptance` is told so, and only so.
