@@ -101,3 +101,26 @@ def test_financial_retention_counts_from_the_last_financial_record(billed, setti
     settings.BACKCARE = {**settings.BACKCARE, "FINANCIAL_RETENTION_YEARS": 6}
     assert erasure.financial_keep_until(x) == erasure.add_years(last.date(), 6)
     assert erasure.financial_keep_until(billed.z) is None
+
+
+def test_once_the_financial_period_has_passed_the_ledger_and_the_client_go(billed):
+    from django.db import IntegrityError, transaction
+    from django.db.utils import DatabaseError
+
+    from backcare.billing.models import InvoiceLine, LedgerPurge
+
+    x, owner = billed.x.client, billed.owner.user
+    erasure.confirm_erasure(erasure.request_erasure(x, by=owner, channel="letter"), by=owner)
+    erasure.run_retention(now=timezone.now() + dt.timedelta(days=3 * 366))
+    assert Client.objects.filter(pk=x.pk).exists()
+    # The triggers still refuse deleting the kept invoices by hand.
+    for qs in (InvoiceLine.objects.filter(invoice__client_id=x.pk), Payment.objects.filter(client_id=x.pk)):
+        with pytest.raises((IntegrityError, DatabaseError)), transaction.atomic():
+            qs.delete()
+    until = erasure.financial_keep_until(Client.objects.get(pk=x.pk))
+    run = erasure.run_retention(now=dt.datetime.combine(until + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC))
+    [item] = [i for i in run.items if i.client_id == x.pk]
+    assert item.error == "" and item.due
+    assert not Client.objects.filter(pk=x.pk).exists() and ledger(x.pk) == (0, 0, 0)
+    assert not LedgerPurge.objects.exists()
+    assert ledger(billed.y.client.pk)[0] >= 3  # Y's ledger untouched

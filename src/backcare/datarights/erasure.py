@@ -43,7 +43,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from backcare.billing.models import Invoice, Package, Payment, Redemption
+from backcare.billing.models import Invoice, InvoiceLine, LedgerPurge, Package, Payment, Redemption
 from backcare.clinic import access, audit
 from backcare.clinic.models import (
     Clearance,
@@ -500,7 +500,7 @@ def _keeps_ledger(client: Client, today: dt.date) -> dt.date | None:
     return until if until is not None and until >= today else None
 
 
-def _delete_record(client: Client) -> dict[str, int]:
+def _delete_record(client: Client, today: dt.date | None = None) -> dict[str, int]:
     """Delete the client and everything about them except the audit trail. The order matters: appointments,
     clearances and courses protect the client or its screenings, so they go first.
 
@@ -511,9 +511,11 @@ def _delete_record(client: Client) -> dict[str, int]:
     letters += [a.letter for a in client.assessments.all() if a.letter]
     letters += [c.paper_form for c in client.consents.all() if c.paper_form]
     counts: Counter[str] = Counter()
-    ledger_until = _keeps_ledger(client, timezone.localdate(timezone=client_zone(client)))
+    ledger_until = _keeps_ledger(client, today or timezone.localdate(timezone=client_zone(client)))
     appointments = Appointment.objects.filter(client=client)
-    if ledger_until is not None:
+    if ledger_until is None:
+        counts.update(_purge_ledger(client))
+    else:
         billed = list(_billed_visits(client).values_list("pk", flat=True))
         counts.update(ReminderLog.objects.filter(appointment__in=billed).delete()[1])
         Appointment.objects.filter(pk__in=billed).update(
@@ -537,6 +539,26 @@ def _delete_record(client: Client) -> dict[str, int]:
     names = [(letter.storage, letter.name) for letter in letters]
     transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
     return {k: v for k, v in counts.items() if v}
+
+
+def _purge_ledger(client: Client) -> dict[str, int]:
+    """The client's ledger rows, past their retention period: deleted with the client named in `LedgerPurge`, the
+    one DELETE the append-only triggers let through (billing migration 0003), inside the caller's transaction."""
+    counts: Counter[str] = Counter()
+    if last_financial_record(client) is None:
+        return {}
+    LedgerPurge.objects.create(client_id=client.pk)
+    for qs in (
+        Redemption.objects.filter(package__client=client),
+        Payment.objects.filter(client=client),
+        Package.objects.filter(client=client),
+        InvoiceLine.objects.filter(invoice__client=client),
+        Invoice.objects.filter(client=client, kind=Invoice.Kind.CREDIT_NOTE),
+        Invoice.objects.filter(client=client),
+    ):
+        counts.update(qs.delete()[1])
+    LedgerPurge.objects.filter(client_id=client.pk).delete()
+    return dict(counts)
 
 
 def _keep_for_the_ledger(client: Client) -> dict[str, int]:
@@ -606,7 +628,7 @@ def run_retention(*, now: dt.datetime | None = None, dry_run: bool = False) -> R
                         ),
                     },
                 )
-                item.counts = _delete_record(client)
+                item.counts = _delete_record(client, today)
         except ProtectedError as e:
             item.error = f"could not delete client {client.pk}: {e.args[0] if e.args else e}"
     return run
@@ -734,7 +756,7 @@ def delete_past_retention(
     audit.record(by, "retention_deleted", client=client, detail=detail, request=request)
     try:
         with transaction.atomic():
-            return _delete_record(client)
+            return _delete_record(client, now.astimezone(client_zone(client)).date())
     except ProtectedError as e:
         raise ValidationError(f"The record could not be deleted: {e.args[0] if e.args else e}") from None
 
