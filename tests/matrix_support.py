@@ -505,8 +505,8 @@ def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) ->
 
 
 def build_world(text: Any = default_text, *, billing: bool = False) -> World:
-    """The data set; with `billing`, each side's invoices, payments, credit note, fee and package too (the page
-    tests' data; left out elsewhere because the erasure of a client with financial records is not settled yet:
+    """The data set; with `billing`, each side's invoices, payments, credit note, fee and package too (the billing
+    page and API tests' data; left out elsewhere, since erasing a client with financial records keeps the ledger:
     see docs/billing.md)."""
     from django.contrib.auth.tokens import default_token_generator
     from django.core.cache import cache
