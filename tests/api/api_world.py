@@ -1,6 +1,7 @@
 """The data set of the API's permission matrix and bad-input tests: the project's shared matrix world
-(tests/matrix_support.py: client X of therapist A, client Y of therapist B, each with every kind of record and
-appointments) plus a real API token for each role, a read-only token and a revoked one."""
+(tests/matrix_support.py: client X of therapist A, client Y of therapist B, each with every kind of record,
+appointments and billing: invoices, a payment, a credit note, a fee and a package) plus a real API token for each
+role, a read-only token and a revoked one."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def build_api_world() -> ApiWorld:
     from backcare.api import tokens as token_service
     from backcare.api.models import ApiToken
 
-    world = build_world()
+    world = build_world(billing=True)  # the billing operations need invoices, payments and packages
     users = {
         "owner": world.owner.user,
         "therapist": world.therapist_a.user,

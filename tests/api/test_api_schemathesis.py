@@ -3,10 +3,11 @@ requests, valid and invalid, sent with a real personal API token of the owner an
 checked with every schemathesis check (no server error; status code, content type, headers and body conform to the
 document; valid data accepted, invalid data rejected; auth not ignored...).
 
-The data is the demo clinic (`backcare demo`), built once for the module inside a transaction that is rolled back at
-the end. Generated ids are mixed with ids that exist (clients, courses, sessions, appointments, services,
-therapists, rooms), dates with days in the coming month and times with the clinic's working hours, so requests reach
-real records and real bookings as well as missing ones.
+The data is the demo clinic (`backcare demo`) with a ledger added (its completed visits invoiced, part payments, a
+package), built once for the module inside a transaction that is rolled back at the end. Generated ids are mixed
+with ids that exist (clients, courses, sessions, appointments, services, therapists, rooms, invoices, packages),
+dates with days in the coming month and times with the clinic's working hours, so requests reach real records and
+real bookings as well as missing ones.
 
 Clinic rules that a schema cannot say (a booking at a time the therapist does not work, reassessment after the last
 session) answer 422; `positive_data_acceptance` is told so, and only so.
@@ -52,8 +53,12 @@ def _ids() -> dict[str, list[int]]:
     def pks(qs: Any) -> list[int]:
         return list(qs.order_by("pk").values_list("pk", flat=True))
 
+    from backcare.billing.models import Invoice, Package
+
     course_ids = pks(Course.objects.all())
     return {
+        "invoice": pks(Invoice.objects.all()),
+        "package": pks(Package.objects.all()),
         "client": pks(Client.objects.all()),
         "intake": pks(Intake.objects.all()),
         "screening": pks(Screening.objects.all()),
@@ -65,6 +70,29 @@ def _ids() -> dict[str, list[int]]:
         "therapist": pks(StaffMember.objects.filter(role=Role.THERAPIST)),
         "room": pks(Room.objects.all()),
     }
+
+
+def _add_billing() -> None:
+    """The demo clinic has no ledger yet: price its services, invoice its completed visits, take part payments, sell
+    a package, so the billing operations reach real invoices, payments and packages."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from backcare.billing import services
+    from backcare.clinic.models import StaffMember
+    from backcare.scheduling.models import Appointment, Service
+
+    owner = StaffMember.objects.get(user__username="owner").user
+    for service in Service.objects.all():
+        services.set_price(service, 5500, by=owner)
+    for appointment in Appointment.objects.filter(status="completed").order_by("pk")[:20]:
+        invoice = services.bill_session(appointment, by=owner)
+        if invoice is not None and hasattr(invoice, "number"):
+            services.take_payment(appointment.client, 2000, "card", key=f"demo-{invoice.pk}", by=owner, invoice=invoice)
+    client = Appointment.objects.order_by("pk").first().client
+    service = Service.objects.order_by("pk").first()
+    services.sell_package(client, service, 4, 20000, timezone.localdate() + dt.timedelta(days=90), by=owner)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +107,7 @@ def demo(django_db_setup: Any, django_db_blocker: Any) -> Any:
         outer.__enter__()
         try:
             build_demo()
+            _add_billing()
             owner = StaffMember.objects.get(user__username="owner").user
             therapist = StaffMember.objects.get(user__username="therapist1").user
             yield Demo({"owner": make_token(owner, name="schemathesis"), "therapist": make_token(therapist)}, _ids())
@@ -97,6 +126,9 @@ ID_POOLS = {
     "course": "course",
     "session_id": "session",
     "appointment_id": "appointment",
+    "invoice_id": "invoice",
+    "invoice": "invoice",
+    "package_id": "package",
     "service": "service",
     "therapist": "therapist",
     "room": "room",

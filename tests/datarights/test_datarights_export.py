@@ -45,6 +45,11 @@ CSV_FILES = {
     "referrals",
     "appointments",
     "waitlist",
+    "invoices",
+    "credit_notes",
+    "invoice_lines",
+    "payments",
+    "packages",
     "portal_access",
     "erasure_requests",
     "audit_events",
@@ -238,3 +243,38 @@ def test_safe_cell_keeps_numbers_and_quotes_formulas():
     assert safe_cell(-3) == -3 and safe_cell(2.5) == 2.5 and safe_cell(None) == "" and safe_cell(True) == "yes"
     assert safe_cell("=1+2") == "'=1+2" and safe_cell("plain") == "plain" and safe_cell("a=b") == "a=b"
     assert csv_bytes(["a", "b"], [[-3, "-3"]]) == b"a,b\r\n-3,'-3\r\n"
+
+
+def test_the_export_has_the_client_s_billing_and_none_of_another(client, db, settings, tmp_path):
+    from backcare.billing import services
+    from backcare.billing.models import Invoice, InvoiceLine, Package, Payment
+    from matrix_support import build_world
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    world = build_world(billing=True)
+    x = world.x.client
+    files = download(client, x.user, reverse("portal_export"))
+    tables = {n.removeprefix("csv/").removesuffix(".csv"): read_csv(d) for n, d in files.items() if n.endswith(".csv")}
+
+    def column(table, name):
+        return {row[name] for row in tables[table]}
+
+    assert column("invoices", "invoice_id") == ids_of(Invoice, client=x, kind="invoice")
+    assert column("credit_notes", "invoice_id") == ids_of(Invoice, client=x, kind="credit_note")
+    assert len(tables["invoice_lines"]) == InvoiceLine.objects.filter(invoice__client=x).count()
+    assert column("payments", "payment_id") == ids_of(Payment, client=x)
+    assert column("packages", "package_id") == ids_of(Package, client=x)
+    session = next(r for r in tables["invoices"] if r["invoice_id"] == str(world.x.ids["invoice"]))
+    assert (session["total"], session["currency"]) == ("60.00", "GBP")
+    note = tables["credit_notes"][0]
+    assert note["total"] == "5.00" and note["reason"] == Invoice.objects.get(pk=note["invoice_id"]).reason
+    assert tables["payments"][0]["amount"] == "10.00" and tables["payments"][0]["invoice_number"] == session["number"]
+    assert tables["packages"][0]["sessions"] == "4" and tables["packages"][0]["used"] == "0"
+    # The documents' totals add up to the balance the clinic shows.
+    invoiced = sum(float(r["total"]) for r in tables["invoices"]) - sum(
+        float(r["total"]) for r in tables["credit_notes"]
+    )
+    paid = sum(float(r["amount"]) * (1 if r["kind"] == "payment" else -1) for r in tables["payments"])
+    assert round((invoiced - paid) * 100) == services.balance(x)
+    y_ids = {str(pk) for pk in Invoice.objects.filter(client=world.y.client).values_list("pk", flat=True)}
+    assert y_ids.isdisjoint(column("invoices", "invoice_id") | column("credit_notes", "invoice_id"))

@@ -60,7 +60,7 @@ def _name_in_field(field_schema: dict[str, Any]) -> None:
     """ProblemField's `location` is sent as `in` (a Python keyword, so an alias in the model)."""
     properties = field_schema.get("properties", {})
     if "location" in properties:
-        properties["in"] = {**properties.pop("location"), "title": "In", "enum": ["body", "query", "path"]}
+        properties["in"] = {**properties.pop("location"), "title": "In", "enum": ["body", "query", "path", "header"]}
         field_schema["required"] = ["in" if r == "location" else r for r in field_schema.get("required", [])]
 
 

@@ -2,7 +2,8 @@
 problems an `errors` list naming each offending field (dotted path and JSON pointer) with its message.
 
 Statuses, one meaning each:
-- 400 the request does not match the documented schema (malformed JSON, wrong types, unknown fields);
+- 400 the request does not match the documented schema (malformed JSON, wrong types, unknown fields, a missing
+  required header);
 - 401 no token, or a token that is unknown, revoked or expired;  403 the role or the token's scope does not allow it;
 - 404 nothing of that id within the caller's reach (another therapist's client looks exactly like a missing one);
 - 409 the request conflicts with the record's state (a booking conflict, a hard stop of the screening);

@@ -278,3 +278,11 @@ class Payment(Immutable):
     @property
     def signed_amount(self) -> int:
         return self.amount if self.kind == self.Kind.PAYMENT else -self.amount
+
+
+class LedgerPurge(models.Model):
+    """Written only by the financial retention rule, in the transaction that removes a client's ledger rows after
+    their retention period (`datarights.erasure`): the append-only triggers let a DELETE through only for a client
+    named here (migration 0003), and the row is removed in the same transaction."""
+
+    client_id = models.BigIntegerField(primary_key=True)

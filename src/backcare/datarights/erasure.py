@@ -32,6 +32,7 @@ from django.db.models import (
     Expression,
     F,
     Func,
+    Max,
     OuterRef,
     ProtectedError,
     Q,
@@ -42,6 +43,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from backcare.billing.models import Invoice, InvoiceLine, LedgerPurge, Package, Payment, Redemption
 from backcare.clinic import access, audit
 from backcare.clinic.models import (
     Clearance,
@@ -64,6 +66,7 @@ from backcare.clinic.signin import account_key
 from backcare.common import outbox
 from backcare.common.ids import ascii_id
 from backcare.datarights.export import client_zone
+from backcare.interop.models import ExternalIdentifier
 from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry, live_q
 from backcare.scheduling.services import booking, waitlist
 
@@ -160,6 +163,32 @@ def retention_years(clinic: Clinic) -> int:
     """How long clinical records are kept: the clinic's own period (`Clinic.retention_years`), never less than the
     installation's minimum (BACKCARE_RETENTION_YEARS), which the operator sets to the law where the clinic works."""
     return max(int(clinic.retention_years), int(settings.BACKCARE.get("RETENTION_YEARS", 0)))
+
+
+def financial_retention_years() -> int:
+    """How long invoices, credit notes, payments and packages are kept (BACKCARE_FINANCIAL_RETENTION_YEARS, 10 by
+    default: what tax and accounting law asks in most places), counted from the client's last financial record."""
+    years: Any = settings.BACKCARE.get("FINANCIAL_RETENTION_YEARS", 10)
+    return int(years)
+
+
+def last_financial_record(client: Client) -> dt.datetime | None:
+    moments = [
+        Invoice.objects.filter(client=client).aggregate(m=Max("issued_at"))["m"],
+        Payment.objects.filter(client=client).aggregate(m=Max("taken_at"))["m"],
+        Package.objects.filter(client=client).aggregate(m=Max("sold_at"))["m"],
+        Package.objects.filter(client=client).aggregate(m=Max("closed_at"))["m"],
+    ]
+    found = [m for m in moments if m is not None]
+    return max(found) if found else None
+
+
+def financial_keep_until(client: Client) -> dt.date | None:
+    """The last day the client's financial records must be kept (None: there are none)."""
+    last = last_financial_record(client)
+    if last is None:
+        return None
+    return add_years(last.astimezone(client_zone(client)).date(), financial_retention_years())
 
 
 def keep_until(client: Client, *, today: dt.date | None = None) -> dt.date:
@@ -447,24 +476,68 @@ def record_counts(client: Client) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
 
-def _delete_record(client: Client) -> dict[str, int]:
+def _billed_visits(client: Client) -> QuerySet[Any]:
+    """The client's appointments an invoice or a package session points at (the ledger's rows cannot change)."""
+    return Appointment.objects.filter(client=client).filter(
+        Q(pk__in=Invoice.objects.filter(client=client, appointment__isnull=False).values("appointment"))
+        | Q(pk__in=Redemption.objects.filter(package__client=client).values("appointment"))
+    )
+
+
+def clinical_left(client: Client) -> dict[str, int]:
+    """What `_delete_record` would still remove while the financial records are kept (empty: it was done)."""
+    counts = record_counts(client)
+    counts.pop("clinic.Client", None)
+    counts.pop("clinic.ErasureRequest", None)
+    left = counts.pop("scheduling.Appointment", 0) - _billed_visits(client).count()
+    if left:
+        counts["scheduling.Appointment"] = left
+    counts.pop("scheduling.ReminderLog", None)
+    return counts
+
+
+def _keeps_ledger(client: Client, today: dt.date) -> dt.date | None:
+    """The day the client's financial records are kept until, when that is today or later (else None)."""
+    until = financial_keep_until(client)
+    return until if until is not None and until >= today else None
+
+
+def _delete_record(client: Client, today: dt.date | None = None) -> dict[str, int]:
     """Delete the client and everything about them except the audit trail. The order matters: appointments,
-    clearances and courses protect the client or its screenings, so they go first."""
+    clearances and courses protect the client or its screenings, so they go first.
+
+    A client with financial records still within their retention (`financial_keep_until`) loses the clinical
+    record only: the invoices, credit notes, payments and packages stay with the appointments they bill (their free
+    text cleared) and a client row reduced to the name and address the invoices are made out to."""
     letters = [c.letter for c in client.clearances.all() if c.letter]
     letters += [a.letter for a in client.assessments.all() if a.letter]
     letters += [c.paper_form for c in client.consents.all() if c.paper_form]
     counts: Counter[str] = Counter()
+    ledger_until = _keeps_ledger(client, today or timezone.localdate(timezone=client_zone(client)))
+    appointments = Appointment.objects.filter(client=client)
+    if ledger_until is None:
+        counts.update(_purge_ledger(client))
+    else:
+        billed = list(_billed_visits(client).values_list("pk", flat=True))
+        counts.update(ReminderLog.objects.filter(appointment__in=billed).delete()[1])
+        Appointment.objects.filter(pk__in=billed).update(
+            course=None, cancel_reason="", late_change_reason="", override_reason=""
+        )
+        appointments = appointments.exclude(pk__in=billed)
     for qs in (
-        Appointment.objects.filter(client=client),
+        appointments,
         Clearance.objects.filter(client=client),
         Referral.objects.filter(client=client),
         Course.objects.filter(client=client),
         Outcome.objects.filter(client=client),
         Screening.objects.filter(client=client),
         Consent.objects.filter(client=client),
-        Client.objects.filter(pk=client.pk),
     ):
         counts.update(qs.delete()[1])
+    if ledger_until is None:
+        counts.update(Client.objects.filter(pk=client.pk).delete()[1])
+    else:
+        counts.update(_keep_for_the_ledger(client))
     # a file kept above is set, so it has a name
     names = [(letter.storage, cast(str, letter.name)) for letter in letters]
 
@@ -474,6 +547,53 @@ def _delete_record(client: Client) -> dict[str, int]:
 
     transaction.on_commit(delete_files)
     return {k: v for k, v in counts.items() if v}
+
+
+def _purge_ledger(client: Client) -> dict[str, int]:
+    """The client's ledger rows, past their retention period: deleted with the client named in `LedgerPurge`, the
+    one DELETE the append-only triggers let through (billing migration 0003), inside the caller's transaction."""
+    counts: Counter[str] = Counter()
+    if last_financial_record(client) is None:
+        return {}
+    LedgerPurge.objects.create(client_id=client.pk)
+    for qs in (
+        Redemption.objects.filter(package__client=client),
+        Payment.objects.filter(client=client),
+        Package.objects.filter(client=client),
+        InvoiceLine.objects.filter(invoice__client=client),
+        Invoice.objects.filter(client=client, kind=Invoice.Kind.CREDIT_NOTE),
+        Invoice.objects.filter(client=client),
+    ):
+        counts.update(qs.delete()[1])
+    LedgerPurge.objects.filter(client_id=client.pk).delete()
+    return dict(counts)
+
+
+def _keep_for_the_ledger(client: Client) -> dict[str, int]:
+    """The client row as the kept invoices need it: name and address (what an invoice is made out to); no contact
+    details, no doctor, no login, no sharing. The date of birth cannot be empty: it becomes 1 January 1900."""
+    deleted: Counter[str] = Counter()
+    for qs in (
+        client.intakes.all(),
+        client.assessments.all(),
+        client.invitations.all(),
+        WaitlistEntry.objects.filter(client=client),
+        CalendarToken.objects.filter(client=client),
+        ExternalIdentifier.objects.filter(client=client),
+    ):
+        deleted.update(qs.delete()[1])
+    client.shared_with.clear()
+    Client.objects.filter(pk=client.pk).update(
+        user=None,
+        email="",
+        phone="",
+        physician_name="",
+        physician_address="",
+        sex="unknown",
+        date_of_birth=dt.date(1900, 1, 1),
+        therapist=None,
+    )
+    return dict(deleted)
 
 
 def run_retention(*, now: dt.datetime | None = None, dry_run: bool = False) -> RetentionRun:
@@ -486,8 +606,13 @@ def run_retention(*, now: dt.datetime | None = None, dry_run: bool = False) -> R
     for erasure in pending.order_by("keep_until", "id"):
         client = erasure.client
         until = effective_keep_until(erasure)
-        due = until < now.astimezone(client_zone(client)).date()
-        item = RetentionItem(client.pk, client.clinic.name, until, due, record_counts(client) if due else {})
+        today = now.astimezone(client_zone(client)).date()
+        due = until < today
+        ledger_until = _keeps_ledger(client, today) if due else None
+        if ledger_until is not None and not clinical_left(client):
+            due, until = False, ledger_until  # the clinical record is gone; the ledger waits for its own period
+        counts = (clinical_left(client) if ledger_until is not None else record_counts(client)) if due else {}
+        item = RetentionItem(client.pk, client.clinic.name, until, due, counts)
         run.items.append(item)
         if not due or dry_run:
             continue
@@ -504,9 +629,14 @@ def run_retention(*, now: dt.datetime | None = None, dry_run: bool = False) -> R
                         "keep_until": until.isoformat(),
                         "retention_years": retention_years(client.clinic),
                         "deleted": item.counts,
+                        **(
+                            {"financial_records_kept_until": ledger_until.isoformat()}
+                            if ledger_until is not None
+                            else {}
+                        ),
                     },
                 )
-                item.counts = _delete_record(client)
+                item.counts = _delete_record(client, today)
         except ProtectedError as e:
             item.error = f"could not delete client {client.pk}: {e.args[0] if e.args else e}"
     return run
@@ -623,16 +753,19 @@ def delete_past_retention(
     due, why = retention_status(client, now=now)
     if due is None:
         raise ValidationError(why)
+    ledger_until = _keeps_ledger(client, now.astimezone(client_zone(client)).date())
     detail = {
         "last_clinical_contact": due.last_contact.isoformat(),
         "keep_until": due.keep_until.isoformat(),
         "retention_years": retention_years(client.clinic),
-        "deleted": record_counts(client),
+        "deleted": record_counts(client) if ledger_until is None else clinical_left(client),
     }
+    if ledger_until is not None:
+        detail["financial_records_kept_until"] = ledger_until.isoformat()
     audit.record(by, "retention_deleted", client=client, detail=detail, request=request)
     try:
         with transaction.atomic():
-            return _delete_record(client)
+            return _delete_record(client, now.astimezone(client_zone(client)).date())
     except ProtectedError as e:
         raise ValidationError(f"The record could not be deleted: {e.args[0] if e.args else e}") from None
 
@@ -646,6 +779,7 @@ __all__ = [
     "delete_past_retention",
     "effective_keep_until",
     "erasure_plan",
+    "financial_keep_until",
     "keep_until",
     "open_request",
     "open_requests",

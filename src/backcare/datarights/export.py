@@ -23,9 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from backcare.billing.models import Invoice, InvoiceLine, Package, Payment
+from backcare.billing.money import format_plain
 from backcare.clinic import access, audit, documents
 from backcare.clinic.models import (
     AuditEvent,
@@ -431,6 +434,102 @@ def scheduling_tables(client: Client) -> list[Table]:
     ]
 
 
+def _money(minor: int, currency: str) -> str:
+    """An amount as a plain decimal of the currency's major unit ("1250.00"), next to its currency column."""
+    return format_plain(minor, currency).replace(",", "")
+
+
+def billing_tables(client: Client) -> list[Table]:
+    """The client's invoices, credit notes, their lines, payments and refunds, and packages (billing)."""
+    at = _at(client)
+    documents_ = list(
+        Invoice.objects.filter(client=client).select_related("credits", "appointment").order_by("issued_at", "number")
+    )
+    invoice_columns: dict[str, Callable[[Invoice], Any]] = {
+        "invoice_id": lambda i: i.pk,
+        "number": lambda i: i.number,
+        "source": lambda i: i.source,
+        "appointment_id": lambda i: i.appointment_id,
+        "therapist": lambda i: i.therapist_name,
+        "therapist_registration": lambda i: i.therapist_registration,
+        "currency": lambda i: i.currency,
+        "tax_rate_percent": lambda i: Decimal(i.tax_rate_bp) / 100,
+        "net": lambda i: _money(i.net, i.currency),
+        "tax": lambda i: _money(i.tax, i.currency),
+        "total": lambda i: _money(i.total, i.currency),
+        "issued_at": lambda i: at(i.issued_at),
+    }
+    return [
+        Table(
+            "invoices.csv",
+            "Every invoice the clinic issued to you (amounts in the currency's units, e.g. pounds).",
+            [i for i in documents_ if i.kind == Invoice.Kind.INVOICE],
+            invoice_columns,
+        ),
+        Table(
+            "credit_notes.csv",
+            "Credit notes: corrections that reduce what an invoice asked for, with the reason.",
+            [i for i in documents_ if i.kind == Invoice.Kind.CREDIT_NOTE],
+            {
+                **invoice_columns,
+                "credits_invoice_number": lambda i: i.credits.number if i.credits else "",
+                "reason": lambda i: i.reason,
+            },
+        ),
+        Table(
+            "invoice_lines.csv",
+            "The lines of each invoice and credit note.",
+            InvoiceLine.objects.filter(invoice__client=client).select_related("invoice").order_by("invoice_id", "id"),
+            {
+                "invoice_id": lambda line: line.invoice_id,
+                "number": lambda line: line.invoice.number,
+                "description": lambda line: line.description,
+                "quantity": lambda line: line.quantity,
+                "unit_amount": lambda line: _money(line.unit_amount, line.invoice.currency),
+                "amount": lambda line: _money(line.amount, line.invoice.currency),
+                "currency": lambda line: line.invoice.currency,
+            },
+        ),
+        Table(
+            "payments.csv",
+            "Money you paid the clinic, and refunds it paid you.",
+            Payment.objects.filter(client=client).select_related("invoice").order_by("taken_at", "id"),
+            {
+                "payment_id": lambda p: p.pk,
+                "kind": lambda p: p.kind,
+                "method": lambda p: p.method,
+                "amount": lambda p: _money(p.amount, p.currency),
+                "currency": lambda p: p.currency,
+                "invoice_number": lambda p: p.invoice.number if p.invoice else "",
+                "reference": lambda p: p.reference,
+                "note": lambda p: p.note,
+                "taken_at": lambda p: at(p.taken_at),
+            },
+        ),
+        Table(
+            "packages.csv",
+            "Courses bought as packages of sessions, and how many were used.",
+            Package.objects.filter(client=client)
+            .select_related("service", "invoice")
+            .annotate(used=Count("redemptions"))
+            .order_by("sold_at", "id"),
+            {
+                "package_id": lambda p: p.pk,
+                "service": lambda p: p.service.name,
+                "sessions": lambda p: p.sessions,
+                "used": lambda p: p.used,
+                "price": lambda p: _money(p.price, p.invoice.currency),
+                "currency": lambda p: p.invoice.currency,
+                "invoice_number": lambda p: p.invoice.number,
+                "status": lambda p: p.status,
+                "expires_on": lambda p: p.expires_on,
+                "sold_at": lambda p: at(p.sold_at),
+                "closed_at": lambda p: at(p.closed_at),
+            },
+        ),
+    ]
+
+
 def access_tables(client: Client) -> list[Table]:
     """Who could reach the record and what was done with it: portal and feed access, erasure requests, the audit
     trail (kept last: it is the proof of every look at the rest)."""
@@ -649,7 +748,7 @@ def clearance_letters(client: Client) -> Section:
 
 
 # Everything the export holds, in the order of the archive and its README: the one list to extend.
-TABLES: tuple[Callable[[Client], list[Table]], ...] = (record_tables, scheduling_tables, access_tables)
+TABLES: tuple[Callable[[Client], list[Table]], ...] = (record_tables, scheduling_tables, billing_tables, access_tables)
 SECTIONS: tuple[Callable[[Client], Section], ...] = (
     readable_record,
     fhir_section,

@@ -326,6 +326,7 @@ BACKCARE: dict[str, Any] = {
     "INVITATION_DAYS": env_int("BACKCARE_INVITATION_DAYS", 14),
     "STAFF_INVITATION_DAYS": env_int("BACKCARE_STAFF_INVITATION_DAYS", 7),
     "RETENTION_YEARS": env_int("BACKCARE_RETENTION_YEARS", 8),
+    "FINANCIAL_RETENTION_YEARS": env_int("BACKCARE_FINANCIAL_RETENTION_YEARS", 10),
     # The clinic's public address (https://clinic.example): emails sent without a request (reminders, offers,
     # invitations sent from a command) need it to make absolute links.
     "SITE_URL": os.environ.get("BACKCARE_SITE_URL", ""),

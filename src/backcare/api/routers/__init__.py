@@ -3,6 +3,7 @@
 from backcare.api.routers import (
     appointments,
     availability,
+    billing,
     clients,
     courses,
     intakes,
@@ -22,4 +23,5 @@ ROUTERS = [
     ("", outcomes.router),
     ("", availability.router),
     ("", appointments.router),
+    ("", billing.router),
 ]

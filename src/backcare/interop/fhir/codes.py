@@ -43,6 +43,8 @@ CS_DOCUMENT = code_system("document-type")
 CS_RESPONSE = code_system("session-response")
 CS_HOME = code_system("home-programme")
 CS_APPOINTMENT = code_system("appointment-status")
+CS_INVOICE_KIND = code_system("invoice-kind")  # invoice, credit_note
+CS_CHARGE = code_system("charge-source")  # session, late_cancellation, no_show, package...
 CS_COURSE = code_system("course-status")
 
 LOINC = "http://loinc.org"

@@ -172,6 +172,7 @@ class _Export:
             self.referral(referral)
         for clearance in clearances:
             self.clearance(clearance)
+        self.billing(client)
 
         head: list[tuple[str, dict[str, Any]]] = [(f"urn:uuid:{self.pid}", self.patient_json())]
         head.append((self.organization["reference"], self.organization_json()))
@@ -658,6 +659,102 @@ class _Export:
         if notes:
             out["note"] = [{"text": n} for n in notes]
         self.add(self.url("session", session.pk), out)
+
+    # -- billing -----------------------------------------------------------------------------------------------
+
+    def billing(self, client: Client) -> None:
+        """Each invoice and credit note as an Invoice, each of its lines as a ChargeItem the Invoice's lineItem
+        refers to. A credit note is an Invoice of type credit_note with negative amounts (it takes off what its
+        invoice asked). Payments have no R4 resource here (PaymentReconciliation is an insurer's); the Invoice's
+        status says `balanced` once nothing is left to pay."""
+        from backcare.billing import services
+        from backcare.billing.models import CURRENCIES, Invoice
+
+        documents = (
+            Invoice.objects.filter(client=client)
+            .select_related("appointment", "therapist", "credits")
+            .prefetch_related("lines")
+            .order_by("issued_at", "number")
+        )
+        for invoice in documents:
+            sign = 1 if invoice.kind == Invoice.Kind.INVOICE else -1
+            exponent = 10 ** CURRENCIES.get(invoice.currency, 2)
+
+            def money(minor: int, currency: str = invoice.currency, scale: int = exponent, sign: int = sign) -> Any:
+                value = sign * minor / scale
+                return {"value": int(value) if scale == 1 else round(value, 2), "currency": currency}
+
+            performer = self.practitioner(invoice.therapist)
+            items = []
+            for seq, line in enumerate(invoice.lines.all(), start=1):
+                charge: dict[str, Any] = {
+                    "resourceType": "ChargeItem",
+                    "status": "billed",
+                    "code": codes.concept(
+                        codes.CS_CHARGE, invoice.source, invoice.get_source_display(), text=line.description
+                    ),
+                    "subject": self.patient,
+                }
+                if invoice.appointment is not None:
+                    charge["occurrencePeriod"] = {
+                        "start": self.when(invoice.appointment.starts_at),
+                        "end": self.when(invoice.appointment.ends_at),
+                    }
+                    charge["supportingInformation"] = [self.ref("appointment", invoice.appointment_id)]
+                else:
+                    charge["occurrenceDateTime"] = self.when(invoice.issued_at)
+                if performer is not None:
+                    charge["performer"] = [{"actor": performer}]
+                charge["performingOrganization"] = self.organization
+                charge["quantity"] = {"value": line.quantity}
+                charge["priceOverride"] = money(line.unit_amount)
+                charge["enteredDate"] = self.when(invoice.issued_at)
+                self.add(self.url("charge-item", line.pk), charge)
+                items.append(
+                    {
+                        "sequence": seq,
+                        "chargeItemReference": self.ref("charge-item", line.pk, line.description[:100]),
+                        "priceComponent": [{"type": "base", "amount": money(line.amount)}],
+                    }
+                )
+            if invoice.kind == Invoice.Kind.INVOICE:
+                status = "balanced" if services.outstanding(invoice) == 0 else "issued"
+            else:
+                status = "issued"
+            out: dict[str, Any] = {
+                "resourceType": "Invoice",
+                "identifier": [
+                    {"system": f"{codes.SID_CLINIC}/{client.clinic_id}/invoice", "value": str(invoice.number)}
+                ],
+                "status": status,
+                "type": codes.concept(codes.CS_INVOICE_KIND, invoice.kind, invoice.get_kind_display()),
+                "subject": self.patient,
+                "recipient": self.patient,
+                "date": self.when(invoice.issued_at),
+            }
+            if performer is not None:
+                out["participant"] = [{"actor": performer}]
+            out["issuer"] = self.organization
+            if items:
+                out["lineItem"] = items
+            if invoice.tax:
+                out["totalPriceComponent"] = [
+                    {
+                        "type": "tax",
+                        "factor": round(invoice.tax_rate_bp / 10000, 4),
+                        "amount": money(invoice.tax),
+                    }
+                ]
+            out["totalNet"] = money(invoice.net)
+            out["totalGross"] = money(invoice.total)
+            notes = []
+            if invoice.credits is not None:
+                notes.append(f"Credit note against invoice {invoice.credits.number}.")
+            if invoice.reason.strip():
+                notes.append(invoice.reason.strip())
+            if notes:
+                out["note"] = [{"text": " ".join(notes)}]
+            self.add(self.url("invoice", invoice.pk), out)
 
     # -- appointments ------------------------------------------------------------------------------------------
 
