@@ -21,7 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from backcare.clinic import access, audit
+from backcare.clinic import access, audit, extensions
 from backcare.clinic.forms.courses import (
     HOME_PROGRAMME_LABELS,
     HOME_PROGRAMME_SECTIONS,
@@ -273,6 +273,7 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "course": course,
             "client": client,
             "active": active,
+            "panels": extensions.course_panels(course, request.user),
             "plan_rows": [{"label": a, "course": b, "plan": c, "differs": b != c} for a, b, c in rows],
             "plan_pain_stage": plan.get("pain_stage", ""),
             "plan_risk_group": plan.get("risk_group", ""),
@@ -554,7 +555,7 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
                     course, staff=staff, health_update=screening, request=request, **form.service_arguments()
                 )
             except ValidationError as e:
-                key = form.cleaned_data.get("submission_key")
+                key = form.cleaned_data.get("submission_key") or ""
                 twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
                 if twin is not None:  # a simultaneous second submission of the same form
                     return redirect("session_detail", pk=twin.pk)
