@@ -172,3 +172,10 @@ def test_a_package_of_another_course_stays_open(world):
     courses.end_course(course, status="stopped", staff=world.therapist_a)
     assert Package.objects.filter(client=world.x.client, status=Package.Status.ACTIVE).count() == 1
     assert timezone.localdate() < Package.objects.get(client=world.x.client).expires_on + dt.timedelta(days=1)
+
+
+def test_an_overlong_tax_rate_is_named_not_a_server_error(client, billing):
+    login(client, billing.owner.user)
+    response = client.post(reverse("billing_settings"), settings_data(tax_rate="2" * 11, tax_exempt=None))
+    assert response.status_code == 200
+    assert "Tax rate (%): use at most 10 characters." in response.content.decode()

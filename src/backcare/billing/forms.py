@@ -106,7 +106,7 @@ class WaiveForm(KeyedForm):
 def _named(form: forms.BaseForm) -> None:
     """Standard messages that name their field ("Tax rate: enter a number.")."""
     for field in form.fields.values():
-        label = str(field.label or "")
+        label = str(field.label or "").replace("%", "%%")  # the messages are %-formatted with their parameters
         field.error_messages.update(
             required=f"{label}: this is required.",
             invalid_choice=f"{label}: choose one of the options in the list.",
