@@ -488,11 +488,12 @@ def add_clinic_billing(world: dict[str, Any], x: Side, y: Side, front_desk: Any,
 
 def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) -> None:
     """The side's booked session invoiced, part paid (with a reference and a note), credited in part (a reason);
-    its late cancellation's fee; a package of four."""
+    its late cancellation's fee; a package of four for the active course (shown on the course page)."""
     from django.utils import timezone
 
     from backcare.billing import services
     from backcare.billing.models import Practitioner
+    from backcare.clinic.models import Course
     from backcare.scheduling.models import Appointment
 
     owner, desk = world["owner"].user, world["front_desk"].user
@@ -509,8 +510,9 @@ def add_billing(world: dict[str, Any], side: Side, therapist: Any, text: Any) ->
         Appointment.objects.get(pk=side.ids["late_cancelled_appointment"]), "late_cancellation", by=desk
     )
     package = services.sell_package(
-        side.client, world["service"], 4, 20000, timezone.localdate() + dt.timedelta(days=90), by=desk
-    )
+        side.client, world["service"], 4, 20000, timezone.localdate() + dt.timedelta(days=90), by=desk,
+        course=Course.objects.get(pk=side.ids["course"]),
+    )  # fmt: skip
     side.ids.update(invoice=invoice.pk, fee_invoice=fee.pk if fee else None, payment=payment.pk, package=package.pk)
 
 

@@ -140,6 +140,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "appointment_invoice": (L, "405/302", "405/403", "405/403", "405/302", "405/403", "405/403"),
     "takings": ("302", "200", "403", "403", "403", "403", "403"),
     "portal_billing": ("302", "403", "403", "403", "403", "200", "200"),
+    # the owner's reports (aged balances, revenue, their CSVs), billing settings and prices
+    "billing_reports": ("302", "200", "403", "403", "403", "403", "403"),
+    "billing_settings": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
+    "price_list": (L, "200/200", "403/403", "403/403", "403/403", "403/403", "403/403"),
     # personal API tokens: every signed-in user manages their own (tests/api has the API's own matrix)
     "api_tokens": (L, "200/200", "200/200", "200/200", "200/200", "200/200", "200/200"),
     # passwords: every signed-in user changes their own; a reset by email is open to all (its link is the credential,

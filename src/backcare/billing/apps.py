@@ -8,4 +8,6 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backcare.billing import receivers  # noqa: F401  (connects to appointment_status_changed)
+        from backcare.billing import panels, receivers  # noqa: F401  (receivers connect to the signals)
+
+        panels.register()

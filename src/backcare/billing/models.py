@@ -51,6 +51,9 @@ class BillingSettings(models.Model):
     company_number = models.CharField(max_length=100, blank=True)
     late_cancellation_fee = models.PositiveIntegerField(default=0, help_text="Minor units; 0: no fee.")
     no_show_fee = models.PositiveIntegerField(default=0, help_text="Minor units; 0: no fee.")
+    payment_terms_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Days after its date an invoice is due (0: on the day); the aged balances count from then."
+    )
 
     class Meta:
         verbose_name_plural = "billing settings"

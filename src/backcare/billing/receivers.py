@@ -1,5 +1,8 @@
-"""Billing hears the scheduler: a completed session is billed, a late cancellation or a no-show raises the clinic's
-fee. The receiver runs inside the transaction that changed the status, so the two commit or roll back together."""
+"""Billing hears the scheduler and the clinic: a completed session is billed, a late cancellation or a no-show raises
+the clinic's fee, an ended course closes its package. Each receiver runs inside the transaction that made the change,
+so the two commit or roll back together. Billing also fills the clinic's extension points (`backcare.clinic
+.extensions`): the fee policy beside the cancellation window on the settings page, the package on the course page;
+and states the fee policy in the scheduler's reminders."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from django.dispatch import receiver
 
 from backcare.billing import services
 from backcare.billing.models import Invoice
-from backcare.scheduling.signals import appointment_status_changed
+from backcare.clinic.signals import course_ended
+from backcare.scheduling.signals import appointment_status_changed, reminder_policy
 
 
 @receiver(appointment_status_changed, dispatch_uid="billing.status_changed")
@@ -22,3 +26,13 @@ def status_changed(sender: Any, *, appointment: Any, old: str, new: str, by: Any
         services.raise_fee(appointment, Invoice.Source.LATE_CANCELLATION, by=by)
     elif new == "no_show":
         services.raise_fee(appointment, Invoice.Source.NO_SHOW, by=by)
+
+
+@receiver(course_ended, dispatch_uid="billing.course_ended")
+def course_closed(sender: Any, *, course: Any, staff: Any, request: Any = None, **kwargs: Any) -> None:
+    services.close_course_packages(course, by=staff.user, request=request)
+
+
+@receiver(reminder_policy, dispatch_uid="billing.reminder_policy")
+def reminder_fees(sender: Any, *, appointment: Any, **kwargs: Any) -> list[str]:
+    return services.policy_text(appointment.clinic)

@@ -48,14 +48,111 @@ def price_for(service: Service, therapist: StaffMember | None) -> int | None:
     return prices.get(None)
 
 
-def set_price(service: Service, amount: int, *, by: Any, therapist: StaffMember | None = None) -> Price:
-    access.require_staff(by, Role.OWNER)
+def set_price(
+    service: Service, amount: int, *, by: Any, therapist: StaffMember | None = None, request: Any = None
+) -> Price:
+    """The owner sets a service's price, or one therapist's price for it (audited with what it was)."""
+    owner = access.require_staff(by, Role.OWNER)
+    if service.clinic_id != owner.clinic_id or (therapist is not None and therapist.clinic_id != owner.clinic_id):
+        raise PermissionDenied("Not a service or therapist of your clinic.")
     with locking.ledger_transaction():
+        before = Price.objects.filter(service=service, therapist=therapist).values_list("amount", flat=True).first()
         price, _ = Price.objects.update_or_create(
             service=service, therapist=therapist, defaults={"amount": amount, "clinic": service.clinic}
         )
-        audit.record(by, "update", obj=price, detail={"price": amount, "service": service.pk})
+        detail = {"service": service.pk, "therapist": getattr(therapist, "pk", None), "price": [before, amount]}
+        audit.record(by, "update", obj=price, detail=detail, request=request)
     return price
+
+
+def remove_price(price: Price, *, by: Any, request: Any = None) -> None:
+    """The owner removes a therapist's own price (the service's price applies again) or a service's price."""
+    owner = access.require_staff(by, Role.OWNER)
+    if price.clinic_id != owner.clinic_id:
+        raise PermissionDenied("Not a price of your clinic.")
+    with locking.ledger_transaction():
+        detail = {"service": price.service_id, "therapist": price.therapist_id, "price": [price.amount, None]}
+        audit.record(by, "delete", obj=price, detail=detail, request=request)
+        Price.objects.filter(pk=price.pk).delete()
+
+
+BILLING_FIELDS = (
+    "currency",
+    "tax_exempt",
+    "tax_rate_bp",
+    "tax_label",
+    "legal_name",
+    "tax_number",
+    "company_number",
+    "payment_terms_days",
+)
+FEE_FIELDS = ("late_cancellation_fee", "no_show_fee")
+
+
+def update_billing_settings(
+    clinic: Clinic, values: dict[str, Any], *, by: Any, request: Any = None, fields: tuple[str, ...] = BILLING_FIELDS
+) -> dict[str, list[Any]]:
+    """The owner changes the clinic's billing settings; returns (and audits) {field: [before, after]}.
+
+    The currency cannot change once a document was issued: every amount is kept in its minor unit, so the
+    ledger's history would change meaning."""
+    owner = access.require_staff(by, Role.OWNER)
+    if owner.clinic_id != clinic.pk:
+        raise PermissionDenied("Only the clinic's owner changes its billing.")
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValidationError(f"Not a billing setting: {', '.join(sorted(unknown))}.")
+    with locking.ledger_transaction():
+        billing = settings_for(clinic)
+        billing = BillingSettings.objects.select_for_update(of=("self",)).get(pk=billing.pk)
+        changed = {k: [getattr(billing, k), v] for k, v in values.items() if getattr(billing, k) != v}
+        if "currency" in changed and Invoice.objects.filter(clinic=clinic).exists():
+            raise ValidationError(
+                {"currency": f"Currency: documents were issued in {billing.currency}; it can no longer change."}
+            )
+        if not changed:
+            return {}
+        for name, (_, value) in changed.items():
+            setattr(billing, name, value)
+        try:
+            billing.full_clean(exclude=["clinic"])
+        except ValidationError as error:
+            raise ValidationError({k: [f"{k.replace('_', ' ').capitalize()}: {m}" for m in v]
+                                   for k, v in error.message_dict.items()}) from None  # fmt: skip
+        billing.save(update_fields=list(changed))
+        audit.record(by, "billing_settings_update", obj=billing, detail={"changed": changed}, request=request)
+    return changed
+
+
+def update_fee_policy(clinic: Clinic, values: dict[str, int], *, by: Any, request: Any = None) -> dict[str, list[Any]]:
+    """The late-cancellation and no-show fees (minor units; 0: none), audited as the other billing settings."""
+    return update_billing_settings(clinic, values, by=by, request=request, fields=FEE_FIELDS)
+
+
+def price_table(clinic: Clinic) -> list[tuple[Service, Price | None, list[Price]]]:
+    """Each service of the clinic with its price and the therapists' own prices (two queries)."""
+    prices = list(Price.objects.filter(clinic=clinic).select_related("therapist").order_by("therapist__display_name"))
+    table = []
+    for service in Service.objects.filter(clinic=clinic).order_by("-active", "name"):
+        own = [p for p in prices if p.service_id == service.pk]
+        table.append((service, next((p for p in own if p.therapist_id is None), None),
+                      [p for p in own if p.therapist_id is not None]))  # fmt: skip
+    return table
+
+
+def policy_text(clinic: Clinic) -> list[str]:
+    """The fee policy in words, for reminders and pages ([] when the clinic charges no fee)."""
+    billing = settings_for(clinic)
+    said = []
+    if billing.late_cancellation_fee:
+        said.append(
+            f"Cancelling or moving less than {clinic.cancellation_hours} hours before the appointment is charged "
+            f"a late-cancellation fee of {format_money(billing.late_cancellation_fee, billing.currency)}."
+        )
+    if billing.no_show_fee:
+        said.append(f"Missing the appointment without notice is charged a no-show fee of "
+                    f"{format_money(billing.no_show_fee, billing.currency)}.")  # fmt: skip
+    return said
 
 
 # --- numbering -------------------------------------------------------------------------------------------------------
@@ -428,6 +525,21 @@ def close_package(package: Package, reason: str, *, by: Any, request: Any = None
     """The course was cancelled or the client discharged: the unused sessions are credited pro rata to the client's
     account (a credit note on the package's invoice), which the front desk may then refund (docs/billing.md)."""
     require_till(by)
+    return _close_package(package, reason, by=by, request=request)
+
+
+def close_course_packages(course: Course, *, by: Any, request: Any = None) -> list[Package]:
+    """The course ended (the client discharged, referred or stopped): its active packages close by the
+    unused-session rule, whoever ended it (the therapist, usually). Inside the caller's transaction."""
+    closed = []
+    reason = f"course {course.get_status_display().lower()}"
+    for package in Package.objects.filter(course=course, status=Package.Status.ACTIVE):
+        _close_package(package, reason, by=by, request=request)
+        closed.append(package)
+    return closed
+
+
+def _close_package(package: Package, reason: str, *, by: Any, request: Any = None) -> Invoice | None:
     with locking.ledger_transaction():
         package = Package.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=package.pk)
         if package.status != Package.Status.ACTIVE:
@@ -496,9 +608,9 @@ def statement(client: Client) -> list[Entry]:
         items.append((pay.taken_at, 1, label, -pay.signed_amount, None))
     items.sort(key=lambda item: (item[0], item[1]))
     running, entries = 0, []
-    for when, _, what, change, inv in items:
+    for when, _, what, change, doc in items:
         running += change
-        entries.append(Entry(when, what, max(change, 0), max(-change, 0), running, inv))
+        entries.append(Entry(when, what, max(change, 0), max(-change, 0), running, doc))
     return entries
 
 

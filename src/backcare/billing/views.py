@@ -18,15 +18,26 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backcare.billing import documents, services
-from backcare.billing.forms import ClosePackageForm, CreditNoteForm, PackageForm, PaymentForm, RefundForm, WaiveForm
-from backcare.billing.models import Invoice, Package, Payment
+from backcare.billing import documents, reports, services
+from backcare.billing.forms import (
+    BillingSettingsForm,
+    ClosePackageForm,
+    CreditNoteForm,
+    PackageForm,
+    PaymentForm,
+    PriceForm,
+    RefundForm,
+    ReportFilterForm,
+    WaiveForm,
+)
+from backcare.billing.models import Invoice, Package, Payment, Price
 from backcare.billing.money import format_money, format_plain
 from backcare.clinic import access, audit, once
 from backcare.clinic.models import Client, Role, StaffMember
@@ -279,6 +290,117 @@ def takings(request: HttpRequest) -> HttpResponse:
     return render_local(request, "billing/takings.html", context, clinic)
 
 
+# --- the owner's reports -------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def billing_reports(request: HttpRequest) -> HttpResponseBase:
+    """Aged balances (today, paged by client) and revenue by therapist, service and month over a date range; each
+    as a CSV with `?format=csv&report=aged|therapist|service|month`."""
+    staff = access.require_staff(request.user, Role.OWNER)
+    clinic = staff.clinic
+    today = timezone.localdate()
+    given = "date_from" in request.GET or "date_to" in request.GET
+    form = ReportFilterForm(request.GET if given else {"date_from": today.replace(month=1, day=1), "date_to": today})
+    valid = form.is_valid()
+    start = form.cleaned_data["date_from"] if valid else today.replace(month=1, day=1)
+    end = form.cleaned_data["date_to"] if valid else today
+    billing = services.settings_for(clinic)
+    report = request.GET.get("report", "")
+    if request.GET.get("format") == "csv" and report in reports.REPORTS and valid:
+        audit.record(request.user, "export", detail={"report": report, "from": start.isoformat(),
+                     "to": end.isoformat()}, request=request)  # fmt: skip
+        if report == "aged":
+            rows = reports.aged_csv(clinic, today, terms_days=billing.payment_terms_days)
+            name = f"aged-balances-{today.isoformat()}.csv"
+        else:
+            rows = reports.revenue_csv(clinic, report, start, end)
+            name = f"revenue-by-{report}-{start.isoformat()}-{end.isoformat()}.csv"
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    aged = reports.aged_receivables(
+        clinic, today, terms_days=billing.payment_terms_days, page=request.GET.get("page", 1)
+    )
+    revenue = {by: reports.revenue(clinic, by, start, end) for by in ("therapist", "service", "month")}
+    audit.record(request.user, "view", detail={"page": "billing_reports", "from": start.isoformat(),
+                 "to": end.isoformat()}, request=request)  # fmt: skip
+    context = {
+        "form": form,
+        "start": start,
+        "end": end,
+        "aged": aged,
+        "buckets": reports.BUCKETS,
+        "revenue": [(by, rows, reports.revenue_total(rows)) for by, rows in revenue.items()],
+        "currency": billing.currency,
+        "range_query": f"date_from={start.isoformat()}&date_to={end.isoformat()}",
+    }
+    return render_local(request, "billing/reports.html", context, clinic)
+
+
+# --- the owner's billing settings and prices -----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def billing_settings(request: HttpRequest) -> HttpResponse:
+    """Currency, tax (or exempt), payment terms and the legal details printed on invoices. The fee policy is on the
+    clinic's settings page, beside the cancellation window it follows."""
+    owner = access.require_staff(request.user, Role.OWNER)
+    clinic = owner.clinic
+    billing = services.settings_for(clinic)
+    form = BillingSettingsForm(request.POST if request.method == "POST" else None,
+                               initial=BillingSettingsForm.initial_of(billing))  # fmt: skip
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        values["tax_rate_bp"] = values.pop("tax_rate")
+        try:
+            changed = services.update_billing_settings(clinic, values, by=request.user, request=request)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Saved." if changed else "Nothing was changed.")
+            return redirect("billing_settings")
+    audit.record(request.user, "view", obj=billing, detail={"page": "billing_settings"}, request=request)
+    return render_local(request, "billing/billing_settings.html", {"form": form, "billing": billing}, clinic)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def price_list(request: HttpRequest) -> HttpResponse:
+    """The price of each service, and the therapists' own prices where they differ (the therapist's wins)."""
+    owner = access.require_staff(request.user, Role.OWNER)
+    clinic = owner.clinic
+    currency = services.settings_for(clinic).currency
+    service_list = list(Service.objects.filter(clinic=clinic).order_by("-active", "name"))
+    therapists = list(StaffMember.objects.filter(clinic=clinic, active=True, role=Role.THERAPIST)
+                      .order_by("display_name"))  # fmt: skip
+    action = request.POST.get("action", "set") if request.method == "POST" else ""
+    form = PriceForm(request.POST if action == "set" else None, currency=currency, services=service_list,
+                     therapists=therapists)  # fmt: skip
+    if action == "remove":
+        price = Price.objects.filter(clinic=clinic, pk=request.POST.get("price") or 0).select_related("service").first()
+        if price is not None:
+            services.remove_price(price, by=request.user, request=request)
+            messages.success(request, f"Price of {price.service.name} removed.")
+        return redirect("price_list")
+    if action == "set" and form.is_valid():
+        data = form.cleaned_data
+        service = next(s for s in service_list if s.pk == data["service"])
+        therapist = next((t for t in therapists if t.pk == data["therapist"]), None)
+        try:
+            services.set_price(service, data["amount"], by=request.user, therapist=therapist, request=request)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Price of {service.name} set to {format_money(data['amount'], currency)}.")
+            return redirect("price_list")
+    audit.record(request.user, "view", detail={"page": "price_list"}, request=request)
+    context = {"form": form, "table": services.price_table(clinic), "currency": currency}
+    return render_local(request, "billing/price_list.html", context, clinic)
+
+
 # --- the client's portal -------------------------------------------------------------------------------------------
 
 
@@ -305,5 +427,8 @@ urlpatterns = [
     path("invoices/<int:pk>/pdf/", invoice_pdf, name="invoice_pdf"),
     path("appointments/<int:pk>/invoice/", appointment_invoice, name="appointment_invoice"),
     path("billing/takings/", takings, name="takings"),
+    path("billing/reports/", billing_reports, name="billing_reports"),
+    path("billing/settings/", billing_settings, name="billing_settings"),
+    path("billing/prices/", price_list, name="price_list"),
     path("portal/billing/", portal_billing, name="portal_billing"),
 ]

@@ -9,3 +9,8 @@ from django.dispatch import Signal
 # (the StaffMember who recorded it) and request (the HTTP request, or None). Scheduling links the session to the
 # appointment it was written for and completes that appointment.
 session_recorded = Signal()
+
+# Sent inside the transaction that ended a course (completed, referred or stopped: the client is discharged), with
+# sender=Course and the keyword arguments course (the Course, already saved), staff (the StaffMember who ended it)
+# and request (the HTTP request, or None). Billing closes the course's package by its unused-session rule.
+course_ended = Signal()

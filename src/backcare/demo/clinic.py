@@ -16,6 +16,7 @@ The passwords are public: `backcare demo` refuses to run in production.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -515,11 +516,14 @@ def _build(b: _Builder) -> Clinic:
     )
     b.say(f"  Derek Holt: red flag at intake, {urgency} referral made, no treatment.")
 
-    _schedule(b, clinic, owner, sam, aisha, front, maya=maya, tomasz=tomasz, nadia=nadia)
+    massage, assessment = _schedule(b, clinic, owner, sam, aisha, front, maya=maya, tomasz=tomasz, nadia=nadia)
+    _billing(b, owner, front, (sam, aisha), massage, assessment, maya=maya, tomasz=tomasz, eleanor=eleanor)
     return clinic
 
 
-def _schedule(b: _Builder, clinic: Clinic, owner: StaffMember, *therapists: StaffMember, **clients_: Any) -> None:
+def _schedule(
+    b: _Builder, clinic: Clinic, owner: StaffMember, *therapists: StaffMember, **clients_: Any
+) -> tuple[Any, Any]:
     """Rooms, services, working hours and upcoming appointments, all through the scheduling services."""
     from backcare.scheduling.services import availability, booking, resources
 
@@ -543,7 +547,9 @@ def _schedule(b: _Builder, clinic: Clinic, owner: StaffMember, *therapists: Staf
         turnover_before_minutes=5,
         turnover_after_minutes=10,
     )
-    weekdays = {d: [(dt.time(9), dt.time(13)), (dt.time(14), dt.time(18))] for d in range(5)}
+    weekdays: dict[int, Sequence[tuple[dt.time, dt.time]]] = {
+        d: [(dt.time(9), dt.time(13)), (dt.time(14), dt.time(18))] for d in range(5)
+    }
     for therapist in therapists:
         resources.set_working_hours(therapist, weekdays, by=owner.user)
     today = timezone.localdate()
@@ -562,6 +568,71 @@ def _schedule(b: _Builder, clinic: Clinic, owner: StaffMember, *therapists: Staf
         if slots:
             booking.book_slot(client, slots[0], by=front.user)
     b.say(f"  Schedule: 2 rooms, 2 services, weekday hours; {room1.clinic.appointments.count()} appointments booked.")
+    return massage, assessment
+
+
+def _billing(
+    b: _Builder,
+    owner: StaffMember,
+    front: StaffMember,
+    therapists: tuple[StaffMember, StaffMember],
+    massage: Any,
+    assessment: Any,
+    *,
+    maya: Client,
+    tomasz: Client,
+    eleanor: Client,
+) -> None:
+    """Prices, the fee policy, the therapists' registrations; a package for Maya's course paid by card, Tomasz's
+    next visit invoiced ahead and part paid, and Eleanor's late cancellation with its fee (unpaid)."""
+    from backcare.billing import services as billing
+    from backcare.billing.models import Invoice, Practitioner
+    from backcare.scheduling.models import Appointment
+    from backcare.scheduling.services import availability, booking
+
+    clinic = owner.clinic
+    values = {
+        "currency": "GBP",
+        "tax_exempt": True,
+        "legal_name": "Backcare Demo Clinic Ltd",
+        "company_number": "00000000",
+        "payment_terms_days": 14,
+    }
+    billing.update_billing_settings(clinic, values, by=owner.user)
+    billing.update_fee_policy(clinic, {"late_cancellation_fee": 2500, "no_show_fee": 3500}, by=owner.user)
+    sam, aisha = therapists
+    billing.set_price(assessment, 6500, by=owner.user)
+    billing.set_price(massage, 5500, by=owner.user)
+    billing.set_price(massage, 6000, by=owner.user, therapist=aisha)  # the senior therapist's own price
+    for number, therapist in enumerate(therapists, start=1):
+        Practitioner.objects.create(staff=therapist, registration_body="CNHC", registration_number=f"DEMO-00{number}")
+    course = courses.active_course(maya)
+    package = billing.sell_package(
+        maya, massage, 4, 20000, timezone.localdate() + timedelta(days=120), by=front.user, course=course
+    )
+    billing.take_payment(maya, 20000, "card", key="demo-maya-package", by=front.user, invoice=package.invoice,
+                         reference="Terminal slip 4417")  # fmt: skip
+    upcoming = tomasz.appointments.filter(status="booked").order_by("starts_at").first()
+    if upcoming is not None:
+        invoice = billing.raise_for_appointment(upcoming, by=front.user)
+        billing.take_payment(tomasz, 2000, "cash", key="demo-tomasz-deposit", by=front.user,
+                             invoice=invoice if isinstance(invoice, Invoice) else None)  # fmt: skip
+    # Eleanor booked a massage, then phoned three hours before to cancel: a late cancellation and its fee. The
+    # booking is made for the next free time and moved to three hours from now (as the sessions are dated back),
+    # so the cancellation falls inside the window whatever the hour the demo is built.
+    slot = availability.find_slots(massage, timezone.localdate(), timezone.localdate() + timedelta(days=14),
+                                   therapist=sam)[0]  # fmt: skip
+    booked = booking.book_slot(eleanor, slot, by=front.user)
+    soon = (timezone.now() + timedelta(hours=3)).replace(second=0, microsecond=0)
+    shift = soon - booked.starts_at
+    Appointment.objects.filter(pk=booked.pk).update(
+        starts_at=soon, ends_at=booked.ends_at + shift, busy_from=booked.busy_from + shift,
+        busy_until=booked.busy_until + shift,
+    )  # fmt: skip
+    booking.cancel_appointment(
+        booked, by=front.user, reason="Could not get away from work", late_reason="Phoned three hours before"
+    )
+    b.say("  Billing: priced services, a package paid by card, an invoice part paid, a late-cancellation fee.")
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from django.utils import timezone
 from backcare.scheduling.held import is_held
 from backcare.scheduling.models import Appointment, ReminderLog
 from backcare.scheduling.notifications import email_context, queue, render_email
+from backcare.scheduling.signals import reminder_policy
 
 DEFAULT_HOURS_AHEAD = 24
 KIND = ReminderLog.Kind.REMINDER
@@ -64,6 +65,10 @@ def due(now: datetime, hours_ahead: float) -> list[Appointment]:
 
 def reminder_parts(appointment: Appointment) -> tuple[str, str]:
     context = email_context(appointment, hours=appointment.clinic.cancellation_hours)
+    # The policies of the apps above the scheduler (billing's fees), stated after the cancellation window.
+    context["policy"] = [
+        line for _, lines in reminder_policy.send(sender=Appointment, appointment=appointment) for line in lines or ()
+    ]
     return render_email("reminder", context)
 
 

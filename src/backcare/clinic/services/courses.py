@@ -14,6 +14,7 @@ from backcare.clinic import audit
 from backcare.clinic.models import Client, Course, Outcome, StaffMember, TreatmentSession
 from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.screening import latest_screening, treatment_gate
+from backcare.clinic.signals import course_ended
 from backcare.clinical.vocabulary import ADJUNCTS, TECHNIQUES
 
 DEFAULT_HOME_PROGRAMME: dict[str, str] = {
@@ -162,6 +163,7 @@ def end_course(course: Course, *, status: str, staff: StaffMember, note: str = "
     course.end_note = note
     course.save()
     audit.record(staff.user, "end_course", client=course.client, obj=course, detail={"status": status}, request=request)
+    course_ended.send(sender=Course, course=course, staff=staff, request=request)
     return course
 
 

@@ -8,11 +8,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from backcare.clinic import extensions
 from backcare.clinic.access import require_staff
 from backcare.clinic.forms.operations import ClinicSettingsForm, ConsentTextForm
 from backcare.clinic.models import ConsentText, Role
@@ -33,18 +35,30 @@ def _errors_to(form: Any, error: ValidationError) -> None:
 def clinic_settings(request: HttpRequest) -> HttpResponse:
     owner = require_staff(request.user, Role.OWNER)
     clinic = owner.clinic
-    form = ClinicSettingsForm(
-        request.POST if request.method == "POST" else None, initial=ClinicSettingsForm.initial_of(clinic)
-    )
-    if request.method == "POST" and form.is_valid():
+    data = request.POST if request.method == "POST" else None
+    form = ClinicSettingsForm(data, initial=ClinicSettingsForm.initial_of(clinic))
+    # The policies of the apps above the clinic (the fees beside the cancellation window), in the same form.
+    sections = [(section, section.form(clinic, data)) for section in extensions.POLICY_SECTIONS]
+    valid = data is not None and all([form.is_valid()] + [extra.is_valid() for _, extra in sections])
+    if valid:
         try:
-            changed = service.update_clinic(clinic, dict(form.cleaned_data), by=request.user, request=request)
+            with transaction.atomic():
+                changed = service.update_clinic(clinic, dict(form.cleaned_data), by=request.user, request=request)
+                for section, extra in sections:
+                    changed.update(section.save(clinic, extra, request.user, request))
         except ValidationError as error:
-            _errors_to(form, error)
+            target = next((f for _, f in sections if set(getattr(error, "error_dict", {})) & set(f.fields)), form)
+            _errors_to(target, error)
         else:
             messages.success(request, "Saved." if changed else "Nothing was changed.")
             return redirect("clinic_settings")
-    return render(request, "clinic/clinic_settings.html", {"form": form, "clinic": clinic})
+    context = {
+        "form": form,
+        "clinic": clinic,
+        "policy_forms": [(extra, " ".join(extra.fields)) for _, extra in sections],
+        "errors": form.errors or any(extra.errors for _, extra in sections),
+    }
+    return render(request, "clinic/clinic_settings.html", context)
 
 
 @login_required

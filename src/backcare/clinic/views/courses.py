@@ -21,7 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from backcare.clinic import access, audit
+from backcare.clinic import access, audit, extensions
 from backcare.clinic.forms.courses import (
     HOME_PROGRAMME_LABELS,
     HOME_PROGRAMME_SECTIONS,
@@ -274,6 +274,7 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "course": course,
             "client": client,
             "active": active,
+            "panels": extensions.course_panels(course, request.user),
             "plan_rows": [{"label": a, "course": b, "plan": c, "differs": b != c} for a, b, c in rows],
             "plan_pain_stage": plan.get("pain_stage", ""),
             "plan_risk_group": plan.get("risk_group", ""),
