@@ -48,6 +48,7 @@ TIMEOUT_MS = 10_000
 _CALL_FAILED = pytest.StashKey[bool]()
 _CONSENT_MIGRATION = "backcare.clinic.migrations.0002_audit_append_only_and_consent"
 _TRIGGER_MIGRATION = "backcare.clinic.migrations.0008_audit_hash_chain"
+_LEDGER_MIGRATION = "backcare.billing.migrations.0002_ledger_append_only"
 
 # Reports every content security policy violation to the test (an init script is not itself subject to the CSP).
 _CSP_LISTENER = """
@@ -114,8 +115,22 @@ def _audit_triggers_present(connection: Any) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def _ledger_triggers_present(connection: Any) -> bool:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'billing_invoice_no_delete'"
+            )
+        elif connection.vendor == "postgresql":
+            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'billing_invoice_append_only'")
+        else:
+            return False
+        return bool(cursor.fetchone()[0])
+
+
 def _restore_baseline() -> None:
-    """Put back what migrations 0002 and 0005 made: the append-only triggers and the published consent text.
+    """Put back what migrations 0002 and 0005 made: the append-only triggers (the audit trail's and the billing
+    ledger's) and the published consent text.
 
     A transactional test ends by emptying every table; the triggers refuse to delete audit events (as they must), so
     they are dropped just before that and restored here, and the consent text the migration published is lost with
@@ -126,6 +141,8 @@ def _restore_baseline() -> None:
 
     if not _audit_triggers_present(connection):
         import_module(_TRIGGER_MIGRATION).add_triggers(apps, _Editor(connection))
+    if not _ledger_triggers_present(connection):
+        import_module(_LEDGER_MIGRATION).add_triggers(apps, _Editor(connection))
     import_module(_CONSENT_MIGRATION).publish_consent(apps, None)
 
 
@@ -135,6 +152,8 @@ def _drop_audit_triggers() -> None:
 
     if _audit_triggers_present(connection):
         import_module(_TRIGGER_MIGRATION).drop_triggers(apps, _Editor(connection))
+    if _ledger_triggers_present(connection):  # the billing ledger's issued records refuse deletion as well
+        import_module(_LEDGER_MIGRATION).drop_triggers(apps, _Editor(connection))
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +172,7 @@ def browser_db(_browser_db_baseline: None, live_server: Any, transactional_db: N
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
     _restore_baseline()
     yield live_server
-    _drop_audit_triggers()  # so that the flush that follows can empty the audit table
+    _drop_audit_triggers()  # so that the flush that follows can empty the audit table and the ledger
 
 
 # --- The clinic's records ----------------------------------------------------------------------------------------
