@@ -1,5 +1,6 @@
 """Every page of the permission matrix, for every role that may open it, on a phone: in Chromium at 390 px wide the
-page must not scroll sideways, and axe-core must find no accessibility violation.
+page must not scroll sideways, its first focusable element is the "Skip to content" link, and axe-core finds no
+accessibility violation.
 
 The pages and who may open them come from the matrix itself (tests/clinic/test_permission_matrix.py: each URL name
 whose GET answers 200 for a role), filled with client X's records from the matrix's own data set
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from browser_support import TIMEOUT_MS
+from browser_support import ARTIFACTS, TIMEOUT_MS
 from clinic.test_permission_matrix import EXPECTED, ROLES
 from matrix_support import all_patterns, build_world, login_as
 
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.long]
 WIDTH = 390  # CSS pixels: a common phone (iPhone 12 to 15)
 HEIGHT = 844
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+SHOWN = ("dashboard", "portal", "login", "today")  # kept as screenshots, artifacts/browser/every-page/
 
 # Where a page is wider than the screen: the elements that stick out while their parent does not (where the
 # overflow starts), outside any container that scrolls or clips on its own; the widest first.
@@ -58,6 +60,18 @@ WIDEST = """
   return found.slice(0, 4).map(([right, what]) => `${what} reaches ${right}px`);
 }
 """
+
+# The first element a keyboard reaches, and whether the skip link's target exists.
+FIRST_FOCUSABLE = """
+() => {
+  const first = document.querySelector(
+    'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])');
+  if (!first) return "nothing focusable";
+  const target = document.getElementById((first.getAttribute("href") || "").replace(/^#/, ""));
+  return `${first.textContent.trim()} -> ${first.getAttribute("href")}${target ? "" : " (missing)"}`;
+}
+"""
+SKIP_LINK = "Skip to content -> #main"
 
 AXE_RUN = """
 async () => {
@@ -111,6 +125,7 @@ def test_every_page_fits_a_phone_and_passes_axe(chromium: Any, browser_db: Any, 
     violations: list[str] = []
     other: list[str] = []
     checked = 0
+    (ARTIFACTS / "every-page").mkdir(parents=True, exist_ok=True)
     for role in ROLES:
         context = signed_in(chromium, browser_db.url, world.users[role])
         page = context.new_page()
@@ -136,6 +151,11 @@ def test_every_page_fits_a_phone_and_passes_axe(chromium: Any, browser_db: Any, 
                 if scroll > WIDTH:
                     widest = "; ".join(page.evaluate(WIDEST, WIDTH)) or "no single element found"
                     too_wide.append(f"{where} is {scroll}px wide: {widest}")
+                if name in SHOWN:
+                    page.screenshot(path=str(ARTIFACTS / "every-page" / f"{role}-{name}.png"), full_page=True)
+                first = page.evaluate(FIRST_FOCUSABLE)
+                if first != SKIP_LINK:
+                    other.append(f"{where}: the first focusable element is {first!r}, not the skip link")
                 page.evaluate(axe)
                 for v in page.evaluate(AXE_RUN):
                     violations.append(
@@ -147,3 +167,4 @@ def test_every_page_fits_a_phone_and_passes_axe(chromium: Any, browser_db: Any, 
     assert checked > 150, checked
     problems = too_wide + violations + other
     assert not problems, f"{len(too_wide)} too wide, {len(violations)} axe violations:\n" + "\n".join(problems)
+    print(f"checked {checked} pages at {WIDTH}px with axe-core")
