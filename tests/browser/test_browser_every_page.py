@@ -168,3 +168,40 @@ def test_every_page_fits_a_phone_and_passes_axe(chromium: Any, browser_db: Any, 
     problems = too_wide + violations + other
     assert not problems, f"{len(too_wide)} too wide, {len(violations)} axe violations:\n" + "\n".join(problems)
     print(f"checked {checked} pages at {WIDTH}px with axe-core")
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["with-javascript", "without-javascript"])
+def test_the_menu_folds_on_a_phone_and_the_skip_link_leads_to_the_content(
+    chromium: Any, browser_db: Any, live_therapist: Any, script: bool
+) -> None:
+    """On a phone the main menu is one "Menu" button that opens it; on a wide screen it is open; with or without
+    JavaScript. The first Tab reaches "Skip to content", which moves the focus to the page's content."""
+    from django.conf import settings
+    from django.test import Client
+
+    session = login_as(Client(), live_therapist.user).cookies[settings.SESSION_COOKIE_NAME].value
+    base_url = browser_db.url
+    for width, folded in ((WIDTH, True), (1280, False)):
+        context = chromium.new_context(
+            base_url=base_url, viewport={"width": width, "height": HEIGHT}, java_script_enabled=script
+        )
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base_url}])
+        page = context.new_page()
+        try:
+            page.goto(reverse("dashboard"))
+            page.keyboard.press("Tab")
+            focused = page.evaluate("[document.activeElement.tagName, document.activeElement.textContent.trim()]")
+            assert focused == ["A", "Skip to content"], (width, script, focused[0], focused[1][:40])
+            page.keyboard.press("Enter")
+            assert page.evaluate("[location.hash, document.activeElement.id]") == ["#main", "main"], (width, script)
+            clients = page.get_by_role("navigation", name="Main").get_by_role("link", name="Clients")
+            menu = page.locator("summary", has_text="Menu")
+            assert clients.is_visible() is not folded, (width, script)
+            assert menu.is_visible() is folded, (width, script)
+            if folded:
+                menu.click()
+                assert clients.is_visible()
+                menu.click()
+                assert not clients.is_visible()
+        finally:
+            context.close()
