@@ -48,7 +48,6 @@ TIMEOUT_MS = 10_000
 _CALL_FAILED = pytest.StashKey[bool]()
 _CONSENT_MIGRATION = "backcare.clinic.migrations.0002_audit_append_only_and_consent"
 _TRIGGER_MIGRATION = "backcare.clinic.migrations.0008_audit_hash_chain"
-
 # Reports every content security policy violation to the test (an init script is not itself subject to the CSP).
 _CSP_LISTENER = """
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -115,6 +114,7 @@ def _audit_triggers_present(connection: Any) -> bool:
 
 
 _LEDGER_MIGRATION = "backcare.billing.migrations.0002_ledger_append_only"
+_PURGE_MIGRATION = "backcare.billing.migrations.0003_ledger_purge"  # lets a LedgerPurge row through the triggers
 
 
 def _ledger_triggers_present(connection: Any) -> bool:
@@ -130,7 +130,8 @@ def _ledger_triggers_present(connection: Any) -> bool:
 
 
 def _restore_baseline() -> None:
-    """Put back what migrations 0002 and 0005 made: the append-only triggers and the published consent text.
+    """Put back what migrations 0002 and 0005 made: the append-only triggers (the audit trail's and the billing
+    ledger's) and the published consent text.
 
     A transactional test ends by emptying every table; the triggers refuse to delete audit events (as they must), so
     they are dropped just before that and restored here, and the consent text the migration published is lost with
@@ -143,6 +144,7 @@ def _restore_baseline() -> None:
         import_module(_TRIGGER_MIGRATION).add_triggers(apps, _Editor(connection))
     if not _ledger_triggers_present(connection):
         import_module(_LEDGER_MIGRATION).add_triggers(apps, _Editor(connection))
+        import_module(_PURGE_MIGRATION).allow_purge(apps, _Editor(connection))
     import_module(_CONSENT_MIGRATION).publish_consent(apps, None)
 
 

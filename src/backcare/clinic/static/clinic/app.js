@@ -25,6 +25,12 @@ document.addEventListener("DOMContentLoaded", () => {
     });
     sync();
   });
+  // The main menu: always open on a wide screen, folded on a phone (for browsers whose CSS cannot show a closed
+  // <details>'s content; the breakpoint is the one in app.css).
+  const wide = window.matchMedia("(min-width: 64rem)");
+  const fitMenus = () => document.querySelectorAll("details[data-menu]").forEach((menu) => { menu.open = wide.matches; });
+  fitMenus();
+  wide.addEventListener("change", fitMenus);
   // Forms that must not be sent twice: disable the submit button after the first click.
   document.querySelectorAll("form[data-once]").forEach((form) => {
     form.addEventListener("submit", () => {
