@@ -30,6 +30,7 @@ from backcare.billing.models import (
 from backcare.billing.money import format_money, split_gross, tax_on
 from backcare.clinic import access, audit
 from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Appointment, Service
 
 FEE_SOURCES = (Invoice.Source.LATE_CANCELLATION, Invoice.Source.NO_SHOW)
@@ -64,7 +65,7 @@ def set_price(service: Service, amount: int, *, by: Any, therapist: StaffMember 
 def _next_number(clinic: Clinic) -> int:
     """The clinic's next document number, inside the caller's transaction (see `backcare.billing.locking`)."""
     InvoiceCounter.objects.bulk_create([InvoiceCounter(clinic=clinic)], ignore_conflicts=True)
-    counter = InvoiceCounter.objects.select_for_update(of=("self",)).get(clinic=clinic)
+    counter = locked(InvoiceCounter.objects.all()).get(clinic=clinic)
     locking.pause()
     counter.last_number += 1
     InvoiceCounter.objects.filter(pk=counter.pk).update(last_number=counter.last_number)
@@ -203,7 +204,7 @@ def bill_session(appointment: Appointment, *, by: Any, request: Any = None) -> I
 
 def _redeem(appointment: Appointment, *, by: Any, request: Any) -> Redemption | None:
     day = _local_day(appointment)
-    packages = Package.objects.select_for_update(of=("self",)).filter(
+    packages = locked(Package.objects.all()).filter(
         client=appointment.client, service=appointment.service, status=Package.Status.ACTIVE, expires_on__gte=day
     )
     for package in packages.order_by("expires_on", "pk"):
@@ -273,7 +274,7 @@ def credit_note(
     if not reason.strip():
         raise ValidationError({"reason": "Say why the invoice is credited."})
     with locking.ledger_transaction():
-        invoice = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        invoice = locked(Invoice.objects.all()).get(pk=invoice.pk)
         left = invoice.total - credited(invoice)
         if amount <= 0 or amount > left:
             raise ValidationError(
@@ -341,7 +342,7 @@ def take_payment(
     try:
         with locking.ledger_transaction():
             if kind == Payment.Kind.REFUND:
-                Client.objects.select_for_update(of=("self",)).filter(pk=client.pk).first()  # refunds one at a time
+                locked(Client.objects.filter(pk=client.pk)).first()  # refunds one at a time
                 credit = -balance(client)
                 if amount > credit:
                     most = format_money(max(credit, 0), billing.currency)
@@ -429,7 +430,7 @@ def close_package(package: Package, reason: str, *, by: Any, request: Any = None
     account (a credit note on the package's invoice), which the front desk may then refund (docs/billing.md)."""
     require_till(by)
     with locking.ledger_transaction():
-        package = Package.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=package.pk)
+        package = locked(Package.objects.select_related("invoice")).get(pk=package.pk)
         if package.status != Package.Status.ACTIVE:
             raise ValidationError("This package is already used up or closed.")
         unused, value = unused_value(package)

@@ -32,6 +32,7 @@ from icalendar import Calendar, Event, vCalAddress
 
 from backcare.clinic import access, audit
 from backcare.clinic.models import AuditEvent, Client, Clinic, Role, StaffMember
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Appointment, CalendarToken, live_q
 from backcare.scheduling.services.availability import clinic_zone
 
@@ -271,7 +272,7 @@ def _check_may_manage(by: Any, *, therapist: StaffMember | None, client: Client 
 
 
 def _revoke_live(*, therapist: StaffMember | None, client: Client | None, now: datetime) -> list[int]:
-    live = CalendarToken.objects.select_for_update().filter(revoked_at__isnull=True)
+    live = locked(CalendarToken.objects.filter(revoked_at__isnull=True))
     live = live.filter(therapist=therapist) if therapist is not None else live.filter(client=client)
     ids = list(live.values_list("pk", flat=True))
     if ids:

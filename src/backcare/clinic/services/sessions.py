@@ -19,6 +19,7 @@ from backcare.clinic.services.outcomes import record_pain
 from backcare.clinic.services.screening import latest_screening, run_screening, treatment_gate
 from backcare.clinic.signals import session_recorded
 from backcare.clinical.vocabulary import PRESSURE_SCALE, REGIONS, TECHNIQUES
+from backcare.common.rowlock import locked
 
 HEALTH_UPDATE_VALID = timedelta(hours=12)
 DEFAULT_AFTERCARE = (
@@ -153,7 +154,7 @@ def record_session(
         existing = TreatmentSession.objects.filter(submission_key=submission_key).first()
         if existing is not None:
             return existing  # a double submission of the same form creates nothing twice
-    course = Course.objects.select_for_update().get(pk=course.pk)
+    course = locked(Course.objects.all()).get(pk=course.pk)
     errors: dict[str, str] = {}
     if course.status != Course.Status.ACTIVE:
         raise ValidationError("This course has ended; no more sessions can be recorded.")
