@@ -9,7 +9,6 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -112,7 +111,7 @@ def research_csv(clinic: Clinic, *, by: Any, k: int = K_ANONYMITY, request: Any 
     staff = access.staff_of(by)
     if staff is None or staff.role != Role.OWNER or staff.clinic_id != clinic.pk:
         raise PermissionDenied("Only the clinic owner exports data for research.")
-    zone = ZoneInfo(clinic.time_zone)
+    zone = clinic.zone
     clients, excluded = research_clients(clinic)
     people: dict[str, tuple[int, str]] = {}
     rows_by: dict[str, list[list[Any]]] = {}

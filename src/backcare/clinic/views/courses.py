@@ -39,7 +39,6 @@ from backcare.clinic.services import outcomes as outcome_service
 from backcare.clinic.services import sessions as session_service
 from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.screening import IntakeError, treatment_gate
-from backcare.clinic.views.clients import add_service_errors
 from backcare.clinical.instruments import INSTRUMENTS, RMDQ_ITEMS
 from backcare.clinical.vocabulary import (
     ADJUNCTS,
@@ -51,6 +50,7 @@ from backcare.clinical.vocabulary import (
     REGIONS,
     TECHNIQUES,
 )
+from backcare.common.forms import add_service_errors
 
 RMDQ_TIMEPOINTS = {
     "baseline": "Baseline (start of the course)",
@@ -78,15 +78,6 @@ def _course(request: HttpRequest, pk: int) -> tuple[Course, Client]:
     course = get_object_or_404(Course.objects.select_related("client", "screening", "therapist"), pk=pk)
     client = access.get_client(request.user, course.client_id, clinical=True)
     return course, client
-
-
-def _apply_errors(form: Form, error: ValidationError) -> None:
-    """Put a service's ValidationError next to the field it names (or at the top of the form)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _names(codes: list[str], vocabulary: dict[str, str]) -> list[str]:
@@ -199,7 +190,7 @@ def course_start(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 course = course_service.start_course(client, staff=staff, request=request, **form.changes())
             except ValidationError as e:
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, "Course started. Now record the baseline Roland-Morris questionnaire.")
                 return redirect(_rmdq_url(course, "baseline"))
@@ -315,7 +306,7 @@ def course_edit(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 course_service.update_course(course, staff=staff, request=request, **form.changes())
             except ValidationError as e:
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, "Course updated.")
                 return redirect("course_detail", pk=course.pk)
@@ -349,7 +340,7 @@ def course_end(request: HttpRequest, pk: int) -> HttpResponse:
                     request=request,
                 )
             except ValidationError as e:
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, f"Course ended: {course.get_status_display().lower()}.")
                 for prompt in outcome_service.review_course(course).prompts:
@@ -407,7 +398,7 @@ def rmdq_record(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as e:
-            _apply_errors(form, e)
+            add_service_errors(form, e)
         else:
             messages.success(
                 request, f"Roland-Morris ({RMDQ_TIMEPOINTS[timepoint].lower()}) recorded: {outcome.score} out of 24."
@@ -558,7 +549,7 @@ def session_record(request: HttpRequest, pk: int, update: int) -> HttpResponse:
                 twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
                 if twin is not None:  # a simultaneous second submission of the same form
                     return redirect("session_detail", pk=twin.pk)
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 if session.course_id != course.pk:
                     form.add_error(None, "This form was already used for another course; reload the page.")

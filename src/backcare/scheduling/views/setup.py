@@ -31,7 +31,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backcare.clinic import access
 from backcare.clinic.models import Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
-from backcare.scheduling.forms import AbsenceForm, RoomForm, ServiceForm, WeeklyHoursForm, add_service_errors
+from backcare.common.forms import add_service_errors
+from backcare.scheduling.forms import AbsenceForm, RoomForm, ServiceForm, WeeklyHoursForm
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WorkingHours, live_q
 from backcare.scheduling.services import resources
 from backcare.scheduling.services.availability import clinic_zone
