@@ -15,13 +15,17 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
-from pgcluster import on_postgres
 from sched_helpers import at, future_day
 
 from backcare.clinic.models import Clinic, Intake
 from backcare.clinic.services.intake import lock_intake
 from backcare.common.rowlock import locked
 from backcare.scheduling.services import booking
+from pgcluster import on_postgres
+
+# PostgreSQL: committed rows, which the other threads' connections see. SQLite (no threads here): the usual
+# rolled-back test transaction, since emptying the database afterwards would delete audit events, which it refuses.
+pytestmark = pytest.mark.django_db(transaction=on_postgres())
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "backcare"
 LOCK_TIMEOUT = "3s"  # a booking waits at most this long; one that is not blocked takes milliseconds
@@ -84,18 +88,11 @@ def _booking_while_held(world: Any, hold: Callable[[], Any]) -> str:
 
 
 @pytest.fixture
-def threads_db(request: pytest.FixtureRequest) -> None:
-    """PostgreSQL: committed rows, which the other threads' connections see. SQLite (no threads here): the usual
-    rolled-back test transaction, since an emptied database would have to delete audit events, which it refuses."""
-    request.getfixturevalue("transactional_db" if on_postgres() else "db")
-
-
-@pytest.fixture
 def intake(world: Any) -> Intake:
     return Intake.objects.create(client=world.cora)
 
 
-def test_a_screening_lock_leaves_the_clinic_bookable(threads_db: None, world: Any, intake: Intake) -> None:
+def test_a_screening_lock_leaves_the_clinic_bookable(world: Any, intake: Intake) -> None:
     if connection.vendor != "postgresql":
         with transaction.atomic():
             assert lock_intake(intake.pk) == intake  # no row locks: the IMMEDIATE transaction's write lock instead
@@ -103,9 +100,7 @@ def test_a_screening_lock_leaves_the_clinic_bookable(threads_db: None, world: An
     assert _booking_while_held(world, lambda: lock_intake(intake.pk)) == "booked"
 
 
-def test_control_the_old_screening_lock_blocked_every_booking(
-    threads_db: None, world: Any, intake: Intake
-) -> None:
+def test_control_the_old_screening_lock_blocked_every_booking(world: Any, intake: Intake) -> None:
     if connection.vendor != "postgresql":
         assert "FOR UPDATE" not in str(_old_intake_lock_sql(intake.pk))
         return
@@ -118,7 +113,7 @@ def _old_intake_lock_sql(pk: int) -> str:
 
 
 @pytest.mark.parametrize("new", [True, False], ids=["no-key lock (import, settings)", "control: the old lock"])
-def test_a_clinic_lock_for_an_import_leaves_the_clinic_bookable(threads_db: None, world: Any, new: bool) -> None:
+def test_a_clinic_lock_for_an_import_leaves_the_clinic_bookable(world: Any, new: bool) -> None:
     pk = world.clinic.pk
     if connection.vendor != "postgresql":
         with transaction.atomic():
