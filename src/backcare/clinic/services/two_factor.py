@@ -20,8 +20,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -79,6 +77,9 @@ def pending_device(user: Any) -> Enrolment:
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=APP_NAME, confirmed=False)
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+    import qrcode  # with Pillow: at the first enrolment, not when the server starts (issue 14)
+    import qrcode.image.svg
+
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     buffer = io.BytesIO()
     image.save(buffer)
