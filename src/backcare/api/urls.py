@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, path, resolve
+from django.urls import Resolver404, get_urlconf, path, resolve, set_urlconf
 from django.views.decorators.csrf import csrf_exempt
 
 from backcare.api.rates import current_rate, parse_rate
@@ -39,8 +39,15 @@ def api_entry(request: HttpRequest, rest: str = "") -> HttpResponse:
         match = resolve(request.path_info, urlconf=MOUNTED)
     except Resolver404:
         return api_not_found(request, rest)
+    if match.func is api_entry:  # no operation has this path: the project's catch-all, found again in MOUNTED
+        return api_not_found(request, rest)
     request.resolver_match = match
-    response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+    previous = get_urlconf()
+    set_urlconf(MOUNTED)  # django-ninja reverses its own names (the OpenAPI document's root)
+    try:
+        response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+    finally:
+        set_urlconf(previous)
     return response
 
 
