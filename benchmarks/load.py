@@ -81,6 +81,7 @@ def percentile(values: list[float], q: float) -> float:
 def drive(url: str, users: int, seconds: float, warmup: float, setup: dict[str, Any]) -> dict[str, Any]:
     import http.cookiejar
     import random
+    import re
     import urllib.parse
     from datetime import date, timedelta
 
@@ -122,7 +123,9 @@ def drive(url: str, users: int, seconds: float, warmup: float, setup: dict[str, 
         @task(3)
         def client_list(self) -> None:
             text = self.client.get("/clients/", headers=self.cookie, name="page: client list").text or ""
-            found = {int(p.split("/", 1)[0]) for p in text.split('href="/clients/')[1:] if p.split("/", 1)[0].isdigit()}
+            # Only the links to a client's record: the list also links, for a client whose record this therapist
+            # may not open, to the contact details (/clients/<id>/edit/), whose record answers 404 (by design).
+            found = {int(pk) for pk in re.findall(r'href="/clients/(\d+)/"', text)}
             self.client_ids = sorted(found) or self.client_ids
 
         @task(3)
@@ -362,6 +365,23 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
     print(table(out), file=sys.stderr)
     print(json.dumps(out, indent=2))
+    failed = errors_of(out)
+    if failed:
+        print("\nERRORS (each is a request that failed; the run does not count):", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def errors_of(out: dict[str, Any]) -> list[str]:
+    """Every failed request of every run, by kind: a load test with errors measures the wrong thing."""
+    return [
+        f"{db} {server} {r['users']} users: {count} x {kind}"
+        for db, entry in out["results"].items()
+        for server, rows in entry.get("servers", {}).items()
+        for r in rows
+        for kind, count in sorted(r["error_kinds"].items())
+    ]
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Start fast (issue 14): the served application, URLconf and views included, loads without matplotlib and
-WeasyPrint, which take seconds to import; the progress chart and the PDF documents import them when first used."""
+WeasyPrint, which take seconds to import, nor django-ninja, fhirclient, icalendar and qrcode; each is imported
+when first used."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "backcare.web.settings"
 from backcare.web.wsgi import application
 from django.urls import get_resolver
 get_resolver().url_patterns
-names = ("matplotlib", "weasyprint", "backcare.clinic.charts", "backcare.clinic.documents")
+names = ("matplotlib", "weasyprint", "backcare.clinic.charts", "backcare.clinic.documents", "ninja", "pydantic",
+         "fhirclient", "icalendar", "qrcode", "backcare.api.api")
 print(json.dumps({name: name in sys.modules for name in names}))
 """
 
@@ -32,4 +34,12 @@ def test_the_served_application_does_not_import_matplotlib_or_weasyprint(tmp_pat
         "weasyprint": False,
         "backcare.clinic.charts": True,
         "backcare.clinic.documents": True,
+        # The REST API (django-ninja, pydantic), FHIR (fhirclient), calendars (icalendar) and the two-factor QR code
+        # load on their first use (backcare.api.urls mounts the API lazily).
+        "ninja": False,
+        "pydantic": False,
+        "fhirclient": False,
+        "icalendar": False,
+        "qrcode": False,
+        "backcare.api.api": False,
     }

@@ -14,7 +14,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from backcare.api import contract, problems
 from backcare.api.auth import READ_AUTH
-from backcare.api.throttling import TokenRateThrottle, current_rate, parse_rate
+from backcare.api.rates import current_rate, parse_rate
+from backcare.api.throttling import TokenRateThrottle
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """Backcare's REST API. Authenticate with a personal API token (`Authorization: Bearer <token>`), made

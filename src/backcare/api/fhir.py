@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from backcare.api.auth import UNAUTHENTICATED_HEADERS, authenticate, bearer
@@ -159,10 +158,3 @@ def bundle_import(request: HttpRequest) -> HttpResponse:
 
 def fhir_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return outcome(404, "This server offers Patient/{id}/$everything and Bundle/$import only.")
-
-
-urlpatterns = [
-    path("fhir/Patient/<str:pk>/$everything", patient_everything, name="fhir_patient_everything"),
-    path("fhir/Bundle/$import", bundle_import, name="fhir_bundle_import"),
-    path("fhir/<path:rest>", csrf_exempt(fhir_not_found), name="fhir_not_found"),
-]

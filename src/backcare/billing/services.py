@@ -30,6 +30,7 @@ from backcare.billing.models import (
 from backcare.billing.money import format_money, split_gross, tax_on
 from backcare.clinic import access, audit
 from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Appointment, Service
 
 FEE_SOURCES = (Invoice.Source.LATE_CANCELLATION, Invoice.Source.NO_SHOW)
@@ -104,7 +105,7 @@ def update_billing_settings(
         raise ValidationError(f"Not a billing setting: {', '.join(sorted(unknown))}.")
     with locking.ledger_transaction():
         billing = settings_for(clinic)
-        billing = BillingSettings.objects.select_for_update(of=("self",)).get(pk=billing.pk)
+        billing = locked(BillingSettings.objects.all()).get(pk=billing.pk)
         changed = {k: [getattr(billing, k), v] for k, v in values.items() if getattr(billing, k) != v}
         if "currency" in changed and Invoice.objects.filter(clinic=clinic).exists():
             raise ValidationError(
@@ -161,7 +162,7 @@ def policy_text(clinic: Clinic) -> list[str]:
 def _next_number(clinic: Clinic) -> int:
     """The clinic's next document number, inside the caller's transaction (see `backcare.billing.locking`)."""
     InvoiceCounter.objects.bulk_create([InvoiceCounter(clinic=clinic)], ignore_conflicts=True)
-    counter = InvoiceCounter.objects.select_for_update(of=("self",)).get(clinic=clinic)
+    counter = locked(InvoiceCounter.objects.all()).get(clinic=clinic)
     locking.pause()
     counter.last_number += 1
     InvoiceCounter.objects.filter(pk=counter.pk).update(last_number=counter.last_number)
@@ -300,7 +301,7 @@ def bill_session(appointment: Appointment, *, by: Any, request: Any = None) -> I
 
 def _redeem(appointment: Appointment, *, by: Any, request: Any) -> Redemption | None:
     day = _local_day(appointment)
-    packages = Package.objects.select_for_update(of=("self",)).filter(
+    packages = locked(Package.objects.all()).filter(
         client=appointment.client, service=appointment.service, status=Package.Status.ACTIVE, expires_on__gte=day
     )
     for package in packages.order_by("expires_on", "pk"):
@@ -370,7 +371,7 @@ def credit_note(
     if not reason.strip():
         raise ValidationError({"reason": "Say why the invoice is credited."})
     with locking.ledger_transaction():
-        invoice = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        invoice = locked(Invoice.objects.all()).get(pk=invoice.pk)
         left = invoice.total - credited(invoice)
         if amount <= 0 or amount > left:
             raise ValidationError(
@@ -438,7 +439,7 @@ def take_payment(
     try:
         with locking.ledger_transaction():
             if kind == Payment.Kind.REFUND:
-                Client.objects.select_for_update(of=("self",)).filter(pk=client.pk).first()  # refunds one at a time
+                locked(Client.objects.filter(pk=client.pk)).first()  # refunds one at a time
                 credit = -balance(client)
                 if amount > credit:
                     most = format_money(max(credit, 0), billing.currency)
@@ -541,7 +542,7 @@ def close_course_packages(course: Course, *, by: Any, request: Any = None) -> li
 
 def _close_package(package: Package, reason: str, *, by: Any, request: Any = None) -> Invoice | None:
     with locking.ledger_transaction():
-        package = Package.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=package.pk)
+        package = locked(Package.objects.select_related("invoice")).get(pk=package.pk)
         if package.status != Package.Status.ACTIVE:
             raise ValidationError("This package is already used up or closed.")
         unused, value = unused_value(package)

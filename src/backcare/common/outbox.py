@@ -52,6 +52,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backcare.common.models import OutboundMessage
+from backcare.common.rowlock import locked
 
 logger = logging.getLogger(__name__)
 Status = OutboundMessage.Status
@@ -198,7 +199,7 @@ def claim(*, now: datetime, worker: str, limit: int, only: Sequence[int] | None 
         if only is not None:
             rows = rows.filter(pk__in=list(only))
         if connection.vendor == "postgresql":
-            rows = rows.select_for_update(skip_locked=True)
+            rows = locked(rows, skip_locked=True)
         for pk, status, attempts in rows.order_by("next_attempt_at", "pk").values_list("pk", "status", "attempts")[
             :limit
         ]:

@@ -20,7 +20,6 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.conf import settings
@@ -65,6 +64,7 @@ from backcare.clinic.models import (
 from backcare.clinic.signin import account_key
 from backcare.common import outbox
 from backcare.common.ids import ascii_id
+from backcare.common.rowlock import locked
 from backcare.datarights.export import client_zone
 from backcare.interop.models import ExternalIdentifier
 from backcare.scheduling.models import Appointment, CalendarToken, ReminderLog, WaitlistEntry, live_q
@@ -261,7 +261,7 @@ def request_erasure(
 ) -> ErasureRequest:
     """Record a request to erase the client's data: from the portal by the client, or by the owner for a request
     made by phone, letter, email or in person. An open request is returned as it is (asking twice is harmless)."""
-    Client.objects.select_for_update().filter(pk=client.pk).first()
+    locked(Client.objects.filter(pk=client.pk)).first()
     existing = open_request(client)
     if existing is not None:
         return existing
@@ -303,7 +303,7 @@ def request_erasure(
 @transaction.atomic
 def withdraw_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -> ErasureRequest:
     """The client changed their mind before the owner confirmed: nothing was erased, nothing will be."""
-    erasure = ErasureRequest.objects.select_for_update().select_related("client").get(pk=erasure.pk)
+    erasure = locked(ErasureRequest.objects.select_related("client"), "client").get(pk=erasure.pk)
     client = erasure.client
     own = access.client_of(by)
     if not (access.staff_of(by) is None and own is not None and own.pk == client.pk):
@@ -325,7 +325,7 @@ def withdraw_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -
 def confirm_erasure(erasure: ErasureRequest, *, by: Any, request: Any = None) -> ErasureRequest:
     """Step 1, by the owner: delete now what the clinic has no duty to keep, and mark the clinical record with the
     day it may be deleted. Confirming again changes nothing."""
-    erasure = ErasureRequest.objects.select_for_update().select_related("client", "client__clinic").get(pk=erasure.pk)
+    erasure = locked(ErasureRequest.objects.select_related("client", "client__clinic"), "client").get(pk=erasure.pk)
     client = erasure.client
     owner = _owner(by, client)
     if erasure.status == ErasureRequest.Status.CONFIRMED:
@@ -691,7 +691,7 @@ def past_retention_query(clinic: Clinic, *, now: dt.datetime | None = None) -> Q
     moment, so a page of it reads only as many clients as it takes to fill the page. Only clients added longer ago
     than the retention period can qualify (their record is newer than they are), so only those are looked at."""
     now = now or timezone.now()
-    zone = ZoneInfo(clinic.time_zone)
+    zone = clinic.zone
     today = now.astimezone(zone).date()
     years = retention_years(clinic)
     added_before = dt.datetime.combine(add_years(today, -years), dt.time.min, tzinfo=zone)
@@ -749,7 +749,7 @@ def delete_past_retention(
     `retention_deleted` event. Refused, saying why, when the record must still be kept."""
     _owner(by, client)
     now = now or timezone.now()
-    Client.objects.select_for_update().filter(pk=client.pk).first()
+    locked(Client.objects.filter(pk=client.pk)).first()
     due, why = retention_status(client, now=now)
     if due is None:
         raise ValidationError(why)

@@ -41,7 +41,6 @@ from backcare.clinic.models import (
 )
 from backcare.clinic.services.intake import intake_form
 from backcare.clinical.vocabulary import ADJUNCTS, DECISION_TEXT, REGIONS, TECHNIQUES
-from backcare.interop.fhir.export import ExportInvalid, patient_bundle
 from backcare.scheduling.models import Appointment, CalendarToken, WaitlistEntry
 
 logger = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ class Export:
 
 
 def client_zone(client: Client) -> ZoneInfo:
-    return ZoneInfo(client.clinic.time_zone)
+    return client.clinic.zone
 
 
 def _local(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
@@ -649,6 +648,8 @@ def record_html(client: Client) -> str:
 def fhir_bundle(client: Client) -> tuple[bytes | None, str]:
     """The client's FHIR R4 Bundle as JSON (`backcare.interop.fhir.export.patient_bundle`), or None and the reason it
     is missing. A bundle that fails FHIR validation is left out rather than withholding the whole export."""
+    from backcare.interop.fhir.export import ExportInvalid, patient_bundle  # fhirclient: at the first export only
+
     try:
         bundle = patient_bundle(client)
     except ExportInvalid:

@@ -6,10 +6,9 @@ See docs/data-rights.md.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -19,6 +18,8 @@ from backcare.clinic import access, audit
 from backcare.clinic.models import (
     Client,
     Clinic,
+    Course,
+    Outcome,
     Role,
 )
 from backcare.datarights.erasure import OPEN
@@ -112,39 +113,55 @@ def research_csv(clinic: Clinic, *, by: Any, k: int = K_ANONYMITY, request: Any 
     staff = access.staff_of(by)
     if staff is None or staff.role != Role.OWNER or staff.clinic_id != clinic.pk:
         raise PermissionDenied("Only the clinic owner exports data for research.")
-    zone = ZoneInfo(clinic.time_zone)
+    zone = clinic.zone
     clients, excluded = research_clients(clinic)
     people: dict[str, tuple[int, str]] = {}
     rows_by: dict[str, list[list[Any]]] = {}
     used: set[str] = set()
-    for client in clients.prefetch_related("courses", "outcomes"):
+    # Plain rows of the columns the file needs, in two ordered queries: a model instance per outcome and course
+    # (84,000 and 20,000 at 10,000 clients) cost most of the export's time (issue 14).
+    courses_of: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in (
+        Course.objects.filter(client__in=clients.values("pk"))
+        .order_by("client_id", "started_at", "pk")
+        .values_list("client_id", "pk", "started_at", "status", "techniques", "sessions_planned")
+    ):
+        courses_of[row[0]].append(row)
+    outcomes_of: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in (
+        Outcome.objects.filter(client__in=clients.values("pk"))
+        .order_by("client_id", "recorded_at", "pk")
+        .values_list("client_id", "course_id", "recorded_at", "instrument", "timepoint", "score")
+    ):
+        outcomes_of[row[0]].append(row)
+    for client in clients.only("pk", "date_of_birth", "sex").order_by("pk"):
         pseudonym = ""
         while not pseudonym or pseudonym in used:
             pseudonym = "P" + secrets.token_hex(4)
         used.add(pseudonym)
-        courses = sorted(client.courses.all(), key=lambda c: (c.started_at, c.pk))
-        outcomes = sorted(client.outcomes.all(), key=lambda o: (o.recorded_at, o.pk))
-        first = courses[0].started_at if courses else outcomes[0].recorded_at
+        courses = courses_of.get(client.pk, [])
+        outcomes = outcomes_of.get(client.pk, [])
+        first = courses[0][2] if courses else outcomes[0][2]
         people[pseudonym] = (client.age_on(first.astimezone(zone).date()), client.sex)
-        number = {c.pk: n for n, c in enumerate(courses, 1)}
-        by_pk = {c.pk: c for c in courses}
+        number = {c[1]: n for n, c in enumerate(courses, 1)}
+        by_pk = {c[1]: c for c in courses}
         rows: list[list[Any]] = []
-        for o in outcomes:
-            course = by_pk.get(o.course_id) if o.course_id else None
+        for _, course_id, recorded_at, instrument, timepoint, score in outcomes:
+            course = by_pk.get(course_id) if course_id else None
             days = (
-                (o.recorded_at.astimezone(zone).date() - course.started_at.astimezone(zone).date()).days
+                (recorded_at.astimezone(zone).date() - course[2].astimezone(zone).date()).days
                 if course is not None
                 else None
             )
             rows.append(
                 [
-                    number.get(course.pk) if course else None,
-                    course.status if course else None,
-                    ";".join(sorted(course.techniques)) if course else None,
-                    course.sessions_planned if course else None,
-                    o.instrument,
-                    o.timepoint,
-                    o.score,
+                    number.get(course[1]) if course else None,
+                    course[3] if course else None,
+                    ";".join(sorted(course[4])) if course else None,
+                    course[5] if course else None,
+                    instrument,
+                    timepoint,
+                    score,
                     days,
                 ]
             )

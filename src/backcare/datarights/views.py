@@ -22,8 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from backcare.clinic import audit
 from backcare.clinic.access import get_client, require_client, require_staff
-from backcare.clinic.forms.clients import DATE_INPUT_FORMATS, name_fields
+from backcare.clinic.forms.clients import DATE_INPUT_FORMATS
 from backcare.clinic.models import Client, ErasureRequest, Role
+from backcare.common.forms import name_fields
 from backcare.datarights import erasure as datarights
 from backcare.datarights import export as datarights_export
 from backcare.datarights import research as datarights_research

@@ -7,7 +7,7 @@ audit trail are `backcare.interop.fhir.importer.import_bundle`; this view only r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -17,10 +17,14 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from backcare.clinic.access import require_staff
-from backcare.clinic.forms.clients import name_fields, therapist_choices
+from backcare.clinic.forms.clients import therapist_choices
 from backcare.clinic.models import Role, StaffMember
-from backcare.interop.fhir.importer import BundleRejected, ImportResult, import_bundle
-from backcare.interop.fhir.validation import MAX_BUNDLE_BYTES, Problem
+from backcare.common.forms import name_fields
+from backcare.interop.fhir import MAX_BUNDLE_BYTES
+
+if TYPE_CHECKING:  # fhirclient is imported by the first import, not when the server starts (issue 14)
+    from backcare.interop.fhir.importer import ImportResult
+    from backcare.interop.fhir.validation import Problem
 
 MAX_MB = MAX_BUNDLE_BYTES // (1024 * 1024)
 
@@ -83,6 +87,8 @@ def client_import(request: HttpRequest) -> HttpResponse:
     staff = require_staff(request.user, Role.OWNER, Role.THERAPIST)
     problems: list[Problem] = []
     if request.method == "POST":
+        from backcare.interop.fhir.importer import BundleRejected, import_bundle
+
         form = ImportForm(request.POST, request.FILES, staff=staff)
         if form.is_valid():
             try:

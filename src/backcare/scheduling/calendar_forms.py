@@ -10,7 +10,8 @@ from typing import Any
 from django import forms
 
 from backcare.clinic.models import Clinic, StaffMember
-from backcare.scheduling.forms import DATE_INPUT_FORMATS, date_widget, name_fields
+from backcare.common.forms import ISO_DATE, name_fields
+from backcare.scheduling.forms import DATE_INPUT_FORMATS, date_widget
 from backcare.scheduling.models import Room
 
 # The longest range the time grid's feed answers for (a month view and its edges).
@@ -85,7 +86,7 @@ class FeedForm(forms.Form):
         # Former therapists and closed rooms too: their past appointments stay on the calendar.
         self.fields["therapist"].queryset = StaffMember.objects.filter(clinic=clinic)  # type: ignore[attr-defined]
         self.fields["room"].queryset = Room.objects.filter(clinic=clinic)  # type: ignore[attr-defined]
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
 
     def clean_start(self) -> date:
         found = _local_date(self.cleaned_data["start"])
@@ -133,7 +134,7 @@ class HolidayForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
 
 
 __all__ = ["CalendarForm", "CalendarQuery", "FeedForm", "HolidayForm", "HolidayYearForm"]

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,12 +28,15 @@ from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
-from icalendar import Calendar, Event, vCalAddress
 
 from backcare.clinic import access, audit
 from backcare.clinic.models import AuditEvent, Client, Clinic, Role, StaffMember
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Appointment, CalendarToken, live_q
 from backcare.scheduling.services.availability import clinic_zone
+
+if TYPE_CHECKING:  # icalendar is imported where an event is written, not when the server starts (issue 14)
+    from icalendar import Calendar, Event
 
 PRODID = "-//Backcare//Clinic appointments//EN"
 FEED_PAST_DAYS = 30
@@ -101,6 +104,8 @@ def appointment_event(
 ) -> Event:
     """One VEVENT for this reader. `local_times` writes DTSTART/DTEND in the clinic's zone (the calendar then needs
     the VTIMEZONE), otherwise in UTC. `attendee` (an email) adds ORGANIZER and ATTENDEE, as invitations need."""
+    from icalendar import Event, vCalAddress
+
     now = now or timezone.now()
     clinic = appointment.clinic
     zone = clinic_zone(clinic) if local_times else UTC
@@ -148,6 +153,8 @@ def appointment_event(
 
 
 def new_calendar(name: str = "") -> Calendar:
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -273,7 +280,7 @@ def _check_may_manage(by: Any, *, therapist: StaffMember | None, client: Client 
 
 
 def _revoke_live(*, therapist: StaffMember | None, client: Client | None, now: datetime) -> list[int]:
-    live = CalendarToken.objects.select_for_update().filter(revoked_at__isnull=True)
+    live = locked(CalendarToken.objects.filter(revoked_at__isnull=True))
     live = live.filter(therapist=therapist) if therapist is not None else live.filter(client=client)
     ids = list(live.values_list("pk", flat=True))
     if ids:

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 
 from backcare.clinic.models import Client, Clinic, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.common.forms import ISO_DATE, name_fields
 from backcare.common.ids import ascii_digits
 from backcare.scheduling.models import Absence, Room, Service, WorkingHours
 from backcare.scheduling.services.availability import clinic_zone, to_utc
@@ -39,36 +40,6 @@ def date_widget() -> forms.DateInput:
 
 def time_widget() -> forms.TimeInput:
     return forms.TimeInput(format="%H:%M", attrs={"type": "time", "step": 300})
-
-
-def name_fields(form: forms.BaseForm) -> None:
-    """Standard messages that name the field, e.g. "Service: choose one of the options in the list."."""
-    for field in form.fields.values():
-        label = str(field.label or "")
-        if not label:
-            continue
-        field.error_messages["required"] = f"{label}: this is required."
-        if isinstance(field, forms.DateField):
-            field.error_messages["invalid"] = f"{label}: enter a real date, for example 2025-03-14."
-        if isinstance(field, forms.TimeField):
-            field.error_messages["invalid"] = f"{label}: enter a time as hours:minutes, for example 09:30."
-        if isinstance(field, forms.ChoiceField | forms.ModelChoiceField):
-            field.error_messages["invalid_choice"] = f"{label}: choose one of the options in the list."
-        if isinstance(field, forms.CharField) and field.max_length:
-            field.error_messages["max_length"] = f"{label}: use at most {field.max_length} characters."
-        if isinstance(field, forms.IntegerField):
-            field.error_messages["invalid"] = f"{label}: enter a whole number."
-
-
-def add_service_errors(form: forms.BaseForm, error: ValidationError, rename: dict[str, str] | None = None) -> None:
-    """Show a service's ValidationError next to the fields it names (or above the form)."""
-    rename = rename or {}
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            name = rename.get(field, field)
-            form.add_error(name if name in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 def services_of(clinic: Clinic) -> QuerySet[Service]:
@@ -111,7 +82,7 @@ class _ClinicForm(forms.Form):
         self.clinic = clinic
         super().__init__(*args, **kwargs)
         self.setup()
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
 
     def setup(self) -> None:
         """Fill in the querysets that depend on the clinic."""
@@ -262,7 +233,7 @@ class CancelForm(forms.Form):
     def __init__(self, *args: Any, reason_required: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reason"].required = reason_required
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
 
 
 class CourseProposalForm(_ClinicForm):
@@ -407,7 +378,7 @@ class RoomForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
 
 
 class ServiceForm(_ClinicForm):
@@ -489,7 +460,7 @@ class WeeklyHoursForm(forms.Form):
                         input_formats=TIME_INPUT_FORMATS,
                         widget=time_widget(),
                     )
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
         self.day_errors: dict[int, list[str]] = {}
 
     @staticmethod
@@ -559,7 +530,7 @@ class AbsenceForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        name_fields(self)
+        name_fields(self, dates=ISO_DATE)
 
 
 # --- the staff waitlist ----------------------------------------------------------------------------------------------

@@ -213,6 +213,12 @@ class Appointment(models.Model):
             models.Index(fields=["client", "starts_at"]),
             # The API's list of a clinic's appointments in its order (and its keyset pages), without a sort.
             models.Index(fields=["clinic", "starts_at", "id"], name="appt_clinic_start"),
+            # The set-up page's count of each room's upcoming appointments: only live rows, from the index alone.
+            models.Index(
+                fields=["room", "ends_at", "status", "hold_expires_at"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="appt_live_room_end",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="scheduling_appt_order"),

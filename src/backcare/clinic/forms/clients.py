@@ -20,6 +20,7 @@ from django.utils import timezone
 from backcare.clinic import once
 from backcare.clinic.models import Client, Referral, Role, StaffMember
 from backcare.clinical.vocabulary import PRESSURE_SCALE, REGIONS, TECHNIQUES
+from backcare.common.forms import name_fields
 
 DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d", "%d %m %Y"]
 SEX_CHOICES = [("unknown", "Not given"), ("female", "Female"), ("male", "Male"), ("other", "Other")]
@@ -38,24 +39,6 @@ class OnceForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("submission_key", once.new_key())
         name_fields(self)
-
-
-def name_fields(form: forms.BaseForm) -> None:
-    """Give every field's standard messages the field's own name, e.g. "Last name: enter the last name."."""
-    for field in form.fields.values():
-        label = str(field.label or "")
-        if not label:
-            continue
-        if field.error_messages.get("required", "").startswith("This field"):
-            field.error_messages["required"] = f"{label}: this is required."
-        if isinstance(field, forms.EmailField):
-            field.error_messages["invalid"] = f"{label}: enter a valid email address, like name@example.com."
-        if isinstance(field, forms.DateField):
-            field.error_messages["invalid"] = f"{label}: enter a real date as day/month/year, for example 14/03/1985."
-        if isinstance(field, forms.CharField) and field.max_length:
-            field.error_messages["max_length"] = f"{label}: use at most {field.max_length} characters."
-        if isinstance(field, forms.ChoiceField):
-            field.error_messages["invalid_choice"] = f"{label}: choose one of the options in the list."
 
 
 def _date_widget(placeholder: str = "dd/mm/yyyy") -> forms.DateInput:

@@ -13,9 +13,10 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-from backcare.clinic.forms.clients import DATE_INPUT_FORMATS, name_fields
+from backcare.clinic.forms.clients import DATE_INPUT_FORMATS
 from backcare.clinic.models import PHONE_DIGITS, Clinic, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.common.forms import name_fields
 
 COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "Country: a two-letter code, e.g. GB, IE, US, DE.")
 

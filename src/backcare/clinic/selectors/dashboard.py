@@ -22,7 +22,6 @@ scheduling, which the clinic may not import), as pretix's dashboard widgets do.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -427,10 +426,7 @@ def alert_page(clients: QuerySet[Client], cursor: int | None = None, size: int |
 
 
 def today_bounds(staff: StaffMember) -> tuple[dt.datetime, dt.datetime]:
-    try:
-        zone = zoneinfo.ZoneInfo(staff.clinic.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
+    zone = staff.clinic.zone
     today = dt.datetime.now(zone).date()
     start = dt.datetime.combine(today, dt.time.min, tzinfo=zone)
     return start, start + dt.timedelta(days=1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -106,7 +105,7 @@ def events(clinic: Clinic, filters: Filters) -> QuerySet[AuditEvent]:
         qs = qs.filter(client_id=filters.client)
     if filters.action:
         qs = qs.filter(action=filters.action)
-    zone = zoneinfo.ZoneInfo(clinic.time_zone)
+    zone = clinic.zone
     if filters.date_from is not None:
         qs = qs.filter(at__gte=dt.datetime.combine(filters.date_from, dt.time(), tzinfo=zone))
     if filters.date_to is not None:

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from backcare.clinic import audit
 from backcare.clinic.models import Clinic, ConsentText, Role, StaffMember
+from backcare.common.rowlock import locked
 
 # The fields of Clinic the settings page edits.
 EDITABLE = (
@@ -41,7 +42,7 @@ def update_clinic(clinic: Clinic, values: dict[str, Any], *, by: Any, request: A
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise ValidationError(f"Not a setting of the clinic: {', '.join(sorted(unknown))}.")
-    clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    clinic = locked(Clinic.objects.all(), no_key=True).get(pk=clinic.pk)
     changed = {name: [getattr(clinic, name), value] for name, value in values.items() if getattr(clinic, name) != value}
     if not changed:
         return {}

@@ -29,6 +29,7 @@ from backcare.clinic import audit
 from backcare.clinic.access import may_invite
 from backcare.clinic.models import Client, Consent, ConsentText, Invitation, StaffMember
 from backcare.common import outbox
+from backcare.common.rowlock import locked
 
 INVITATION_CHECKS = 5  # wrong dates of birth before a link stops working
 HANDOVER_MINUTES = 30  # a hand-over on the clinic's device is done there and then
@@ -205,20 +206,20 @@ def _check_date_of_birth(invitation: Invitation, date_of_birth: dt.date, request
     """None when the date is the client's; else the attempts left (0: the link has just been stopped). A wrong date
     is counted in its own transaction, so the count stays although the registration is refused."""
     with transaction.atomic():
-        locked = Invitation.objects.select_for_update(of=("self",)).select_related("client").get(pk=invitation.pk)
-        if locked.failed_checks >= INVITATION_CHECKS:
+        current = locked(Invitation.objects.select_related("client")).get(pk=invitation.pk)
+        if current.failed_checks >= INVITATION_CHECKS:
             return 0
-        if date_of_birth == locked.client.date_of_birth:
+        if date_of_birth == current.client.date_of_birth:
             return None
-        Invitation.objects.filter(pk=locked.pk).update(failed_checks=F("failed_checks") + 1)
-        left = INVITATION_CHECKS - locked.failed_checks - 1
+        Invitation.objects.filter(pk=current.pk).update(failed_checks=F("failed_checks") + 1)
+        left = INVITATION_CHECKS - current.failed_checks - 1
         if left <= 0:
-            Invitation.objects.filter(pk=locked.pk).update(expires_at=timezone.now())
+            Invitation.objects.filter(pk=current.pk).update(expires_at=timezone.now())
             audit.record(
                 None,
                 "invitation_stopped",
-                client=locked.client,
-                obj=locked,
+                client=current.client,
+                obj=current,
                 detail={"failed_checks": INVITATION_CHECKS},
                 request=request,
             )
@@ -285,12 +286,10 @@ def accept_invitation(
 
 @transaction.atomic
 def _register(invitation_pk: int, username: str, password: str, request: Any) -> Any:
-    invitation = (
-        Invitation.objects.select_for_update(of=("self",)).select_related("created_by__user").get(pk=invitation_pk)
-    )
+    invitation = locked(Invitation.objects.select_related("created_by__user")).get(pk=invitation_pk)
     if invitation.used_at is not None or invitation.expires_at <= timezone.now():
         raise InvitationProblem("This invitation link has already been used.", 410)
-    client = Client.objects.select_for_update().get(pk=invitation.client_id)
+    client = locked(Client.objects.all()).get(pk=invitation.client_id)
     if client.user_id is not None:
         raise InvitationProblem("This invitation link has already been used.", 410)
     user = get_user_model().objects.create_user(
@@ -380,7 +379,7 @@ def sign_consent(
                 ]
             }
         )
-    Client.objects.select_for_update().filter(pk=client.pk).first()
+    locked(Client.objects.filter(pk=client.pk)).first()
     existing = client.consents.filter(text=text, withdrawn_at__isnull=True).first()
     if existing is not None:
         return existing
@@ -462,7 +461,7 @@ def record_consent_in_clinic(
             errors["guardian_relationship"] = "Relationship: say how the guardian is related to the client."
     if errors:
         raise ValidationError(errors)
-    Client.objects.select_for_update().filter(pk=client.pk).first()
+    locked(Client.objects.filter(pk=client.pk)).first()
     existing = client.consents.filter(text=text, withdrawn_at__isnull=True).first()
     if existing is not None:
         return existing

@@ -31,6 +31,7 @@ from backcare.clinic.services.outcomes import record_start_back
 from backcare.clinic.services.screening import run_screening
 from backcare.clinical.instruments import BOTHERSOMENESS, START_BACK_COPYRIGHT, START_BACK_ITEMS
 from backcare.clinical.vocabulary import FINDINGS, GOALS, ONSETS, REGIONS
+from backcare.common.rowlock import locked
 
 YES, NO = "yes", "no"
 AGREE, DISAGREE = "agree", "disagree"
@@ -373,7 +374,7 @@ def _clean(answers: dict[str, Any]) -> dict[str, Any]:
 @transaction.atomic
 def save_draft(client: Client, answers: dict[str, Any], *, by: Any = None, request: Any = None) -> Intake:
     """Keep a half-finished form. Every save replaces the draft's answers; nothing is checked yet."""
-    Client.objects.select_for_update().filter(pk=client.pk).first()
+    locked(Client.objects.filter(pk=client.pk)).first()
     intake = current_intake(client)
     if intake is not None and intake.status != Intake.Status.DRAFT:
         raise ValidationError("These health questions have already been sent and can no longer be changed online.")
@@ -407,12 +408,18 @@ def _record_start_back(intake: Intake, document: dict[str, Any], by: Any, reques
     record_start_back(intake.client, answers=sb, by=by, request=request)
 
 
+def lock_intake(pk: int) -> Intake:
+    """The intake, locked with its client for sending or reviewing it (`save_draft` waits on the client's row); the
+    clinic's row is not locked, so the clinic's bookings go on while the screening runs."""
+    return locked(Intake.objects.select_related("client", "client__clinic"), "client").get(pk=pk)
+
+
 @transaction.atomic
 def submit(intake: Intake, *, by: Any = None, request: Any = None) -> Screening:
     """Check every answer, build the contract document, screen it and record STarT Back.
 
     Raises ValidationError naming each missing answer by its question (keyed by field name)."""
-    intake = Intake.objects.select_for_update().select_related("client", "client__clinic").get(pk=intake.pk)
+    intake = lock_intake(intake.pk)
     if intake.status != Intake.Status.DRAFT:
         raise ValidationError("These health questions have already been sent.")
     client = intake.client
@@ -451,7 +458,7 @@ def review(
         if client is None:
             raise ValueError("review needs an intake or a client")
         intake = current_intake(client) or Intake.objects.create(client=client)
-    intake = Intake.objects.select_for_update().select_related("client", "client__clinic").get(pk=intake.pk)
+    intake = lock_intake(intake.pk)
     client = intake.client
     if client.clinic_id != staff.clinic_id or staff.role not in ("owner", "therapist"):
         raise ValidationError("Only a therapist or the owner of this clinic can review an intake.")

@@ -19,6 +19,7 @@ from backcare.clinic.services.outcomes import record_pain
 from backcare.clinic.services.screening import latest_screening, run_screening, treatment_gate
 from backcare.clinic.signals import session_recorded
 from backcare.clinical.vocabulary import PRESSURE_SCALE, REGIONS, TECHNIQUES
+from backcare.common.rowlock import locked
 
 HEALTH_UPDATE_VALID = timedelta(hours=12)
 DEFAULT_AFTERCARE = (
@@ -227,7 +228,7 @@ def record_session(
         existing = TreatmentSession.objects.filter(submission_key=note.submission_key).first()
         if existing is not None:
             return existing  # a double submission of the same form creates nothing twice
-    course = Course.objects.select_for_update().get(pk=course.pk)
+    course = locked(Course.objects.all()).get(pk=course.pk)
     if course.status != Course.Status.ACTIVE:
         raise ValidationError("This course has ended; no more sessions can be recorded.")
     number = course.sessions.count() + 1
@@ -344,7 +345,7 @@ NOTE_DUE = "Note due"
 @transaction.atomic
 def sign_session(session: TreatmentSession, *, staff: StaffMember, request: Any = None) -> TreatmentSession:
     """The session's therapist signs the note; from then on it is locked (model, service and database trigger)."""
-    session = TreatmentSession.objects.select_for_update().select_related("course__client").get(pk=session.pk)
+    session = locked(TreatmentSession.objects.select_related("course__client")).get(pk=session.pk)
     if session.signed_at is not None:
         raise ValidationError(f"Session {session.number} was already signed.")
     if session.therapist_id != staff.pk:
@@ -370,7 +371,7 @@ def update_note(session: TreatmentSession, *, staff: StaffMember, request: Any =
     if unknown:
         raise ValueError(f"not a note field: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        session = TreatmentSession.objects.select_for_update().select_related("course__client").get(pk=session.pk)
+        session = locked(TreatmentSession.objects.select_related("course__client")).get(pk=session.pk)
         if session.signed_at is not None:
             raise ValidationError(f"Session {session.number} is signed; add an addendum instead of editing the note.")
         for name, value in changes.items():

@@ -31,6 +31,7 @@ from backcare.clinic.models import Role, StaffMember
 from backcare.clinic.services.passwords import end_other_sessions
 from backcare.clinical.vocabulary import TECHNIQUES
 from backcare.common import outbox
+from backcare.common.rowlock import locked
 
 
 def invitation_days() -> int:
@@ -185,7 +186,7 @@ def update_staff(
         raise PermissionDenied("This member of staff works at another clinic.")
     if role not in Role.values:
         raise ValidationError({"role": "Role: choose one of the options in the list."})
-    staff = StaffMember.objects.select_for_update().get(pk=staff.pk)
+    staff = locked(StaffMember.objects.all()).get(pk=staff.pk)
     if staff.role == Role.OWNER and role != Role.OWNER and not _other_owners(staff):
         raise ValidationError({"role": "Role: the clinic needs an owner; make someone else owner first."})
     before = {
@@ -216,7 +217,7 @@ def deactivate_staff(staff: StaffMember, *, by: Any, request: Any = None) -> Sta
         raise PermissionDenied("This member of staff works at another clinic.")
     if staff.pk == owner.pk:
         raise ValidationError("You cannot deactivate yourself; another owner can.")
-    staff = StaffMember.objects.select_for_update().get(pk=staff.pk)
+    staff = locked(StaffMember.objects.all()).get(pk=staff.pk)
     if not staff.active:
         return staff
     if staff.role == Role.OWNER and not _other_owners(staff):

@@ -20,8 +20,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -30,6 +28,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backcare.clinic import audit
 from backcare.clinic.models import Clinic, RecoveryCode, RecoveryCodes, StaffMember, recovery_code_digest
+from backcare.common.rowlock import locked
 
 RECOVERY_CODE_COUNT = 10
 APP_NAME = "Authenticator app"
@@ -78,6 +77,9 @@ def pending_device(user: Any) -> Enrolment:
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=APP_NAME, confirmed=False)
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+    import qrcode  # with Pillow: at the first enrolment, not when the server starts (issue 14)
+    import qrcode.image.svg
+
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     buffer = io.BytesIO()
     image.save(buffer)
@@ -91,7 +93,7 @@ def confirm_enrolment(user: Any, code: str, *, request: HttpRequest | None = Non
     refusal and django-otp's throttling count are kept: the error is raised after the transaction commits)."""
     refused: str | None = None
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-id").first()
+        device = locked(TOTPDevice.objects.filter(user=user, confirmed=False)).order_by("-id").first()
         if device is None:
             refused = "The set-up has expired: open this page again to get a new QR code."
         elif waiting := _waiting_seconds(device):
@@ -155,11 +157,11 @@ def verify_code(user: Any, code: str, *, request: HttpRequest | None = None) -> 
     refused: tuple[str, str] | None = None
     with transaction.atomic():
         if recovery:
-            device: TOTPDevice | RecoveryCodes | None = (
-                RecoveryCodes.objects.select_for_update().filter(user=user, confirmed=True).first()
-            )
+            device: TOTPDevice | RecoveryCodes | None = locked(
+                RecoveryCodes.objects.filter(user=user, confirmed=True)
+            ).first()
         else:
-            device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("-id").first()
+            device = locked(TOTPDevice.objects.filter(user=user, confirmed=True)).order_by("-id").first()
         if device is None:
             refused = ("no device", _wrong_code_message(RecoveryCodes() if recovery else TOTPDevice()))
         elif waiting := _waiting_seconds(device):

@@ -26,7 +26,7 @@ from backcare.clinic.services.screening import (
     pending_clearance,
     record_clearance,
 )
-from backcare.clinic.views.clients import add_service_errors
+from backcare.common.forms import add_service_errors
 
 
 @login_required

@@ -33,18 +33,10 @@ from backcare.clinic.search import search_clients
 from backcare.clinic.services import clients as client_services
 from backcare.clinic.services.consent import current_consent
 from backcare.clinic.services.screening import latest_screening, treatment_gate
+from backcare.common.forms import add_service_errors
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
-
-
-def add_service_errors(form: Any, error: ValidationError) -> None:
-    """Show a service's ValidationError next to the fields it names (or above the form)."""
-    if hasattr(error, "error_dict"):
-        for field, messages_ in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages_)
-    else:
-        form.add_error(None, error.messages)
 
 
 @login_required

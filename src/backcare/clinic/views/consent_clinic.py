@@ -17,7 +17,7 @@ from backcare.clinic.forms.clients import ClinicConsentForm
 from backcare.clinic.models import Consent, Role
 from backcare.clinic.services import consent as consent_services
 from backcare.clinic.views.clearance import private_file
-from backcare.clinic.views.clients import add_service_errors
+from backcare.common.forms import add_service_errors
 
 
 @login_required

@@ -40,7 +40,6 @@ from backcare.clinic.services import outcomes as outcome_service
 from backcare.clinic.services import sessions as session_service
 from backcare.clinic.services.clearances import precautions_for
 from backcare.clinic.services.screening import IntakeError, treatment_gate
-from backcare.clinic.views.clients import add_service_errors
 from backcare.clinical.instruments import INSTRUMENTS, RMDQ_ITEMS
 from backcare.clinical.vocabulary import (
     ADJUNCTS,
@@ -52,6 +51,7 @@ from backcare.clinical.vocabulary import (
     REGIONS,
     TECHNIQUES,
 )
+from backcare.common.forms import add_service_errors
 
 RMDQ_TIMEPOINTS = {
     "baseline": "Baseline (start of the course)",
@@ -79,15 +79,6 @@ def _course(request: HttpRequest, pk: int) -> tuple[Course, Client]:
     course = get_object_or_404(Course.objects.select_related("client", "screening", "therapist"), pk=pk)
     client = access.get_client(request.user, course.client_id, clinical=True)
     return course, client
-
-
-def _apply_errors(form: Form, error: ValidationError) -> None:
-    """Put a service's ValidationError next to the field it names (or at the top of the form)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _names(codes: list[str], vocabulary: dict[str, str]) -> list[str]:
@@ -200,7 +191,7 @@ def course_start(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 course = course_service.start_course(client, staff=staff, request=request, **form.changes())
             except ValidationError as e:
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, "Course started. Now record the baseline Roland-Morris questionnaire.")
                 return redirect(_rmdq_url(course, "baseline"))
@@ -317,7 +308,7 @@ def course_edit(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 course_service.update_course(course, staff=staff, request=request, **form.changes())
             except ValidationError as e:
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, "Course updated.")
                 return redirect("course_detail", pk=course.pk)
@@ -351,7 +342,7 @@ def course_end(request: HttpRequest, pk: int) -> HttpResponse:
                     request=request,
                 )
             except ValidationError as e:
-                _apply_errors(form, e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, f"Course ended: {course.get_status_display().lower()}.")
                 for prompt in outcome_service.review_course(course).prompts:
@@ -409,7 +400,7 @@ def rmdq_record(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as e:
-            _apply_errors(form, e)
+            add_service_errors(form, e)
         else:
             messages.success(
                 request, f"Roland-Morris ({RMDQ_TIMEPOINTS[timepoint].lower()}) recorded: {outcome.score} out of 24."
@@ -549,7 +540,7 @@ def _save_session(
         twin = TreatmentSession.objects.filter(submission_key=key, course=course).first() if key else None
         if twin is not None:  # a simultaneous second submission of the same form
             return redirect("session_detail", pk=twin.pk)
-        _apply_errors(form, e)
+        add_service_errors(form, e)
         return None
     if session.course_id != course.pk:
         form.add_error(None, "This form was already used for another course; reload the page.")
@@ -648,7 +639,7 @@ def session_addendum(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as e:
-            _apply_errors(form, e)
+            add_service_errors(form, e)
         else:
             messages.success(request, f"Addendum added to session {session.number}.")
             return redirect("session_detail", pk=session.pk)

@@ -26,6 +26,7 @@ from backcare.clinic.services import consent as consent_services
 from backcare.clinic.services import intake as intake_services
 from backcare.clinic.services.screening import latest_screening
 from backcare.clinical.vocabulary import DECISION_TEXT, REFERRAL_TEXT, REGIONS
+from backcare.common.forms import add_service_errors
 
 # --- Invitation --------------------------------------------------------------------------------------------------
 
@@ -121,14 +122,6 @@ class RegisterForm(forms.Form):
     )
 
 
-def add_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, errs in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
-
-
 def mark_invalid(form: forms.Form) -> None:
     for name in form.errors:
         if name in form.fields:
@@ -155,7 +148,7 @@ def _registration(request: HttpRequest, token: str, *, handover: bool) -> HttpRe
         except consent_services.InvitationProblem as problem:
             return render(request, "clinic/register_invalid.html", {"message": problem.message}, status=problem.status)
         except ValidationError as e:
-            add_errors(form, e)
+            add_service_errors(form, e)
         else:
             request.session.pop(HANDOVER_SESSION_KEY, None)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")

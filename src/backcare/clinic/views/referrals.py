@@ -23,7 +23,7 @@ from backcare.clinic.services.assessments import Assessment, record_referral_out
 from backcare.clinic.services.courses import active_course
 from backcare.clinic.services.referrals import create_referral
 from backcare.clinic.services.screening import latest_screening
-from backcare.clinic.views.clients import add_service_errors
+from backcare.common.forms import add_service_errors
 
 
 def initial_from_screening(screening: Screening | None) -> dict[str, Any]:

@@ -21,14 +21,7 @@ from backcare.clinic.models import Role, StaffMember
 from backcare.clinic.services import staff as service
 from backcare.clinic.views.accounts import _label_errors
 from backcare.clinical.vocabulary import TECHNIQUES
-
-
-def _form_errors(form: Any, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, problems in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, problems)
-    else:
-        form.add_error(None, error.messages)
+from backcare.common.forms import add_service_errors
 
 
 def _member(owner: StaffMember, pk: int) -> StaffMember:
@@ -66,7 +59,7 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, f"{member.display_name} is invited: the email with their link is on its way.")
             return redirect("staff_list")
@@ -91,7 +84,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, f"{data['display_name']}: saved.")
             return redirect("staff_list")

@@ -14,7 +14,6 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import PurePath
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backcare.clinic.models import (
     Clearance,
@@ -82,10 +81,7 @@ class _Export:
     def __init__(self, client: Client) -> None:
         self.client = client
         self.clinic: Clinic = client.clinic
-        try:
-            self.tz = ZoneInfo(self.clinic.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.tz = ZoneInfo("UTC")
+        self.tz = self.clinic.zone
         self.pid = client_identifier(client)
         self.staff: dict[int, StaffMember] = {}
         self.rooms: dict[int, Any] = {}

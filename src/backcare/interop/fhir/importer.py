@@ -36,6 +36,7 @@ from backcare.clinic.services import clients as client_services
 from backcare.clinic.services import intake as intake_services
 from backcare.clinic.services import outcomes as outcome_services
 from backcare.clinical.instruments import RMDQ_ITEMS, score_rmdq, score_start_back
+from backcare.common.rowlock import locked
 from backcare.interop.fhir import codes
 from backcare.interop.fhir.export import client_identifier
 from backcare.interop.fhir.questionnaires import ItemSpec, QuestionnaireSpec, all_specs, spec_for
@@ -681,7 +682,7 @@ def import_bundle(
             raise BundleRejected(problems)
         assert isinstance(bundle, dict)
         with transaction.atomic():
-            Clinic.objects.select_for_update().filter(pk=clinic.pk).first()  # one import at a time per clinic
+            locked(Clinic.objects.filter(pk=clinic.pk), no_key=True).first()  # one import at a time per clinic
             reader = _Reader(bundle, clinic)
             reader.read()
             if reader.problems:

@@ -25,7 +25,8 @@ from fhirclient.models.fhirelementfactory import FHIRElementFactory
 from fhirclient.models.fhirreference import FHIRReference
 from fhirclient.models.resource import Resource
 
-MAX_BUNDLE_BYTES = 4 * 1024 * 1024
+from backcare.interop.fhir import MAX_BUNDLE_BYTES
+
 MAX_ENTRIES = 2000
 MAX_PROBLEMS = 500
 BUNDLE_TYPES = (

@@ -35,7 +35,8 @@ MIN_COURSE_GAP_DAYS = 5
 
 
 def clinic_zone(clinic: Clinic) -> ZoneInfo:
-    return ZoneInfo(clinic.time_zone)
+    """`Clinic.zone` (kept for the scheduling code that passes it around)."""
+    return clinic.zone
 
 
 def to_utc(wall: datetime, zone: ZoneInfo) -> datetime | None:

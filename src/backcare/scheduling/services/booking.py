@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backcare.clinic.models import Client, Clinic, Course, StaffMember
+from backcare.common.rowlock import locked
 from backcare.scheduling import locking
 from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import VISIT_STATUSES, Appointment, Room, Service, as_dict
@@ -219,7 +220,7 @@ def cancel_appointment(
     """Cancel a booked appointment; its time is offered to the waitlist."""
     actor = actor_for(by, appointment.clinic_id)
     now = timezone.now()
-    appointment = Appointment.objects.select_for_update().select_related("clinic", "client").get(pk=appointment.pk)
+    appointment = locked(Appointment.objects.select_related("clinic", "client")).get(pk=appointment.pk)
     if actor.client is not None and actor.client.pk != appointment.client_id:
         raise PermissionDenied("Clients may only cancel their own appointments.")
     if appointment.status != Appointment.Status.BOOKED:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from backcare.clinic import access, audit
 from backcare.clinic.models import Clinic, Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WorkingHours, live_q
 from backcare.scheduling.services.availability import block_window, clinic_zone, day_bounds
 
@@ -155,7 +156,7 @@ def update_room(
     """Rename, close (`active=False`) or reopen a room. A closed room is offered for no new booking; the
     appointments already booked in it stay booked and are returned (when it is closed), to be moved."""
     staff = _owner(by, room.clinic)
-    room = Room.objects.select_for_update().get(pk=room.pk)
+    room = locked(Room.objects.all()).get(pk=room.pk)
     before = {"name": room.name, "active": room.active}
     if name is not None:
         room.name = _room_name(room.clinic, name, exclude=room.pk)
@@ -284,7 +285,7 @@ def update_service(
     """Change a service, or deactivate it (no new bookings, nor new waitlist entries). Appointments already booked
     keep their times and stay booked; those whose room or therapist no longer suits it are returned, to be moved."""
     staff = _owner(by, service.clinic)
-    service = Service.objects.select_for_update().get(pk=service.pk)
+    service = locked(Service.objects.all()).get(pk=service.pk)
     name, technique_list, room_list = _service_fields(
         service.clinic,
         name=name,

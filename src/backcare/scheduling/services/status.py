@@ -33,6 +33,7 @@ from django.utils import timezone
 from backcare.clinic import access, audit
 from backcare.clinic.models import Course, Role, StaffMember, TreatmentSession
 from backcare.clinic.services.screening import treatment_gate
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Appointment, as_dict
 from backcare.scheduling.services.availability import clinic_zone, day_bounds
 from backcare.scheduling.signals import appointment_status_changed
@@ -103,11 +104,7 @@ def moves_for(appointment: Appointment, *, staff: StaffMember | None, clinical: 
 
 
 def _locked(appointment: Appointment) -> Appointment:
-    return (
-        Appointment.objects.select_for_update()
-        .select_related("clinic", "client", "therapist", "service")
-        .get(pk=appointment.pk)
-    )
+    return locked(Appointment.objects.select_related("clinic", "client", "therapist", "service")).get(pk=appointment.pk)
 
 
 def _write(
@@ -207,10 +204,10 @@ def appointment_for_note(session: TreatmentSession, now: datetime) -> Appointmen
     """The appointment a just-recorded note belongs to: the client's appointment in treatment (the note was started
     from it), else one that arrived today, else a recent completed one that has no note yet. Locked."""
     course = session.course
-    base = (
-        Appointment.objects.select_for_update()
-        .select_related("clinic", "client", "service")
-        .filter(Q(course__isnull=True) | Q(course_id=course.pk), client_id=course.client_id, session__isnull=True)
+    base = locked(
+        Appointment.objects.select_related("clinic", "client", "service").filter(
+            Q(course__isnull=True) | Q(course_id=course.pk), client_id=course.client_id, session__isnull=True
+        )
     )
     found = base.filter(status=S.IN_TREATMENT).order_by("-starts_at", "-pk").first()
     if found is not None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from backcare.clinic import audit
 from backcare.clinic.models import Client, StaffMember
+from backcare.common.rowlock import locked
 from backcare.scheduling.models import Appointment, Service, WaitlistEntry, as_dict
 from backcare.scheduling.services.availability import clinic_zone
 from backcare.scheduling.services.placement import (
@@ -114,9 +115,7 @@ def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointme
     """The client (or staff for them) takes the offered time: the hold becomes a booking, if it has not expired."""
     actor = actor_for(by, hold.clinic_id)
     now = timezone.now()
-    hold = (
-        Appointment.objects.select_for_update().select_related("client", "service", "therapist", "room").get(pk=hold.pk)
-    )
+    hold = locked(Appointment.objects.select_related("client", "service", "therapist", "room")).get(pk=hold.pk)
     if actor.client is not None and actor.client.pk != hold.client_id:
         raise PermissionDenied("This offer is for someone else.")
     if hold.status != Appointment.Status.HELD:
@@ -149,9 +148,7 @@ def accept_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointme
 def decline_hold(hold: Appointment, *, by: Any, request: Any = None) -> Appointment | None:
     """The client does not want the offered time: it goes to the next client in line (returned, or None)."""
     actor = actor_for(by, hold.clinic_id)
-    hold = (
-        Appointment.objects.select_for_update().select_related("client", "service", "therapist", "room").get(pk=hold.pk)
-    )
+    hold = locked(Appointment.objects.select_related("client", "service", "therapist", "room")).get(pk=hold.pk)
     if actor.client is not None and actor.client.pk != hold.client_id:
         raise PermissionDenied("This offer is for someone else.")
     if hold.status != Appointment.Status.HELD:

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from backcare.clinic import access, audit
 from backcare.clinic.models import Course, Role, StaffMember
+from backcare.common.forms import add_service_errors
 from backcare.scheduling.forms import (
     BookingForm,
     CancelForm,
@@ -33,7 +34,6 @@ from backcare.scheduling.forms import (
     CourseProposalForm,
     MoveForm,
     SlotSearchForm,
-    add_service_errors,
     encode_slot,
     new_key,
     rooms_of,

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_http_methods
 
 from backcare.clinic import access
 from backcare.clinic.models import Role
+from backcare.common.forms import add_service_errors
 from backcare.scheduling.calendar_forms import HolidayForm, HolidayYearForm
-from backcare.scheduling.forms import add_service_errors
 from backcare.scheduling.services import holidays
 from backcare.scheduling.services.availability import clinic_zone
 from backcare.scheduling.views import render_local

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from backcare.common.forms import add_service_errors
 from backcare.scheduling.forms import CancelForm, PortalBookForm, PortalSearchForm, WaitlistForm, new_key
 from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import Appointment, WaitlistEntry
@@ -314,11 +315,7 @@ def portal_waitlist(request: HttpRequest) -> HttpResponse:
                     request=request,
                 )
             except ValidationError as error:
-                if hasattr(error, "error_dict"):
-                    for name, msgs in error.message_dict.items():
-                        form.add_error(name if name in form.fields else None, msgs)
-                else:
-                    form.add_error(None, error.messages)
+                add_service_errors(form, error)
             else:
                 messages.success(
                     request, "You are on the waitlist. If a time comes free, we will offer it to you here."

@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
@@ -31,7 +31,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backcare.clinic import access
 from backcare.clinic.models import Role, StaffMember
 from backcare.clinical.vocabulary import TECHNIQUES
-from backcare.scheduling.forms import AbsenceForm, RoomForm, ServiceForm, WeeklyHoursForm, add_service_errors
+from backcare.common.forms import add_service_errors
+from backcare.scheduling.forms import AbsenceForm, RoomForm, ServiceForm, WeeklyHoursForm
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WorkingHours, live_q
 from backcare.scheduling.services import resources
 from backcare.scheduling.services.availability import clinic_zone
@@ -85,12 +86,18 @@ def setup_overview(request: HttpRequest) -> HttpResponse:
     staff = access.require_staff(request.user)
     clinic = staff.clinic
     now = timezone.now()
-    future = live_q(now, "appointments__") & Q(appointments__ends_at__gt=now)
-    rooms = list(
-        Room.objects.filter(clinic=clinic)
-        .annotate(upcoming=Count("appointments", filter=future))
-        .order_by("-active", "name", "pk")
+    rooms = list(Room.objects.filter(clinic=clinic).order_by("-active", "name", "pk"))
+    # Each room's upcoming live appointments, counted from the index `appt_live_room_end`: joining every room's
+    # appointments read the clinic's whole history (issue 14).
+    upcoming = dict(
+        Appointment.objects.filter(live_q(now), room__in=[r.pk for r in rooms], ends_at__gt=now)
+        .order_by()
+        .values("room")
+        .annotate(n=Count("*"))
+        .values_list("room", "n")
     )
+    for room in rooms:
+        room.upcoming = upcoming.get(room.pk, 0)  # type: ignore[attr-defined]
     services = list(Service.objects.filter(clinic=clinic).prefetch_related("rooms").order_by("-active", "name", "pk"))
     for service in services:
         # for the template only: the model does not declare it

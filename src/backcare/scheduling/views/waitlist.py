@@ -25,8 +25,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backcare.clinic import access
 from backcare.clinic.models import Client, Role, StaffMember
+from backcare.common.forms import add_service_errors
 from backcare.common.ids import ascii_id
-from backcare.scheduling.forms import WAITLIST_SHOWN, StaffWaitlistForm, WaitlistFilterForm, add_service_errors
+from backcare.scheduling.forms import WAITLIST_SHOWN, StaffWaitlistForm, WaitlistFilterForm
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import waitlist
 from backcare.scheduling.services.availability import clinic_zone
