@@ -45,7 +45,7 @@ def name_fields(form: forms.BaseForm) -> None:
     """Standard messages that name the field, e.g. "Service: choose one of the options in the list."."""
     for field in form.fields.values():
         label = str(field.label or "")
-        if not label:
+        if not label or isinstance(field, ClientField):
             continue
         field.error_messages["required"] = f"{label}: this is required."
         if isinstance(field, forms.DateField):
@@ -106,6 +106,20 @@ def epoch_to_utc(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(text), tz=UTC)
 
 
+class ClientField(forms.ModelChoiceField):  # type: ignore[type-arg]  # not subscriptable at run time (no django_stubs_ext)
+    """The client being booked, carried as a hidden id: the page finds the client by name (`client_picker`), so the
+    form never renders a list of every client of the clinic."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", Client.objects.none())
+        kwargs.setdefault("label", "Client")
+        super().__init__(**kwargs)
+        self.error_messages["required"] = "Client: this is required."
+        self.error_messages["invalid_choice"] = "Client: this client cannot be chosen here; find them by name again."
+
+
 class _ClinicForm(forms.Form):
     def __init__(self, *args: Any, clinic: Clinic, **kwargs: Any) -> None:
         self.clinic = clinic
@@ -137,13 +151,7 @@ class SlotSearchForm(_ClinicForm):
         label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
     )
     technique = forms.ChoiceField(label="Technique", required=False)
-    client = forms.ModelChoiceField(
-        label="Client",
-        queryset=Client.objects.none(),
-        required=False,
-        empty_label="Not chosen yet",
-        help_text="Optional: only times this client is free.",
-    )
+    client = ClientField(required=False, help_text="Optional: only times this client is free.")
 
     def setup(self) -> None:
         self.fields["service"].queryset = services_of(self.clinic)  # type: ignore[attr-defined]
@@ -207,7 +215,7 @@ class _TimeFields(_ClinicForm):
 
 
 class BookingForm(_TimeFields):
-    client = forms.ModelChoiceField(label="Client", queryset=Client.objects.none(), empty_label="Choose the client")
+    client = ClientField()
     service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
     submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
 
@@ -584,7 +592,7 @@ class WaitlistFilterForm(_ClinicForm):
 
 
 class StaffWaitlistForm(_ClinicForm):
-    client = forms.ModelChoiceField(label="Client", queryset=Client.objects.none(), empty_label="Choose the client")
+    client = ClientField()
     service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
     therapist = forms.ModelChoiceField(
         label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"

@@ -44,7 +44,13 @@ from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import VISIT_STATUSES, Appointment, Room, Service
 from backcare.scheduling.services import booking
 from backcare.scheduling.services.availability import Slot, clinic_zone, find_slots, suggest_course
-from backcare.scheduling.views import render_local, replace_gate_error, staff_appointment, staff_gate_text
+from backcare.scheduling.views import (
+    client_picker,
+    render_local,
+    replace_gate_error,
+    staff_appointment,
+    staff_gate_text,
+)
 from backcare.scheduling.views import treatment_gate as gate_for
 
 MAX_SLOTS_SHOWN = 400
@@ -134,6 +140,7 @@ def slot_search(request: HttpRequest) -> HttpResponse:
         "total": total,
         "limit": MAX_SLOTS_SHOWN,
         "gate_text": gate_text,
+        "picker": client_picker(request, access.clients_for(request.user), form["client"].value()),
     }
     return render_local(request, "scheduling/slot_search.html", context, clinic)
 
@@ -202,6 +209,7 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
         "owner": owner,
         "conflicts": conflicts,
         "search_url": search_url if form["service"].value() and form["day"].value() else reverse("slot_search"),
+        "picker": client_picker(request, access.clients_for(request.user), form["client"].value()),
     }
     return render_local(request, "scheduling/appointment_book.html", context, clinic, status=status)
 

@@ -30,7 +30,7 @@ from backcare.scheduling.forms import WAITLIST_SHOWN, StaffWaitlistForm, Waitlis
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import waitlist
 from backcare.scheduling.services.availability import clinic_zone
-from backcare.scheduling.views import render_local, staff_gate_text, treatment_gate
+from backcare.scheduling.views import client_picker, render_local, staff_gate_text, treatment_gate
 
 PER_PAGE = 50
 OPEN = [WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
@@ -152,7 +152,8 @@ def staff_waitlist_add(request: HttpRequest) -> HttpResponse:
             if own is not None and own.role == Role.THERAPIST and own.active:
                 initial["therapist"] = own.pk
         form = StaffWaitlistForm(clinic=clinic, clients=clients, initial=initial)
-    return render_local(request, "scheduling/waitlist_add.html", {"form": form, "staff": staff}, clinic)
+    context = {"form": form, "staff": staff, "picker": client_picker(request, clients, form["client"].value())}
+    return render_local(request, "scheduling/waitlist_add.html", context, clinic)
 
 
 @login_required
