@@ -366,6 +366,42 @@ class PortalBookForm(_ClinicForm):
         return starts_at
 
 
+class PortalMoveSearchForm(_ClinicForm):
+    """Where the client looks for another time for their appointment: days and, if they like, a therapist."""
+
+    therapist = forms.ModelChoiceField(
+        label="With", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+    date_from = forms.DateField(label="From", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    date_to = forms.DateField(label="To", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+
+    def setup(self) -> None:
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _check_range(self, cleaned, MAX_PORTAL_SEARCH_DAYS)
+        return cleaned
+
+
+class PortalMoveForm(_ClinicForm):
+    """The new time the portal offered for an appointment, confirmed by the client (hidden fields, as booking)."""
+
+    therapist = forms.ModelChoiceField(label="Therapist", queryset=StaffMember.objects.none(), widget=forms.HiddenInput)
+    room = forms.ModelChoiceField(label="Room", queryset=Room.objects.none(), widget=forms.HiddenInput)
+    starts = forms.CharField(label="Time", widget=forms.HiddenInput, max_length=12)
+
+    def setup(self) -> None:
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean_starts(self) -> datetime:
+        starts_at = epoch_to_utc(self.cleaned_data["starts"])
+        if starts_at is None:
+            raise ValidationError("Time: this time could not be read. Please choose a time again.")
+        return starts_at
+
+
 class WaitlistForm(_ClinicForm):
     service = forms.ModelChoiceField(label="What would you like to book?", queryset=Service.objects.none())
     therapist = forms.ModelChoiceField(
