@@ -50,6 +50,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/appointments/{appointment_id}"): "200 200 200 200 200 404 200 401 401",
     ("POST", "/api/appointments/{appointment_id}/reschedule"): "200 200 200 200 403 403 403 401 401",
     ("POST", "/api/appointments/{appointment_id}/cancel"): "200 200 200 200 200 404 403 401 401",
+    # the day's statuses are staff work, as on the appointment's page: arrived for the desk, the owner and its
+    # therapist (another therapist 403); clients never
+    ("POST", "/api/appointments/{appointment_id}/status"): "200 200 403 200 403 403 403 401 401",
 }
 
 
@@ -124,6 +127,9 @@ def request_for(method: str, path: str, w: Any) -> dict[str, Any]:
             body = {"starts_at": w.at(21, 11)}
         case ("POST", "/api/appointments/{appointment_id}/cancel"):
             body = {"reason": "Away that week"}
+        case ("POST", "/api/appointments/{appointment_id}/status"):
+            ids["appointment_id"] = w.x["appointment_today"]  # it began ten minutes ago
+            body = {"status": "arrived"}
     url = path.format(**ids)
     if query:
         url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
