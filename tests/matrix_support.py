@@ -100,6 +100,7 @@ PARAMETER_SOURCES: dict[str, dict[str, str]] = {
     "appointment_status": {"pk": "appointment"},
     "appointment_start_note": {"pk": "appointment"},
     "portal_cancel": {"pk": "appointment"},
+    "portal_reschedule": {"pk": "appointment"},
     "portal_offer": {"pk": "hold"},
     "portal_waitlist_leave": {"pk": "waitlist_entry"},
     "staff_waitlist_withdraw": {"pk": "waitlist_entry"},

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
@@ -58,3 +60,13 @@ def search_clients(clients: QuerySet[Client], query: str) -> QuerySet[Client]:
             RawSQL(f"{PG_NAME} LIKE lower(backcare_unaccent(%s))", [pattern], output_field=BooleanField())
         )
     return clients
+
+
+PICK_PAGE_SIZE = 20
+
+
+def client_page(clients: QuerySet[Client], query: str, number: Any, per_page: int = PICK_PAGE_SIZE) -> Page[Client]:
+    """One page of the clients matching `query`, by name: what a staff member picks a client from. The page is read
+    with a count and one bounded query, however many clients the clinic has."""
+    found = search_clients(clients, query).order_by("last_name", "first_name", "pk")
+    return Paginator(found, per_page).get_page(number)

@@ -77,6 +77,20 @@ def epoch_to_utc(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(text), tz=UTC)
 
 
+class ClientField(forms.ModelChoiceField):  # type: ignore[type-arg]  # not subscriptable at run time (no django_stubs_ext)
+    """The client being booked, carried as a hidden id: the page finds the client by name (`client_picker`), so the
+    form never renders a list of every client of the clinic."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", Client.objects.none())
+        kwargs.setdefault("label", "Client")
+        super().__init__(**kwargs)
+        self.error_messages["required"] = "Client: this is required."
+        self.error_messages["invalid_choice"] = "Client: this client cannot be chosen here; find them by name again."
+
+
 class _ClinicForm(forms.Form):
     def __init__(self, *args: Any, clinic: Clinic, **kwargs: Any) -> None:
         self.clinic = clinic
@@ -108,13 +122,7 @@ class SlotSearchForm(_ClinicForm):
         label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
     )
     technique = forms.ChoiceField(label="Technique", required=False)
-    client = forms.ModelChoiceField(
-        label="Client",
-        queryset=Client.objects.none(),
-        required=False,
-        empty_label="Not chosen yet",
-        help_text="Optional: only times this client is free.",
-    )
+    client = ClientField(required=False, help_text="Optional: only times this client is free.")
 
     def setup(self) -> None:
         # self.fields is typed with the base Field; these are the choice fields declared above
@@ -180,7 +188,7 @@ class _TimeFields(_ClinicForm):
 
 
 class BookingForm(_TimeFields):
-    client = forms.ModelChoiceField(label="Client", queryset=Client.objects.none(), empty_label="Choose the client")
+    client = ClientField()
     service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
     submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
 
@@ -327,6 +335,42 @@ class PortalBookForm(_ClinicForm):
     def setup(self) -> None:
         # self.fields is typed with the base Field; these are the choice fields declared above
         self.fields["service"].queryset = self.services  # type: ignore[attr-defined]
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+        self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean_starts(self) -> datetime:
+        starts_at = epoch_to_utc(self.cleaned_data["starts"])
+        if starts_at is None:
+            raise ValidationError("Time: this time could not be read. Please choose a time again.")
+        return starts_at
+
+
+class PortalMoveSearchForm(_ClinicForm):
+    """Where the client looks for another time for their appointment: days and, if they like, a therapist."""
+
+    therapist = forms.ModelChoiceField(
+        label="With", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"
+    )
+    date_from = forms.DateField(label="From", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+    date_to = forms.DateField(label="To", input_formats=DATE_INPUT_FORMATS, widget=date_widget())
+
+    def setup(self) -> None:
+        self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _check_range(self, cleaned, MAX_PORTAL_SEARCH_DAYS)
+        return cleaned
+
+
+class PortalMoveForm(_ClinicForm):
+    """The new time the portal offered for an appointment, confirmed by the client (hidden fields, as booking)."""
+
+    therapist = forms.ModelChoiceField(label="Therapist", queryset=StaffMember.objects.none(), widget=forms.HiddenInput)
+    room = forms.ModelChoiceField(label="Room", queryset=Room.objects.none(), widget=forms.HiddenInput)
+    starts = forms.CharField(label="Time", widget=forms.HiddenInput, max_length=12)
+
+    def setup(self) -> None:
         self.fields["therapist"].queryset = therapists_of(self.clinic)  # type: ignore[attr-defined]
         self.fields["room"].queryset = rooms_of(self.clinic)  # type: ignore[attr-defined]
 
@@ -566,7 +610,7 @@ class WaitlistFilterForm(_ClinicForm):
 
 
 class StaffWaitlistForm(_ClinicForm):
-    client = forms.ModelChoiceField(label="Client", queryset=Client.objects.none(), empty_label="Choose the client")
+    client = ClientField()
     service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
     therapist = forms.ModelChoiceField(
         label="Therapist", queryset=StaffMember.objects.none(), required=False, empty_label="Any therapist"

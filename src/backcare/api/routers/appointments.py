@@ -36,7 +36,7 @@ from backcare.scheduling.gates import (
     treatment_gate,
 )
 from backcare.scheduling.models import Appointment, Room, Service
-from backcare.scheduling.services import booking
+from backcare.scheduling.services import booking, status
 from backcare.scheduling.services.availability import clinic_zone, day_bounds
 
 router = Router(tags=["appointments"])
@@ -139,6 +139,17 @@ class RescheduleIn(In):
     room: IdIn | None = None
     late_reason: Reason = Field("", description="Required inside the clinic's cancellation window.")
     override_reason: Reason = ""
+
+
+class StatusIn(In):
+    status: Literal["arrived", "in_treatment", "completed", "no_show", "late_cancelled"] = Field(
+        description=(
+            "The new status. arrived and no-show: the front desk, the owner or the appointment's therapist; "
+            "in treatment and completed: the appointment's therapist or the owner who can open the client's record; "
+            "late_cancelled: staff, inside the clinic's cancellation window, with late_reason."
+        )
+    )
+    late_reason: Reason = Field("", description="Why it is cancelled late (required for late_cancelled).")
 
 
 class CancelIn(In):
@@ -321,6 +332,37 @@ def reschedule_appointment(request: HttpRequest, payload: RescheduleIn, appointm
         raise
     except ValidationError as error:
         raise _refused(request, appointment.client, error) from None
+
+
+@router.post(
+    "/appointments/{appointment_id}/status",
+    response=documented(200, AppointmentOut),
+    summary="Change an appointment's status",
+    **WRITE,
+)
+def change_appointment_status(request: HttpRequest, payload: StatusIn, appointment_id: Id = APPOINTMENT_ID) -> Any:
+    """Through the day: arrived, in treatment, completed, no-show (`scheduling.services.status`, with the same
+    rules as the appointment's page), or cancelled late inside the cancellation window (`booking`). A move the
+    appointment's status does not allow now answers 409; one the caller's role may not make, 403."""
+    access.require_staff(request.user)
+    appointment = _appointment(request, appointment_id)
+    if payload.status == "late_cancelled":
+        _changeable(appointment, "cancelled")
+        window = timedelta(hours=appointment.clinic.cancellation_hours)
+        if appointment.starts_at - timezone.now() >= window:
+            raise Problem(409, "This appointment is outside the cancellation window: cancel it instead.", kind="state")
+        if not payload.late_reason.strip():
+            raise unprocessable("body", "late_reason", "say why the appointment is cancelled late")
+        try:
+            return booking.cancel_appointment(
+                appointment, by=request.user, late_reason=payload.late_reason, request=request
+            )
+        except ValidationError as error:
+            raise rule_violation(error) from None
+    try:
+        return status.change_status(appointment, payload.status, by=request.user, request=request)
+    except ValidationError as error:
+        raise Problem(409, " ".join(error.messages), kind="state") from None
 
 
 @router.post(

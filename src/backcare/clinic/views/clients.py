@@ -30,6 +30,7 @@ from backcare.clinic.forms.clients import (
 )
 from backcare.clinic.models import AuditEvent, Client, Course, Role, StaffMember
 from backcare.clinic.search import search_clients
+from backcare.clinic.selectors import client_record
 from backcare.clinic.services import clients as client_services
 from backcare.clinic.services.consent import current_consent
 from backcare.clinic.services.screening import latest_screening, treatment_gate
@@ -143,7 +144,8 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if staff.role == Role.FRONT_DESK:
         client = get_client(request.user, pk, clinical=False)
         audit.viewed(request, client, "client contact card")
-        return render(request, "clinic/client_detail.html", {"client": client, "clinical": False})
+        card = {"client": client, "clinical": False, **client_record.sections(client, staff, request.user)}
+        return render(request, "clinic/client_detail.html", card)
     # Therapists and the owner: a client outside their reach answers 404 (ids reveal nothing).
     client = get_client(request.user, pk, clinical=True)
     context: dict[str, Any] = {
@@ -151,6 +153,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "clinical": True,
         "can_invite": may_invite(staff, client),
         **_clinical_context(client),
+        **client_record.sections(client, staff, request.user),
     }
     if staff.role == Role.OWNER:
         context["shared_with"] = list(client.shared_with.all())

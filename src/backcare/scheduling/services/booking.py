@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backcare.clinic.models import Client, Clinic, Course, StaffMember
+from backcare.clinic.models import Client, Clinic, Course, Role, StaffMember
 from backcare.common.rowlock import locked
 from backcare.scheduling import locking
 from backcare.scheduling.locking import BookingConflict
@@ -310,17 +311,72 @@ def book_course(
     return made
 
 
+@dataclass(frozen=True)
+class CourseBookingState:
+    """Where a course's bookings stand: the sessions booked (visits), how many are left to book, and whether the
+    course may be booked at all now (in progress, the booking gate open, sessions left)."""
+
+    booked: list[Appointment]
+    remaining: int
+    active: bool
+    bookable: bool
+
+
+def course_booking_state(course: Course, *, gate_allowed: bool) -> CourseBookingState:
+    booked = list(
+        course.appointments.filter(status__in=VISIT_STATUSES)
+        .select_related("therapist", "room", "service")
+        .order_by("starts_at")
+    )
+    remaining = max(course.sessions_planned - len(booked), 0)
+    active = course.status == Course.Status.ACTIVE
+    return CourseBookingState(booked, remaining, active, active and gate_allowed and remaining > 0)
+
+
+def already_booked(course: Course, submission_key: str | None) -> bool:
+    """Whether this proposal was booked already (the same form sent twice)."""
+    return bool(submission_key) and course.appointments.filter(submission_key__startswith=f"{submission_key}:").exists()
+
+
+def book_course_proposal(
+    course: Course,
+    service: Service,
+    sessions: Sequence[tuple[datetime, int, int]],
+    *,
+    by: Any,
+    submission_key: str | None = None,
+    request: Any = None,
+) -> list[Appointment]:
+    """Book a proposal sent back as (start, therapist id, room id) per session (`book_course`, all or nothing). A
+    therapist or room that is no longer the clinic's or no longer active refuses the whole proposal."""
+    clinic_id = course.client.clinic_id
+    therapists = {t.pk: t for t in StaffMember.objects.filter(clinic_id=clinic_id, role=Role.THERAPIST, active=True)}
+    rooms = {r.pk: r for r in Room.objects.filter(clinic_id=clinic_id, active=True)}
+    slots = []
+    for starts_at, therapist_id, room_id in sessions:
+        therapist, room = therapists.get(therapist_id), rooms.get(room_id)
+        if therapist is None or room is None:
+            raise ValidationError("Nothing was booked: a therapist or room of the proposal is no longer available.")
+        ends_at = starts_at + service.duration
+        slots.append(Slot(starts_at=starts_at, ends_at=ends_at, therapist=therapist, room=room, service=service))
+    return book_course(course, slots, by=by, submission_key=submission_key, request=request)
+
+
 __all__ = [
     "HOLD_MINUTES",
     "SYSTEM",
     "Actor",
     "BookingConflict",
+    "CourseBookingState",
     "actor_for",
+    "already_booked",
     "book_appointment",
     "book_course",
+    "book_course_proposal",
     "book_slot",
     "cancel_appointment",
     "check_rules",
+    "course_booking_state",
     "find_conflicts",
     "is_movable",
     "place",

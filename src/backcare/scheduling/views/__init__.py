@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from backcare.clinic import access
 from backcare.clinic.models import Client, Clinic, StaffMember
+from backcare.clinic.search import client_page
+from backcare.common.ids import ascii_id
 from backcare.scheduling.gates import (
     client_gate_text,
     client_services,
@@ -70,6 +74,40 @@ def client_appointment(client: Client, pk: int) -> Appointment:
         raise Http404("No such appointment") from None
 
 
+PICKER_PARAMS = ("client", "client_q", "client_page")
+
+
+def client_picker(request: HttpRequest, clients: QuerySet[Client], value: Any) -> dict[str, Any]:
+    """What the page needs to let staff find the client by name instead of a list of every client: the client
+    chosen (from `value`, the form's client id, if it is among `clients`), or a search box with one page of matches,
+    each a link back to this page with the client chosen. The other query parameters of the page are kept.
+
+    Three bounded queries at most (the chosen client, the count and the page), however many clients there are."""
+    chosen_id = ascii_id(str(value.pk if hasattr(value, "pk") else value or ""))
+    chosen = clients.filter(pk=chosen_id).first() if chosen_id is not None else None
+    query = request.GET.get("client_q", "").strip()[:100]
+    kept = [(k, v) for k in request.GET if k not in PICKER_PARAMS for v in request.GET.getlist(k)]
+    page = None
+    results: list[dict[str, Any]] = []
+    if chosen is None and query:
+        page = client_page(clients, query, request.GET.get("client_page"))
+        results = [{"client": c, "url": "?" + urlencode([*kept, ("client", str(c.pk))])} for c in page.object_list]
+
+    def page_url(number: int) -> str:
+        return "?" + urlencode([*kept, ("client_q", query), ("client_page", str(number))])
+
+    return {
+        "chosen": chosen,
+        "query": query,
+        "kept": kept,
+        "page": page,
+        "results": results,
+        "previous_url": page_url(page.previous_page_number()) if page and page.has_previous() else "",
+        "next_url": page_url(page.next_page_number()) if page and page.has_next() else "",
+        "change_url": "?" + urlencode(kept),
+    }
+
+
 def portal_client(user: Any) -> Client:
     client = access.client_of(user)
     if client is None:
@@ -80,6 +118,7 @@ def portal_client(user: Any) -> Client:
 __all__ = [
     "client_appointment",
     "client_gate_text",
+    "client_picker",
     "client_services",
     "portal_client",
     "render_local",

@@ -36,16 +36,15 @@ from backcare.scheduling.forms import (
     SlotSearchForm,
     encode_slot,
     new_key,
-    rooms_of,
     services_of,
-    therapists_of,
 )
 from backcare.scheduling.locking import BookingConflict
-from backcare.scheduling.models import VISIT_STATUSES, Appointment, Room, Service
+from backcare.scheduling.models import Appointment
 from backcare.scheduling.selectors.move import move_initial, move_search, move_slots
 from backcare.scheduling.services import booking
 from backcare.scheduling.services.availability import Slot, clinic_zone, find_slots, suggest_course
 from backcare.scheduling.views import (
+    client_picker,
     render_local,
     replace_gate_error,
     safe_json,
@@ -141,6 +140,7 @@ def slot_search(request: HttpRequest) -> HttpResponse:
         "total": total,
         "limit": MAX_SLOTS_SHOWN,
         "gate_text": gate_text,
+        "picker": client_picker(request, access.clients_for(request.user), form["client"].value()),
     }
     return render_local(request, "scheduling/slot_search.html", context, clinic)
 
@@ -209,6 +209,7 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
         "owner": owner,
         "conflicts": conflicts,
         "search_url": search_url if form["service"].value() and form["day"].value() else reverse("slot_search"),
+        "picker": client_picker(request, access.clients_for(request.user), form["client"].value()),
     }
     return render_local(request, "scheduling/appointment_book.html", context, clinic, status=status)
 
@@ -395,37 +396,21 @@ def _course_for(user: Any, pk: int) -> tuple[StaffMember, Course]:
     return staff, course
 
 
-def _slots_from(
-    sessions: list[tuple[datetime, int, int]], service: Service, therapists: dict[int, Any], rooms: dict[int, Room]
-) -> list[Slot] | None:
-    slots = []
-    for starts_at, therapist_id, room_id in sessions:
-        therapist, room = therapists.get(therapist_id), rooms.get(room_id)
-        if therapist is None or room is None:
-            return None
-        ends_at = starts_at + service.duration
-        slots.append(Slot(starts_at=starts_at, ends_at=ends_at, therapist=therapist, room=room, service=service))
-    return slots
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def course_booking(request: HttpRequest, pk: int) -> HttpResponse:
+    """Propose the course's remaining sessions (GET with a service and a first day) and book the proposal as shown
+    (POST). The form reads the proposal back; `booking.course_booking_state` and `booking.book_course_proposal`
+    decide and write."""
     _staff, course = _course_for(request.user, pk)
     client = course.client
     clinic = client.clinic
     zone = clinic_zone(clinic)
     audit.viewed(request, client, "course booking", obj=course)
     today = timezone.localdate(timezone=zone)
-    booked = list(
-        course.appointments.filter(status__in=VISIT_STATUSES)
-        .select_related("therapist", "room", "service")
-        .order_by("starts_at")
-    )
-    remaining = max(course.sessions_planned - len(booked), 0)
     gate = gate_for(client)
     gate_text = staff_gate_text(request.user, client, gate)
-    active = course.status == Course.Status.ACTIVE
+    state = booking.course_booking_state(course, gate_allowed=gate.allowed)
     status = 200
     conflicts: list[str] = []
     errors: list[str] = []
@@ -434,85 +419,82 @@ def course_booking(request: HttpRequest, pk: int) -> HttpResponse:
 
     if request.method == "POST":
         confirm = CourseBookingForm(request.POST, clinic=clinic, auto_id="confirm_%s")
-        key = str(request.POST.get("submission_key", ""))[:40] or None
-        if key and Appointment.objects.filter(course=course, submission_key__startswith=f"{key}:").exists():
+        valid = confirm.is_valid()
+        key = (confirm.cleaned_data.get("submission_key") if valid else "") or None
+        if booking.already_booked(course, key):
             messages.info(request, "These sessions were already booked (the form was sent twice).")
             return redirect("course_booking", pk=course.pk)
-        if not (active and gate.allowed and remaining):
+        if not state.bookable:
             errors.append("Nothing was booked: this course cannot be booked now (see above).")
             status = 400
-        elif confirm.is_valid():
-            service = confirm.cleaned_data["service"]
-            therapists = {t.pk: t for t in therapists_of(clinic)}
-            rooms = {r.pk: r for r in rooms_of(clinic)}
-            slots = _slots_from(confirm.cleaned_data["session"], service, therapists, rooms)
-            if slots is None:
-                errors.append("Nothing was booked: a therapist or room of the proposal is no longer available.")
+        elif valid:
+            try:
+                made = booking.book_course_proposal(
+                    course,
+                    confirm.cleaned_data["service"],
+                    confirm.cleaned_data["session"],
+                    by=request.user,
+                    submission_key=key,
+                    request=request,
+                )
+            except BookingConflict as conflict:
+                conflicts = conflict.conflicts
+                status = CONFLICT
+            except ValidationError as error:
+                errors.extend(replace_gate_error(error, gate_text).messages)
             else:
-                try:
-                    made = booking.book_course(course, slots, by=request.user, submission_key=key, request=request)
-                except BookingConflict as conflict:
-                    conflicts = conflict.conflicts
-                    status = CONFLICT
-                except ValidationError as error:
-                    error = replace_gate_error(error, gate_text)
-                    errors.extend(error.messages)
-                else:
-                    messages.success(request, f"All {len(made)} sessions are booked.")
-                    return redirect("course_booking", pk=course.pk)
+                messages.success(request, f"All {len(made)} sessions are booked.")
+                return redirect("course_booking", pk=course.pk)
         else:
-            for field_errors in confirm.errors.values():
-                errors.extend(str(e) for e in field_errors)
+            errors.extend(str(e) for field_errors in confirm.errors.values() for e in field_errors)
         form = CourseProposalForm(
             clinic=clinic,
-            remaining=remaining,
-            initial={"service": request.POST.get("service"), "start": today.isoformat(), "sessions": remaining},
+            remaining=state.remaining,
+            initial={"service": request.POST.get("service"), "start": today.isoformat(), "sessions": state.remaining},
         )
+    elif "service" in request.GET:
+        form = CourseProposalForm(request.GET, clinic=clinic, remaining=state.remaining)
     else:
-        if "service" in request.GET:
-            form = CourseProposalForm(request.GET, clinic=clinic, remaining=remaining)
+        form = CourseProposalForm(
+            clinic=clinic,
+            remaining=state.remaining,
+            initial={
+                "service": services_of(clinic).filter(assessment=False).first(),
+                "start": (today + timedelta(days=1)).isoformat(),
+                "sessions": state.remaining,
+            },
+        )
+    if request.method == "GET" and form.is_bound and form.is_valid() and state.bookable:
+        data = form.cleaned_data
+        try:
+            slots = suggest_course(course, data["service"], data["start"], sessions=data["sessions"])
+        except ValidationError as error:
+            form.add_error(None, error.messages)
         else:
-            first_service = services_of(clinic).filter(assessment=False).first()
-            form = CourseProposalForm(
+            proposal = [
+                {
+                    "number": number,
+                    "local": slot.local(zone),
+                    "slot": slot,
+                    "same": course.therapist_id is not None and slot.therapist_id == course.therapist_id,
+                }
+                for number, slot in enumerate(slots, start=len(state.booked) + 1)
+            ]
+            confirm = CourseBookingForm(
                 clinic=clinic,
-                remaining=remaining,
+                auto_id="confirm_%s",
                 initial={
-                    "service": first_service,
-                    "start": (today + timedelta(days=1)).isoformat(),
-                    "sessions": remaining,
+                    "service": data["service"].pk,
+                    "session": [encode_slot(s.starts_at, s.therapist_id, s.room_id) for s in slots],
+                    "submission_key": new_key(),
                 },
             )
-        if form.is_bound and form.is_valid() and active and gate.allowed and remaining:
-            data = form.cleaned_data
-            try:
-                slots = suggest_course(course, data["service"], data["start"], sessions=data["sessions"])
-            except ValidationError as error:
-                form.add_error(None, error.messages)
-            else:
-                for number, slot in enumerate(slots, start=len(booked) + 1):
-                    proposal.append(
-                        {
-                            "number": number,
-                            "local": slot.local(zone),
-                            "slot": slot,
-                            "same": course.therapist_id is not None and slot.therapist_id == course.therapist_id,
-                        }
-                    )
-                confirm = CourseBookingForm(
-                    clinic=clinic,
-                    auto_id="confirm_%s",
-                    initial={
-                        "service": data["service"].pk,
-                        "session": [encode_slot(s.starts_at, s.therapist_id, s.room_id) for s in slots],
-                        "submission_key": new_key(),
-                    },
-                )
     context = {
         "course": course,
         "client": client,
-        "booked": booked,
-        "remaining": remaining,
-        "active": active,
+        "booked": state.booked,
+        "remaining": state.remaining,
+        "active": state.active,
         "gate_text": gate_text,
         "form": form,
         "proposal": proposal,

@@ -23,7 +23,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from backcare.common.forms import add_service_errors
-from backcare.scheduling.forms import CancelForm, PortalBookForm, PortalSearchForm, WaitlistForm, new_key
+from backcare.scheduling.forms import (
+    CancelForm,
+    PortalBookForm,
+    PortalMoveForm,
+    PortalMoveSearchForm,
+    PortalSearchForm,
+    WaitlistForm,
+    new_key,
+)
 from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import booking, waitlist
@@ -252,6 +260,135 @@ def portal_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return render_local(request, "scheduling/portal_cancel.html", context, client.clinic, status=status)
 
 
+def _movable(appointment: Appointment, now: datetime) -> str:
+    """Why the client cannot move this appointment online, or "" when they can (the booking service decides again)."""
+    clinic = appointment.clinic
+    phone = f" on {clinic.phone}" if clinic.phone else ""
+    if appointment.status != Appointment.Status.BOOKED or appointment.starts_at <= now:
+        return f"This appointment is no longer booked, so it cannot be moved. Please phone the clinic{phone}."
+    if appointment.starts_at - now < timedelta(hours=clinic.cancellation_hours):
+        return (
+            f"Appointments cannot be moved online less than {clinic.cancellation_hours} hours before they start. "
+            f"Please phone the clinic{phone}."
+        )
+    return ""
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def portal_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move one's own appointment to another free time: the same search as booking online (this service, this
+    client free, the appointment's own time left out), outside the cancellation window only."""
+    client = portal_client(request.user)
+    appointment = client_appointment(client, pk)
+    clinic = client.clinic
+    zone = clinic_zone(clinic)
+    now = timezone.now()
+    refusal = _movable(appointment, now)
+    status = 200
+    conflicts: list[str] = []
+    errors: list[str] = []
+    choice: PortalMoveForm | None = None
+    if request.method == "POST":
+        choice = PortalMoveForm(request.POST, clinic=clinic)
+        if refusal:
+            errors.append(refusal)
+            status = 400
+        elif choice.is_valid():
+            data = choice.cleaned_data
+            try:
+                moved = booking.reschedule_appointment(
+                    appointment,
+                    data["starts"],
+                    by=request.user,
+                    therapist=data["therapist"],
+                    room=data["room"],
+                    request=request,
+                )
+            except BookingConflict as conflict:
+                conflicts = conflict.conflicts
+                status = CONFLICT
+            except ValidationError as error:
+                errors.extend(replace_gate_error(error, client_gate_text(gate_for(client))).messages)
+                status = 400
+            else:
+                local = moved.starts_at.astimezone(zone)
+                messages.success(
+                    request,
+                    f"Your appointment is moved: {moved.service.name} on {local:%A %d %B at %H:%M} with "
+                    f"{moved.therapist.display_name}. We have sent you a confirmation.",
+                )
+                return redirect("portal_appointments")
+        else:
+            errors.append("This time could not be found any more. Please choose a time again.")
+            status = 400
+    elif "starts" in request.GET and not refusal:
+        choice = PortalMoveForm(request.GET, clinic=clinic)
+        if not choice.is_valid():
+            errors.append("This time could not be found any more. Please choose a time again.")
+    local = appointment.starts_at.astimezone(zone)
+    today = timezone.localdate(timezone=zone)
+    start_day = max(today + timedelta(days=1), local.date() - timedelta(days=3))
+    if "date_from" in request.GET:
+        search = PortalMoveSearchForm(request.GET, clinic=clinic)
+    else:
+        search = PortalMoveSearchForm(
+            clinic=clinic,
+            initial={
+                "therapist": appointment.therapist_id,
+                "date_from": start_day.isoformat(),
+                "date_to": (start_day + timedelta(days=13)).isoformat(),
+            },
+        )
+    days: list[dict[str, Any]] = []
+    if not refusal and (not search.is_bound or search.is_valid()):
+        params: dict[str, Any] = (
+            search.cleaned_data
+            if search.is_bound
+            else {
+                "date_from": start_day,
+                "date_to": start_day + timedelta(days=13),
+                "therapist": appointment.therapist,
+            }
+        )
+        here = {
+            "date_from": params["date_from"].isoformat(),
+            "date_to": params["date_to"].isoformat(),
+            "therapist": params["therapist"].pk if params.get("therapist") else "",
+        }
+
+        def link(slot: Slot, local_start: datetime) -> str:
+            query = {**here, "starts": int(slot.starts_at.timestamp()), "room": slot.room_id}
+            query["therapist"] = slot.therapist_id
+            return reverse("portal_reschedule", args=[appointment.pk]) + "?" + urlencode(query)
+
+        slots = find_slots(
+            appointment.service,
+            params["date_from"],
+            params["date_to"],
+            therapist=params.get("therapist"),
+            client=client,
+            course=appointment.course,
+            exclude=appointment,
+        )
+        # Its own time is not a move; a time inside the cancellation window could not be moved away from online.
+        offered = [s for s in slots if s.starts_at != appointment.starts_at and s.starts_at - now >= _window(client)]
+        days = slot_days(offered, zone, link)
+    context = {
+        "client": client,
+        "appointment": appointment,
+        "refusal": refusal,
+        "search": search,
+        "days": days,
+        "choice": choice if choice is not None and choice.is_valid() and not conflicts else None,
+        "conflicts": conflicts,
+        "errors": errors,
+        "hours": clinic.cancellation_hours,
+    }
+    return render_local(request, "scheduling/portal_reschedule.html", context, clinic, status=status)
+
+
 @login_required
 @require_POST
 def portal_offer(request: HttpRequest, pk: int) -> HttpResponse:
@@ -358,6 +495,7 @@ urlpatterns = [
     path("portal/appointments/book/", portal_book, name="portal_book"),
     path("portal/appointments/book/confirm/", portal_book_confirm, name="portal_book_confirm"),
     path("portal/appointments/<int:pk>/cancel/", portal_cancel, name="portal_cancel"),
+    path("portal/appointments/<int:pk>/move/", portal_reschedule, name="portal_reschedule"),
     path("portal/appointments/<int:pk>/offer/", portal_offer, name="portal_offer"),
     path("portal/waitlist/", portal_waitlist, name="portal_waitlist"),
     path("portal/waitlist/<int:pk>/leave/", portal_waitlist_leave, name="portal_waitlist_leave"),

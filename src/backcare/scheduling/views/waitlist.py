@@ -28,10 +28,11 @@ from backcare.clinic.models import Client, Role, StaffMember
 from backcare.common.forms import add_service_errors
 from backcare.common.ids import ascii_id
 from backcare.scheduling.forms import WAITLIST_SHOWN, StaffWaitlistForm, WaitlistFilterForm
+from backcare.scheduling.gates import assessment_only
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import waitlist
 from backcare.scheduling.services.availability import clinic_zone
-from backcare.scheduling.views import render_local, staff_gate_text, treatment_gate
+from backcare.scheduling.views import client_picker, render_local, staff_gate_text, treatment_gate
 
 PER_PAGE = 50
 OPEN = [WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
@@ -134,7 +135,7 @@ def staff_waitlist_add(request: HttpRequest) -> HttpResponse:
                     "and in their portal.",
                 )
                 gate = treatment_gate(client)
-                if not gate.allowed and not (data["service"].assessment and gate.screening is None):
+                if not gate.allowed and not (data["service"].assessment and assessment_only(gate)):
                     messages.warning(
                         request,
                         "No time can be offered to them yet: " + staff_gate_text(request.user, client, gate),
@@ -153,7 +154,8 @@ def staff_waitlist_add(request: HttpRequest) -> HttpResponse:
             if own is not None and own.role == Role.THERAPIST and own.active:
                 initial["therapist"] = own.pk
         form = StaffWaitlistForm(clinic=clinic, clients=clients, initial=initial)
-    return render_local(request, "scheduling/waitlist_add.html", {"form": form, "staff": staff}, clinic)
+    context = {"form": form, "staff": staff, "picker": client_picker(request, clients, form["client"].value())}
+    return render_local(request, "scheduling/waitlist_add.html", context, clinic)
 
 
 @login_required
