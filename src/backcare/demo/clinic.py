@@ -295,9 +295,6 @@ class _Builder:
             plan_note="Continue the plan; keep up the daily walk and the exercises shown.",
         )
         _backdate(when, update, session, *session.outcomes.all())
-        # The therapist signs the note after the session, as the demo's therapists always do (no note left due).
-        sessions.sign_session(session, staff=staff)
-        TreatmentSession.objects.filter(pk=session.pk).update(signed_at=when + dt.timedelta(hours=1))
         return session
 
     def rmdq(self, course: Course, staff: StaffMember, when: dt.datetime, timepoint: str, score: int) -> Outcome:

@@ -768,8 +768,6 @@ class _Records:
                 "pain_after": after,
                 "aftercare": DEFAULT_AFTERCARE,
                 "recorded_at": held + timedelta(minutes=50),
-                "signed_at": held + timedelta(minutes=55),
-                "signed_by_id": staff_id,
             }
         )
         for score in (before, after):
