@@ -22,8 +22,8 @@ from django.utils import timezone
 from backcare.clinic import access, audit
 from backcare.clinic.access import can_see_clinical
 from backcare.clinic.models import Client, Course, Role, StaffMember
+from backcare.clinic.services.screening import treatment_gate
 from backcare.scheduling import locking
-from backcare.scheduling.gates import assessment_only, treatment_gate
 from backcare.scheduling.locking import BookingConflict
 from backcare.scheduling.models import Absence, Appointment, Room, Service, WaitlistEntry, WorkingHours, as_dict, live_q
 from backcare.scheduling.services.availability import (
@@ -146,7 +146,7 @@ def check_rules(
                 "choose the client's therapist, or ask the owner to share the record first."
             )
     gate = treatment_gate(client)
-    if not gate.allowed and not (service.assessment and assessment_only(gate)):
+    if not gate.allowed and not (service.assessment and gate.screening is None):
         errors["client"] = gate.reason
     if "starts_at" not in errors and "therapist" not in errors:
         ends_at = starts_at + service.duration

@@ -28,7 +28,6 @@ from backcare.clinic.models import Client, Role, StaffMember
 from backcare.common.forms import add_service_errors
 from backcare.common.ids import ascii_id
 from backcare.scheduling.forms import WAITLIST_SHOWN, StaffWaitlistForm, WaitlistFilterForm
-from backcare.scheduling.gates import assessment_only
 from backcare.scheduling.models import Appointment, WaitlistEntry
 from backcare.scheduling.services import waitlist
 from backcare.scheduling.services.availability import clinic_zone
@@ -135,7 +134,7 @@ def staff_waitlist_add(request: HttpRequest) -> HttpResponse:
                     "and in their portal.",
                 )
                 gate = treatment_gate(client)
-                if not gate.allowed and not (data["service"].assessment and assessment_only(gate)):
+                if not gate.allowed and not (data["service"].assessment and gate.screening is None):
                     messages.warning(
                         request,
                         "No time can be offered to them yet: " + staff_gate_text(request.user, client, gate),
