@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections
-from sched_helpers import NINE_TO_FIVE, at, future_day, live_overlaps
+from sched_helpers import GB_HOLIDAYS, NINE_TO_FIVE, at, future_day, live_overlaps
 
 from backcare.scheduling import locking
 from backcare.scheduling.services import booking, resources, waitlist
@@ -92,7 +92,13 @@ class Race:
         self.overlaps: list[str] = []
 
     def day(self, trial: int) -> Any:
-        return self.first_day + timedelta(days=trial)
+        """The trial's own day: the trial-th day from the first that is not a public holiday (closed for booking)."""
+        day, left = self.first_day, trial
+        while day in GB_HOLIDAYS or left:
+            if day not in GB_HOLIDAYS:
+                left -= 1
+            day += timedelta(days=1)
+        return day
 
     def prepare(self, trial: int) -> None:
         """Main thread, before the trial: what the scenario needs to exist already."""

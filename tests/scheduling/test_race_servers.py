@@ -13,6 +13,7 @@ import threading
 import uuid
 from pathlib import Path
 
+import holidays
 import pytest
 
 from process_support import BACKCARE, Browser, free_port, fresh_database, process_env, served
@@ -59,7 +60,7 @@ def rounds() -> list[tuple[str, str]]:
     day = dt.date.today() + dt.timedelta(days=21)
     days = []
     while len(days) < 2:
-        if day.weekday() < 5:
+        if day.weekday() < 5 and day not in holidays.country_holidays("GB", years=day.year):  # closed for booking
             days.append(day)
         day += dt.timedelta(days=1)
     times = ["09:00", "10:10", "11:20", "14:00", "15:10", "16:20"]
