@@ -316,7 +316,9 @@ def test_conflicting_booking_gives_409_a_message_and_keeps_the_form(client, worl
     page = text(response)
     assert "This time is not free, so nothing was booked" in page
     assert "Theo Therapist is already booked 10:00-11:00 (with turnover 09:55-11:10)" in page
-    assert 'value="10:30"' in page and f'<option value="{other.pk}" selected>' in page
+    # What was typed is kept: the time, the room and the client picked by name (a hidden field and its name shown).
+    assert 'value="10:30"' in page and f'<option value="{world.room2.pk}" selected>' in page
+    assert f'<input type="hidden" name="client" value="{other.pk}"' in page and "Client: Otto Other" in page
     assert "Overbook deliberately" not in page
     assert Appointment.objects.count() == 1
 
