@@ -40,9 +40,18 @@ class ApiWorld:
         return self.world.y.ids
 
     def day(self, days: int) -> dt.date:
+        """The `days`-th day from today on which the matrix clinic is open: public holidays of its country are
+        closed for booking and are not counted, so different offsets stay different days, in order."""
+        import holidays
         from django.utils import timezone
 
-        return timezone.localdate() + dt.timedelta(days=days)
+        closed = holidays.country_holidays(self.world.clinic.country)
+        day = timezone.localdate()
+        for _ in range(days):
+            day += dt.timedelta(days=1)
+            while day in closed:
+                day += dt.timedelta(days=1)
+        return day
 
     def at(self, days: int, hour: int = 9) -> str:
         """An ISO time `days` ahead at `hour` UTC (the matrix clinic's zone), inside the therapists' hours."""
