@@ -87,6 +87,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Com
     return data_dir, backcare(data_dir, "demo")
 
 
+@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
 def test_demo_loads_and_prints_the_logins(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr
@@ -106,6 +107,7 @@ def test_demo_loads_and_prints_the_logins(demo):
     assert "backcare serve" in done.stdout
 
 
+@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
 def test_demo_covers_every_state(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr
@@ -160,6 +162,7 @@ def test_demo_covers_every_state(demo):
             assert all(7 <= d <= 60 for d in days), f"{name}: sessions should be dated in past weeks, got {days}"
 
 
+@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
 def test_a_second_run_refuses_and_changes_nothing(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr
@@ -170,6 +173,7 @@ def test_a_second_run_refuses_and_changes_nothing(demo):
     assert len(summary(data_dir)["clients"]) == 6
 
 
+@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
 def test_if_empty_does_nothing_and_says_so(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr

@@ -100,6 +100,7 @@ def assert_security_headers(response: Any) -> None:
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_sign_in_page_is_served_with_security_headers(server):
     with urllib.request.urlopen(f"{server.url}/login/", timeout=30) as response:
         assert response.status == 200
@@ -121,6 +122,7 @@ def app_code(secret: str) -> str:
     return f"{totp.token():06d}"
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_owner_signs_in_and_sees_the_dashboard(server):
     """The demo owner has no authenticator app yet: after the password the page to set one up comes first (owners
     must use one), then the dashboard."""
@@ -145,11 +147,13 @@ def test_owner_signs_in_and_sees_the_dashboard(server):
     assert_security_headers(again)
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_client_signs_in_to_the_portal(server):
     response = sign_in(browser(), server.url, "client", "demo-client-2026")
     assert response.status == 200 and response.geturl() == f"{server.url}/portal/"
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_wrong_password_stays_on_the_sign_in_page(server):
     opener = browser()
     response = sign_in(opener, server.url, "therapist2", "not-the-password")
@@ -158,6 +162,7 @@ def test_wrong_password_stays_on_the_sign_in_page(server):
     assert opener.open(f"{server.url}/dashboard/", timeout=30).geturl().startswith(f"{server.url}/login/")
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_a_post_without_the_csrf_token_is_refused(server):
     form = urllib.parse.urlencode({"username": "owner", "password": "demo-owner-2026"}).encode()
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -165,6 +170,7 @@ def test_a_post_without_the_csrf_token_is_refused(server):
     assert refused.value.code == 403
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_pages_need_a_sign_in(server):
     response = browser().open(f"{server.url}/dashboard/", timeout=30)
     assert response.geturl().startswith(f"{server.url}/login/?next=")
@@ -227,6 +233,7 @@ def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10) 
     return answer, time.monotonic() - started
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 @pytest.mark.parametrize("path", ["/login/", "/api/clients", "/fhir/Bundle/$import"])
 def test_a_body_over_the_upload_limit_is_refused_at_once(server, path):
     declared = 512 * 1024 * 1024  # announced; the server must refuse it at once, not wait for it or spool it
@@ -239,6 +246,7 @@ def test_a_body_over_the_upload_limit_is_refused_at_once(server, path):
     assert took < 5, f"the refusal took {took:.1f} s"
 
 
+@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
 def test_a_chunked_body_over_the_limit_is_cut_off(server):
     head = b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     piece = b"x" * 65536
