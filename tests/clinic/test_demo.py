@@ -81,13 +81,17 @@ def summary(data_dir: Path) -> dict[str, Any]:
     return result
 
 
+#: The tests that use the module's demo stay on one xdist worker, which builds it once.
+uses_demo = pytest.mark.xdist_group("clinic-demo-fixture")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     data_dir = tmp_path_factory.mktemp("demo")
     return data_dir, backcare(data_dir, "demo")
 
 
-@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
+@uses_demo
 def test_demo_loads_and_prints_the_logins(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr
@@ -107,7 +111,7 @@ def test_demo_loads_and_prints_the_logins(demo):
     assert "backcare serve" in done.stdout
 
 
-@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
+@uses_demo
 def test_demo_covers_every_state(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr
@@ -162,7 +166,7 @@ def test_demo_covers_every_state(demo):
             assert all(7 <= d <= 60 for d in days), f"{name}: sessions should be dated in past weeks, got {days}"
 
 
-@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
+@uses_demo
 def test_a_second_run_refuses_and_changes_nothing(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr
@@ -173,7 +177,7 @@ def test_a_second_run_refuses_and_changes_nothing(demo):
     assert len(summary(data_dir)["clients"]) == 6
 
 
-@pytest.mark.xdist_group("clinic-demo-fixture")  # one worker builds the module's demo once
+@uses_demo
 def test_if_empty_does_nothing_and_says_so(demo):
     data_dir, done = demo
     assert done.returncode == 0, done.stderr

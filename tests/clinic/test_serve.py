@@ -66,6 +66,10 @@ def start(data_dir: Path, **env: str) -> Server:
     pytest.fail("backcare serve did not start listening within 60 seconds")
 
 
+#: The tests that use the module's server stay on one xdist worker, which builds it once.
+uses_server = pytest.mark.xdist_group("clinic-serve-fixture")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("serve")
@@ -100,7 +104,7 @@ def assert_security_headers(response: Any) -> None:
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_sign_in_page_is_served_with_security_headers(server):
     with urllib.request.urlopen(f"{server.url}/login/", timeout=30) as response:
         assert response.status == 200
@@ -122,7 +126,7 @@ def app_code(secret: str) -> str:
     return f"{totp.token():06d}"
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_owner_signs_in_and_sees_the_dashboard(server):
     """The demo owner has no authenticator app yet: after the password the page to set one up comes first (owners
     must use one), then the dashboard."""
@@ -147,13 +151,13 @@ def test_owner_signs_in_and_sees_the_dashboard(server):
     assert_security_headers(again)
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_client_signs_in_to_the_portal(server):
     response = sign_in(browser(), server.url, "client", "demo-client-2026")
     assert response.status == 200 and response.geturl() == f"{server.url}/portal/"
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_wrong_password_stays_on_the_sign_in_page(server):
     opener = browser()
     response = sign_in(opener, server.url, "therapist2", "not-the-password")
@@ -162,7 +166,7 @@ def test_wrong_password_stays_on_the_sign_in_page(server):
     assert opener.open(f"{server.url}/dashboard/", timeout=30).geturl().startswith(f"{server.url}/login/")
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_a_post_without_the_csrf_token_is_refused(server):
     form = urllib.parse.urlencode({"username": "owner", "password": "demo-owner-2026"}).encode()
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -170,7 +174,7 @@ def test_a_post_without_the_csrf_token_is_refused(server):
     assert refused.value.code == 403
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_pages_need_a_sign_in(server):
     response = browser().open(f"{server.url}/dashboard/", timeout=30)
     assert response.geturl().startswith(f"{server.url}/login/?next=")
@@ -233,7 +237,7 @@ def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10) 
     return answer, time.monotonic() - started
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 @pytest.mark.parametrize("path", ["/login/", "/api/clients", "/fhir/Bundle/$import"])
 def test_a_body_over_the_upload_limit_is_refused_at_once(server, path):
     declared = 512 * 1024 * 1024  # announced; the server must refuse it at once, not wait for it or spool it
@@ -246,7 +250,7 @@ def test_a_body_over_the_upload_limit_is_refused_at_once(server, path):
     assert took < 5, f"the refusal took {took:.1f} s"
 
 
-@pytest.mark.xdist_group("clinic-serve-fixture")  # one worker builds the module's server once
+@uses_server
 def test_a_chunked_body_over_the_limit_is_cut_off(server):
     head = b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     piece = b"x" * 65536
