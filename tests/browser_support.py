@@ -14,6 +14,7 @@ Loaded by the root conftest as a plugin. Fixtures:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -360,7 +361,11 @@ class Ui:
         return response
 
     def text(self) -> str:
-        """The visible text of the page, with white space collapsed."""
+        """The visible text of the page, with white space collapsed, once no part of it is still loading (a part that
+        fetches its content after the page, like the calendar's time grid, says so with aria-busy="true")."""
+        # Still busy after 15 s, or the page is gone mid-navigation: read what is there.
+        with contextlib.suppress(Exception):
+            self.page.wait_for_selector("[aria-busy=true]", state="detached", timeout=15_000)
         try:
             return " ".join(self.page.inner_text("body").split())
         except Exception:  # the page may be gone mid-navigation

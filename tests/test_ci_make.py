@@ -97,6 +97,33 @@ def test_ci_installs_only_what_is_missing(tmp_path: Path) -> None:
     assert here.returncode == 0 and here.stdout.strip() == "would install: nothing", here.stdout + here.stderr
 
 
+def test_ci_finds_a_library_listed_early_in_a_long_ldconfig_list(tmp_path: Path) -> None:
+    # Under CI, `ldconfig -p | grep -q` with pipefail failed when the library came early in a long list: grep quit,
+    # ldconfig died of SIGPIPE, and the pipeline counted as "not found" (CI's run said: would install libpangoft2).
+    for tool in ("grep", "head", "dirname", "id", "fc-list"):
+        found = shutil.which(tool, path=os.environ.get("PATH", "") + ":/sbin:/usr/sbin")
+        if found:
+            (tmp_path / tool).symlink_to(found)
+    (tmp_path / "python3").symlink_to(os.path.realpath(sys.executable))
+    lines = [
+        f"\tlib{name}.so.0 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/lib{name}.so.0"
+        for name in ("pangoft2-1.0", "pango-1.0")
+    ]
+    lines += [
+        f"\tlibfiller{n}.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libfiller{n}.so.1" for n in range(20_000)
+    ]
+    listing = tmp_path / "ldconfig.txt"
+    listing.write_text(f"{len(lines)} libs found in cache\n" + "\n".join(lines) + "\n")
+    ldconfig = tmp_path / "ldconfig"
+    ldconfig.write_text(f"#!/bin/bash\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done < {listing}\n")
+    ldconfig.chmod(0o755)
+    env = {"PATH": str(tmp_path), "BACKCARE_CI_DRY_RUN": "1", "HOME": str(tmp_path)}
+    done = subprocess.run(["/bin/bash", str(ROOT / ".ci/run")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    wanted = done.stdout.strip().removeprefix("would install: ").split()
+    assert "libpangoft2-1.0-0" not in wanted and "libpango-1.0-0" not in wanted, wanted
+
+
 def _make_test_steps() -> list[str]:
     makefile = (ROOT / "Makefile").read_text()
     match = re.search(r"^test: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE)

@@ -43,7 +43,22 @@ def test_front_desk_books_from_a_free_time(ui: Any, live_world: dict[str, Any]) 
     appointment = Appointment.objects.get(client=live_world["client"])
     assert appointment.status == "booked"
     ui.shot("booked")
+    # The grid loads its appointments after the page (calendar/events/); on a busy machine that answer comes late,
+    # as it did under CI. Hold it back here: meanwhile the grid says it is busy (aria-busy), and ui.text() waits
+    # until it is not.
+    held: list[Any] = []
+    ui.page.route("**/calendar/events/**", lambda route: held.append(route))
     ui.follow(ui.page.get_by_role("link", name="Back to the calendar"))
+    for _ in range(100):
+        if held:
+            break
+        ui.page.wait_for_timeout(50)
+    assert held, "the time grid asked for no appointments"
+    assert ui.page.locator("[data-time-grid][aria-busy=true]").count() == 1
+    assert "Nora Fielding" not in ui.page.inner_text("[data-time-grid]")
+    for route in held:
+        route.continue_()
+    ui.page.unroute("**/calendar/events/**")
     # The time grid (calendar-grid.js) shows it as a block; the HTML table is the page without JavaScript.
     assert "09:00 - 10:00 Nora Fielding · Remedial massage" in ui.text()
     ui.shot("on the calendar")

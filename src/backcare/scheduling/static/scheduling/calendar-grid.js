@@ -76,6 +76,8 @@ document.addEventListener("DOMContentLoaded", () => {
     editable: false, // each appointment says whether it may be moved
     eventDurationEditable: false, // an appointment lasts as long as its service
     eventOverlap: true, // the server decides what conflicts (409)
+    // aria-busy while the appointments load: screen readers wait for them, and so do the browser tests.
+    loading: (busy) => wrap.setAttribute("aria-busy", busy ? "true" : "false"),
     events: {
       url: config.eventsUrl,
       extraParams: () => ({ ...chosen(), cancelled: config.cancelled ? "1" : "" }),
@@ -126,6 +128,7 @@ document.addEventListener("DOMContentLoaded", () => {
     },
   });
   picker.addEventListener("change", () => calendar.refetchEvents());
+  wrap.setAttribute("aria-busy", "true");
   wrap.hidden = false;
   document.querySelectorAll("[data-grid-fallback]").forEach((el) => { el.hidden = true; });
   calendar.render();
